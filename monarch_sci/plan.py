@@ -1,0 +1,172 @@
+"""Shape plans: how a Monarch matrix of a given size is split into blocks.
+
+A Monarch matrix ``M`` of shape ``(n_out, n_in)`` is stored as two block-diagonal factors
+
+* ``r_blocks`` of shape ``(k, q, p)`` with ``k·p = n_in`` (``k`` blocks of ``q×p``), and
+* ``l_blocks`` of shape ``(l, s, r)`` with ``l·r = k·q`` and ``l·s = n_out``.
+
+The default plan is *fully mixing*: ``q = l`` and ``r = k``, so every block of ``L`` reads exactly one entry
+from every block of ``R`` and every ``(s×p)`` sub-block of ``M`` (in permuted coordinates) is rank one. For a
+square ``n = m²`` this is the classic ``m`` blocks of ``m×m`` in both factors, ``2·n^1.5`` parameters.
+
+Sizes with no useful factorisation (primes, or ``2·prime``) are refused with a clear error unless
+``pad=True``, which pads the size up to the next multiple of ``nblocks`` (the caller zero-pads the input and
+truncates the output; :class:`~monarch_sci.linear.MonarchLinear` does this for you).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+__all__ = ["MonarchPlan", "closest_factor", "plan_monarch"]
+
+
+def closest_factor(n: int) -> int:
+    """Largest divisor of ``n`` that is ``≤ √n`` (1 for primes)."""
+    if n < 1:
+        raise ValueError(f"closest_factor: expected a positive size, got n={n}")
+    for d in range(math.isqrt(n), 0, -1):
+        if n % d == 0:
+            return d
+    return 1  # pragma: no cover - d = 1 always divides
+
+
+@dataclass(frozen=True)
+class MonarchPlan:
+    """Block shapes of one Monarch matrix (see the module docstring for the symbols).
+
+    ``in_features``/``out_features`` are the user's sizes; ``n_in``/``n_out`` the (possibly padded) sizes the
+    factors act on.
+    """
+
+    in_features: int
+    out_features: int
+    k: int
+    q: int
+    p: int
+    l: int
+    s: int
+    r: int
+
+    @property
+    def n_in(self) -> int:
+        return self.k * self.p
+
+    @property
+    def n_out(self) -> int:
+        return self.l * self.s
+
+    @property
+    def padded(self) -> bool:
+        return self.n_in != self.in_features or self.n_out != self.out_features
+
+    @property
+    def r_shape(self) -> tuple[int, int, int]:
+        return (self.k, self.q, self.p)
+
+    @property
+    def l_shape(self) -> tuple[int, int, int]:
+        return (self.l, self.s, self.r)
+
+    @property
+    def num_params(self) -> int:
+        return self.k * self.q * self.p + self.l * self.s * self.r
+
+    def flops(self, batch: int = 1, complex_: bool = False) -> int:
+        """Real floating-point operations of one multiply (``2·mul-add``; complex counts 4 real mul-adds)."""
+        f = 2 * batch * self.num_params
+        return 4 * f if complex_ else f
+
+
+def _useful(n: int, k: int) -> bool:
+    return 1 < k < n and n % k == 0
+
+
+@lru_cache(maxsize=512)
+def plan_monarch(
+    in_features: int,
+    out_features: int | None = None,
+    *,
+    nblocks: int | None = None,
+    out_blocks: int | None = None,
+    pad: bool = False,
+) -> MonarchPlan:
+    """Choose block shapes for a Monarch matrix of shape ``(out_features, in_features)``.
+
+    Parameters
+    ----------
+    in_features, out_features
+        Matrix sizes; ``out_features`` defaults to ``in_features``.
+    nblocks
+        Number of blocks ``k`` of the right factor ``R``. Default: the divisor of ``in_features`` closest to
+        (and not above) ``√in_features``.
+    out_blocks
+        Number of blocks ``l`` of the left factor ``L``. Default: ``in_features // nblocks`` for square
+        matrices (the classic plan) and the divisor of ``out_features`` closest to ``√out_features`` otherwise.
+    pad
+        Pad sizes that have no useful factorisation (primes) up to the next multiple of the block count
+        instead of raising.
+
+    Returns
+    -------
+    MonarchPlan
+        ``R`` of shape ``(k, l, n_in/k)`` and ``L`` of shape ``(l, n_out/l, k)`` (fully mixing). Cached.
+
+    Examples
+    --------
+    >>> plan_monarch(64)
+    MonarchPlan(in_features=64, out_features=64, k=8, q=8, p=8, l=8, s=8, r=8)
+    >>> plan_monarch(48, 100).r_shape
+    (6, 10, 8)
+    """
+    out_features = in_features if out_features is None else out_features
+    for name, v in (("in_features", in_features), ("out_features", out_features)):
+        if not isinstance(v, int) or v < 1:
+            raise ValueError(f"plan_monarch: expected a positive integer {name}, got {v!r}")
+    square = in_features == out_features
+    n_in = in_features
+    if nblocks is None:
+        nblocks = closest_factor(n_in)
+        if nblocks == 1:
+            if not pad:
+                raise ValueError(
+                    f"plan_monarch: in_features={n_in} has no useful factorisation (it is prime); "
+                    "pass pad=True to pad it to the next composite size, or choose another size"
+                )
+            nblocks = math.isqrt(n_in - 1) + 1
+    if not 1 <= nblocks <= n_in:
+        raise ValueError(f"plan_monarch: nblocks must be in [1, {n_in}] for in_features={n_in}, got {nblocks}")
+    if n_in % nblocks:
+        if not pad:
+            raise ValueError(
+                f"plan_monarch: nblocks={nblocks} does not divide in_features={n_in}; "
+                "pass pad=True to pad the input to a multiple of nblocks"
+            )
+        n_in = -(-n_in // nblocks) * nblocks
+    k = nblocks
+    p = n_in // k
+    if out_blocks is None:
+        if square:
+            out_blocks = p
+        else:
+            out_blocks = closest_factor(out_features)
+            if out_blocks == 1:
+                if not pad:
+                    raise ValueError(
+                        f"plan_monarch: out_features={out_features} has no useful factorisation (it is prime); "
+                        "pass pad=True or choose another size"
+                    )
+                out_blocks = math.isqrt(out_features - 1) + 1
+    n_out = n_in if square and out_blocks == p and n_in != in_features else out_features
+    if n_out % out_blocks:
+        if not pad:
+            raise ValueError(
+                f"plan_monarch: out_blocks={out_blocks} does not divide out_features={out_features}; "
+                "pass pad=True to pad the output to a multiple of out_blocks"
+            )
+        n_out = -(-n_out // out_blocks) * out_blocks
+    l = out_blocks
+    s = n_out // l
+    return MonarchPlan(in_features, out_features, k=k, q=l, p=p, l=l, s=s, r=k)
