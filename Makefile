@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 PYTEST_ARGS ?=
 
-.PHONY: install test test-slow lint format bench clean
+.PHONY: install test test-slow lint format bench notebooks clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ format: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/monarch_multiply.py
+
+notebooks: $(VENV)/.installed
+	cd notebooks && for f in [0-9][0-9]_*.py; do ../$(VENV)/bin/jupytext --to ipynb --update $$f 2>/dev/null || ../$(VENV)/bin/jupytext --to ipynb $$f; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info
