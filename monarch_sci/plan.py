@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["MonarchPlan", "closest_factor", "plan_monarch"]
+__all__ = ["MonarchPlan", "closest_factor", "plan_equal_blocks", "plan_monarch"]
 
 
 def closest_factor(n: int) -> int:
@@ -49,6 +49,47 @@ class MonarchPlan:
     l: int
     s: int
     r: int
+
+    def __post_init__(self) -> None:
+        sizes = {f: getattr(self, f) for f in ("in_features", "out_features", "k", "q", "p", "l", "s", "r")}
+        bad = {f: v for f, v in sizes.items() if not isinstance(v, int) or v < 1}
+        if bad:
+            raise ValueError(f"MonarchPlan: every size must be a positive integer, got {bad}")
+        if self.l * self.r != self.k * self.q:
+            raise ValueError(
+                f"MonarchPlan: factor shapes do not chain: R (k, q, p)={self.r_shape} gives k·q={self.k * self.q} "
+                f"intermediate features but L (l, s, r)={self.l_shape} expects l·r={self.l * self.r}"
+            )
+        if self.n_in < self.in_features or self.n_out < self.out_features:
+            raise ValueError(
+                f"MonarchPlan: the factors act on ({self.n_out}, {self.n_in}) which is smaller than the matrix "
+                f"({self.out_features}, {self.in_features})"
+            )
+
+    @classmethod
+    def from_shapes(
+        cls,
+        r_shape: tuple[int, int, int],
+        l_shape: tuple[int, int, int],
+        in_features: int | None = None,
+        out_features: int | None = None,
+    ) -> MonarchPlan:
+        """The plan of a factor pair ``r_blocks`` ``(k, q, p)``, ``l_blocks`` ``(l, s, r)`` (validated).
+
+        ``in_features``/``out_features`` default to the unpadded sizes ``k·p`` and ``l·s``.
+
+        Examples
+        --------
+        >>> MonarchPlan.from_shapes((2, 8, 8), (2, 8, 8)).num_params
+        256
+        """
+        if len(r_shape) != 3 or len(l_shape) != 3:
+            raise ValueError(f"MonarchPlan.from_shapes: expected two 3-tuples, got {r_shape!r} and {l_shape!r}")
+        k, q, p = (int(v) for v in r_shape)
+        l, s, r = (int(v) for v in l_shape)
+        in_f = k * p if in_features is None else in_features
+        out_f = l * s if out_features is None else out_features
+        return cls(in_f, out_f, k=k, q=q, p=p, l=l, s=s, r=r)
 
     @property
     def n_in(self) -> int:
@@ -170,3 +211,42 @@ def plan_monarch(
     l = out_blocks
     s = n_out // l
     return MonarchPlan(in_features, out_features, k=k, q=l, p=p, l=l, s=s, r=k)
+
+
+@lru_cache(maxsize=512)
+def plan_equal_blocks(
+    in_features: int,
+    out_features: int | None = None,
+    *,
+    nblocks: int,
+    pad: bool = False,
+) -> MonarchPlan:
+    """The layout of the original Monarch code: ``nblocks`` blocks in *both* factors.
+
+    With ``b_in = n_in/nblocks``, ``b_out = n_out/nblocks`` and ``h = min(b_in, b_out)``: ``R`` is
+    ``(nblocks, h, b_in)`` and ``L`` is ``(nblocks, b_out, h)``. For ``nblocks ≠ √n`` the ``(s×p)`` sub-blocks
+    of ``M`` then have rank ``> 1`` (rank ``h/nblocks`` when ``nblocks`` divides ``h``), which
+    :func:`~monarch_sci.projection.project` handles. ``pad=True`` rounds each size up to a multiple of
+    ``nblocks``; otherwise a size that ``nblocks`` does not divide is an error.
+
+    Examples
+    --------
+    >>> plan_equal_blocks(64, nblocks=4)
+    MonarchPlan(in_features=64, out_features=64, k=4, q=16, p=16, l=4, s=16, r=16)
+    """
+    out_features = in_features if out_features is None else out_features
+    for name, v in (("in_features", in_features), ("out_features", out_features), ("nblocks", nblocks)):
+        if not isinstance(v, int) or v < 1:
+            raise ValueError(f"plan_equal_blocks: expected a positive integer {name}, got {v!r}")
+    for name, v in (("in_features", in_features), ("out_features", out_features)):
+        if nblocks > v:
+            raise ValueError(f"plan_equal_blocks: nblocks={nblocks} exceeds {name}={v}")
+        if v % nblocks and not pad:
+            raise ValueError(
+                f"plan_equal_blocks: nblocks={nblocks} does not divide {name}={v}; pass pad=True to pad it "
+                "to a multiple of nblocks"
+            )
+    b_in = -(-in_features // nblocks)
+    b_out = -(-out_features // nblocks)
+    h = min(b_in, b_out)
+    return MonarchPlan(in_features, out_features, k=nblocks, q=h, p=b_in, l=nblocks, s=b_out, r=h)
