@@ -1,0 +1,82 @@
+"""Training checkpoints: atomic writes, ``weights_only`` loads, and every random state needed to resume exactly.
+
+A checkpoint is a plain dictionary of tensors and Python scalars/lists/dicts, so it loads with
+``torch.load(..., weights_only=True)`` (no pickled objects). Random states are converted to that form:
+
+* torch: the CPU generator state (a ``uint8`` tensor);
+* NumPy: the legacy global ``MT19937`` state (key as an ``int64`` tensor, position, cached Gaussian);
+* Python ``random``: version, the 625-word state as an ``int64`` tensor, ``gauss_next``;
+* the DataLoader's ``torch.Generator`` (it seeds workers and any sampler that draws from it).
+
+Writes go to a temporary file in the same folder followed by ``os.replace``, so a run killed mid-write
+leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["get_rng_state", "load_checkpoint", "save_checkpoint", "set_rng_state"]
+
+
+def get_rng_state(loader_generator: torch.Generator | None = None) -> dict[str, Any]:
+    """Every random state of this process as tensors and plain types (``weights_only``-loadable)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    if kind != "MT19937":  # pragma: no cover - NumPy's legacy generator is always MT19937
+        raise RuntimeError(f"unexpected NumPy global generator {kind!r}")
+    version, words, gauss_next = random.getstate()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "python": {"version": int(version), "words": torch.tensor(words, dtype=torch.int64), "gauss_next": gauss_next},
+    }
+    if loader_generator is not None:
+        state["loader"] = loader_generator.get_state()
+    return state
+
+
+def set_rng_state(state: dict[str, Any], loader_generator: torch.Generator | None = None) -> None:
+    """Restore what :func:`get_rng_state` captured (the loader generator too, when both are given)."""
+    torch.set_rng_state(state["torch"])
+    npst = state["numpy"]
+    keys = npst["keys"].numpy().astype(np.uint32)
+    np.random.set_state(("MT19937", keys, npst["pos"], npst["has_gauss"], npst["cached_gaussian"]))
+    py = state["python"]
+    random.setstate((py["version"], tuple(int(w) for w in py["words"].tolist()), py["gauss_next"]))
+    if loader_generator is not None:
+        if "loader" not in state:
+            raise KeyError("checkpoint has no DataLoader generator state, but a loader generator was given")
+        loader_generator.set_state(state["loader"])
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` to ``path`` atomically (temporary file in the same folder, then ``os.replace``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint` with ``weights_only=True`` onto the CPU."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    return torch.load(path, map_location="cpu", weights_only=True)
