@@ -1,4 +1,4 @@
-# The two commands a new user runs (see README): `make test` now; the demo arrives with the user-journey work.
+# The two commands a new user runs (see README): `make demo` and `make test`.
 # Each target creates .venv on first use and installs what it needs.
 PYTHON ?= python3
 VENV ?= .venv
@@ -7,10 +7,13 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 PYTEST_ARGS ?=
+# demo size preset (tiny | small | large) and report folder
+DEMO_SIZE ?= small
+DEMO_OUT ?= reports/demo
 
-.PHONY: install test test-slow lint format bench notebooks clean
+.PHONY: install demo test test-slow lint format bench notebooks clean
 
-$(VENV)/.installed: pyproject.toml Makefile
+$(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH_SPEC) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install -q -e '.[dev]'
@@ -18,11 +21,14 @@ $(VENV)/.installed: pyproject.toml Makefile
 
 install: $(VENV)/.installed
 
+demo: $(VENV)/.installed
+	$(VENV)/bin/monarch-sci demo --size $(DEMO_SIZE) --out $(DEMO_OUT)
+
 test: $(VENV)/.installed
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 test-slow: $(VENV)/.installed
-	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
