@@ -16,6 +16,7 @@ def test_tiny_demo_writes_the_report(tmp_path):
     report = (out / "report.md").read_text()
     for needle in ("FNO (FFT)", "Monarch-FNO", "published", "zero_filled_sense", "cg_sense", "mSENSE", ".png"):
         assert needle in report, needle
+    assert "Measured here: mSENSE" in report
     assert str((out / "report.md").resolve()) in proc.stdout  # it says where the report is
 
     # Rerunning resumes: every finished step is skipped and the report is written again.

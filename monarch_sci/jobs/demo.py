@@ -9,7 +9,7 @@
 Every step is one of the toolkit's own jobs, called in-process with the preset's sizes, so the report shows
 exactly what a user gets from those commands. Rerunning resumes: finished steps are skipped (their outputs
 are kept), unfinished training runs continue from their checkpoints. ``--size`` scales it: ``tiny`` (a
-smoke test, ~1 min), ``small`` (default, ~10 min on a 2-core CPU), ``large`` (for a GPU or a long CPU run).
+smoke test, ~1 min), ``small`` (default, about 5 min on an idle 2-core CPU), ``large`` (for a GPU or a long CPU run).
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def _msense_gain(results: dict[str, Any]) -> str:
     """Our measured PSNR gain of mSENSE over zero-filled SENSE (mean over test volumes), as a sentence."""
     rows = {r["method"]: r for r in results["summary"] if r["acceleration"] == 2}
     zf = rows.get("zero_filled_sense")
-    learned = [r for name, r in rows.items() if name.startswith("msense")]
+    learned = [r for name, r in rows.items() if name.lower().startswith("msense")]
     if zf is None or not learned:
         return ""
     gain = learned[0]["psnr"] - zf["psnr"]
