@@ -98,6 +98,20 @@ class _FNOBase(nn.Module):
         self.fc1 = nn.Linear(self.width, PROJ_WIDTH, **factory)
         self.fc2 = nn.Linear(PROJ_WIDTH, 1, **factory)
 
+    #: Names of the grid axes in error messages (FNO-3D's last one is time).
+    GRID_AXES: tuple[str, ...] = ("s1", "s2")
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise a ``ValueError`` restating ``x``'s shape if it does not fit this model."""
+        nd = len(self.GRID_AXES)
+        ok = isinstance(x, torch.Tensor) and x.dim() == nd + 2 and x.shape[-1] == self.t_in
+        if ok and self.size is not None:
+            ok = tuple(x.shape[1 : 1 + nd]) == self.size
+        if not ok:
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            grid = ", ".join(self.GRID_AXES if self.size is None else map(str, self.size))
+            raise ValueError(f"{type(self).__name__}: expected input (batch, {grid}, t_in={self.t_in}), got {got}")
+
     def _layers(self, v: torch.Tensor) -> torch.Tensor:
         for i, (k, w) in enumerate(zip(self.convs, self.ws)):
             v = k(v) + w(v)
@@ -168,16 +182,6 @@ class FNO2d(_FNOBase):
         )
         self.t_in, self.size = int(t_in), size
 
-    def check_input(self, x: torch.Tensor) -> None:
-        """Raise a ``ValueError`` restating ``x``'s shape if it does not fit this model."""
-        ok = isinstance(x, torch.Tensor) and x.dim() == 4 and x.shape[-1] == self.t_in
-        if ok and self.size is not None:
-            ok = tuple(x.shape[1:3]) == self.size
-        if not ok:
-            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            grid = "s1, s2" if self.size is None else f"{self.size[0]}, {self.size[1]}"
-            raise ValueError(f"FNO2d: expected input (batch, {grid}, t_in={self.t_in}), got {got}")
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
         grid = _grid(x.shape[1:3], x.dtype, x.device).expand(x.shape[0], -1, -1, -1)
@@ -231,6 +235,8 @@ class FNO3d(_FNOBase):
     torch.Size([1, 8, 8, 10, 1])
     """
 
+    GRID_AXES = ("s1", "s2", "T")
+
     def __init__(
         self,
         modes1: int,
@@ -260,16 +266,6 @@ class FNO3d(_FNOBase):
             device=device,
         )
         self.t_in, self.size = int(t_in), size
-
-    def check_input(self, x: torch.Tensor) -> None:
-        """Raise a ``ValueError`` restating ``x``'s shape if it does not fit this model."""
-        ok = isinstance(x, torch.Tensor) and x.dim() == 5 and x.shape[-1] == self.t_in
-        if ok and self.size is not None:
-            ok = tuple(x.shape[1:4]) == self.size
-        if not ok:
-            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            grid = "s1, s2, T" if self.size is None else ", ".join(map(str, self.size))
-            raise ValueError(f"FNO3d: expected input (batch, {grid}, t_in={self.t_in}), got {got}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
