@@ -217,7 +217,8 @@ def load_slice_bank(
     )
     if cache is not None:
         Path(cache).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(cache).with_suffix(".tmp")
+        # A per-process temporary name: two jobs building the same cache at once must not clobber each other.
+        tmp = Path(cache).with_name(f".{Path(cache).name}.{os.getpid()}.tmp")
         torch.save({"key": key, **bank.__dict__}, tmp)
         os.replace(tmp, cache)
     return bank

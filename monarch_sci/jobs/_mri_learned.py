@@ -61,7 +61,19 @@ def run_loader(path: Path):
         return reconstruct_with_run(path, problem.kspace, problem.mask, problem.coil_maps())
 
     label = record["model"]["label"]
+    # Runs that differ only in their seed share this key; `mri compare` pools them (mean ± std over seeds).
+    method.seed_group = (label, json.dumps(_config_without_seed(record), sort_keys=True, default=str))
     return f"{label}[{Path(path).name}]", method
+
+
+#: ``mri train`` arguments that do not change what is trained (or that name the run rather than define it).
+_NOT_CONFIG = ("seed", "out", "resume", "threads", "no_progress", "stop_after", "group", "command", "func")
+
+
+def _config_without_seed(record: dict[str, Any]) -> dict[str, Any]:
+    """What a run trained — model, data, task, optimiser settings — with its seed and bookkeeping left out."""
+    args = {k: v for k, v in record.get("args", {}).items() if k not in _NOT_CONFIG}
+    return {"model": record.get("model"), "data": record.get("data"), "task": record.get("task"), "args": args}
 
 
 def add_train_parser(sub) -> argparse.ArgumentParser:

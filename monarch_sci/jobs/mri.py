@@ -4,7 +4,8 @@
 * ``mri undersample`` — fastMRI test-style copies: masked ``kspace`` plus a ``mask`` dataset, no targets.
 * ``mri recon``       — reconstruct every slice of one file with a method and write fastMRI ``reconstruction_*``.
 * ``mri compare``     — NMSE / PSNR / SSIM (mean ± std over volumes) and seconds per slice for several methods
-  and accelerations, a figure grid and a markdown + JSON table.
+  and accelerations, a figure grid and a markdown + JSON table. Trained runs that differ only in their seed
+  are pooled into one more row (mean ± std over volumes and over seeds).
 
 Methods are looked up by name in :func:`recon_methods` (the classical ones of
 :mod:`monarch_sci.operators.classical` plus anything added with :func:`register_recon_method`); a run folder
@@ -374,7 +375,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
             figure_truth = truth[info.num_slices // 2]
     if progress is not None:
         progress.close()
-    summary = _summarise(per_volume, names, args.accelerations)
+    groups = _seed_groups(methods)
+    summary = _summarise(per_volume, names, args.accelerations, groups)
+    if args.hide_seeds:
+        members = {m for ms in groups.values() for m in ms}
+        summary = [r for r in summary if r["method"] not in members]
     record = {
         "command": "monarch-sci mri " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["mri"] else None,
         "args": {k: v for k, v in vars(args).items() if k not in ("func", "group_parser")},
@@ -382,35 +387,86 @@ def cmd_compare(args: argparse.Namespace) -> int:
         "threads": torch.get_num_threads(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "volumes": [f.name for f in files],
+        "seed_groups": groups,
         "summary": summary,
         "per_volume": per_volume,
     }
     (out / "results.json").write_text(json.dumps(record, indent=2, default=str))
     table = _markdown(summary, names, args, len(files))
     (out / "results.md").write_text(table)
+    # The figure shows one seed of each pooled group (the first), under the group's name.
+    shown = {ms[0]: g for g, ms in groups.items()}
+    hidden = {m for ms in groups.values() for m in ms[1:]}
+    fig_names = [shown.get(n, n) for n in names if n not in hidden]
+    fig_rows = {
+        acc: {shown.get(n, n): img for n, img in row.items() if n not in hidden} for acc, row in figure_rows.items()
+    }
     _compare_figure(
-        out / "figure.png", figure_truth, figure_rows, names, f"{files[0].name}, slice {info.num_slices // 2}"
+        out / "figure.png", figure_truth, fig_rows, fig_names, f"{files[0].name}, slice {info.num_slices // 2}"
     )
     print(table)
     print(f"wrote {out / 'results.md'}, {out / 'results.json'}, {out / 'figure.png'}")
     return 0
 
 
-def _summarise(per_volume: list[dict], names: list[str], accs: list[int]) -> list[dict]:
+def _seed_groups(methods: list[tuple[str, Callable[..., Any]]]) -> dict[str, list[str]]:
+    """Pool methods that differ only in their training seed: ``{"LABEL (N seeds)": [member names]}``.
+
+    A method joins a group through its ``seed_group`` attribute ``(label, key)`` (set by run loaders; runs
+    with equal keys trained the same thing from different seeds). Groups of one are not pooled.
+    """
+    by_key: dict[tuple[str, str], list[str]] = {}
+    for name, method in methods:
+        key = getattr(method, "seed_group", None)
+        if key is not None:
+            by_key.setdefault(tuple(key), []).append(name)
+    groups: dict[str, list[str]] = {}
+    for (label, _), members in by_key.items():
+        if len(members) < 2:
+            continue
+        name = f"{label} ({len(members)} seeds)"
+        n = 2
+        while name in groups:  # two different configurations with the same label
+            name = f"{label} ({len(members)} seeds, #{n})"
+            n += 1
+        groups[name] = members
+    return groups
+
+
+_METRICS = ("nmse", "psnr", "ssim", "seconds_per_slice", "cpu_seconds_per_slice")
+
+
+def _summarise(
+    per_volume: list[dict], names: list[str], accs: list[int], groups: dict[str, list[str]] | None = None
+) -> list[dict]:
+    """Per method and acceleration: mean ± std over volumes. For a pooled seed group, each volume's value is
+    first averaged over the seeds (``*_std`` is then the std over volumes of those averages) and ``*_std_seeds``
+    is the std over seeds of each seed's mean over volumes."""
     import numpy as np
 
+    groups = groups or {}
     rows = []
     for acc in accs:
-        for name in [*names, "espirit_maps"]:
-            recs = [r for r in per_volume if r["acceleration"] == acc and r["method"] == name]
+        for name in [*names, *groups, "espirit_maps"]:
+            members = groups.get(name, [name])
+            recs = [r for r in per_volume if r["acceleration"] == acc and r["method"] in members]
             if not recs:
                 continue
-            row: dict[str, Any] = {"acceleration": acc, "method": name, "volumes": len(recs)}
-            for key in ("nmse", "psnr", "ssim", "seconds_per_slice", "cpu_seconds_per_slice"):
-                vals = [r[key] for r in recs if key in r]
-                if vals:
-                    row[key] = float(np.mean(vals))
-                    row[key + "_std"] = float(np.std(vals))
+            volumes = sorted({r["volume"] for r in recs})
+            row: dict[str, Any] = {"acceleration": acc, "method": name, "volumes": len(volumes)}
+            if name in groups:
+                row["seeds"] = len(members)
+                row["members"] = list(members)
+            for key in _METRICS:
+                if not any(key in r for r in recs):
+                    continue
+                value = {(r["method"], r["volume"]): r[key] for r in recs if key in r}
+                # (seeds, volumes); a member missing a volume would be a bug upstream, so let it raise
+                table = np.array([[value[m, v] for v in volumes] for m in members], dtype=float)
+                row[key] = float(table.mean())
+                row[key + "_std"] = float(table.mean(axis=0).std())
+                if name in groups:
+                    row[key + "_std_seeds"] = float(table.mean(axis=1).std())
             rows.append(row)
     return rows
 
@@ -421,11 +477,20 @@ def _markdown(summary: list[dict], names: list[str], args: argparse.Namespace, n
         f"Reconstructions, {nvol} volumes, {args.mask_type} line masks ({args.policy} policy), "
         f"metrics per volume (fastMRI definitions, data range = {rng}), "
         "mean ± std over volumes; wall and CPU seconds per slice exclude the ESPIRiT maps (listed separately, "
-        "shared by the SENSE-based methods).",
+        "shared by the SENSE-based methods). Runs that differ only in their training seed are pooled in a row "
+        "`LABEL (N seeds)`: mean over seeds and volumes, ± std over volumes of the seed-averaged values, "
+        "and in brackets ± std over seeds of each seed's mean.",
         "",
         "| accel | method | NMSE | PSNR (dB) | SSIM | wall s / slice | CPU s / slice |",
         "|---|---|---|---|---|---|---|",
     ]
+
+    def cell(r: dict, key: str, fmt: str) -> str:
+        text = f"{r[key]:{fmt}} ± {r[key + '_std']:{fmt}}"
+        if key + "_std_seeds" in r:
+            text += f" [± {r[key + '_std_seeds']:{fmt}}]"
+        return text
+
     for r in summary:
         if r["method"] == "espirit_maps":
             lines.append(
@@ -434,8 +499,8 @@ def _markdown(summary: list[dict], names: list[str], args: argparse.Namespace, n
             )
             continue
         lines.append(
-            f"| {r['acceleration']}× | {r['method']} | {r['nmse']:.4f} ± {r['nmse_std']:.4f} | "
-            f"{r['psnr']:.2f} ± {r['psnr_std']:.2f} | {r['ssim']:.4f} ± {r['ssim_std']:.4f} | "
+            f"| {r['acceleration']}× | {r['method']} | {cell(r, 'nmse', '.4f')} | {cell(r, 'psnr', '.2f')} | "
+            f"{cell(r, 'ssim', '.4f')} | "
             f"{r['seconds_per_slice']:.3f} | {r['cpu_seconds_per_slice']:.3f} |"
         )
     return "\n".join(lines) + "\n"
@@ -512,6 +577,11 @@ def register(groups: argparse._SubParsersAction) -> None:
     c.add_argument("--device", default="cpu")
     c.add_argument("--threads", type=int, default=None, help="torch threads")
     c.add_argument("--quiet", action="store_true")
+    c.add_argument(
+        "--hide-seeds",
+        action="store_true",
+        help="list only the pooled row of runs that differ just in their seed, not each run",
+    )
     c.set_defaults(func=_user_errors(cmd_compare))
 
     # -- learned models (issue 6; added by its developer): `mri train`, run folders for recon/compare --------

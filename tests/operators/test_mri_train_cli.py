@@ -152,3 +152,36 @@ def test_mri_recon_takes_a_run_folder(tiny_data, msense_run, tmp_path):
         assert hf["reconstruction"].shape == (2, 32, 32)
         assert hf.attrs["method"] == "mSENSE[full]"
         assert np.isfinite(hf["reconstruction"][()]).all() and hf["reconstruction"][()].max() > 0
+
+
+def test_compare_pools_runs_that_differ_only_in_their_seed(tiny_data, msense_run, tmp_path):
+    runs = [msense_run]
+    for seed in (1, 2):
+        runs.append(tmp_path / f"s{seed}")
+        assert main(train_args(tiny_data, runs[-1], *MSENSE_ARGS, "--seed", str(seed))) == 0
+    other = tmp_path / "other_lr"  # a different learning rate: a different configuration, never pooled
+    assert main(train_args(tiny_data, other, *MSENSE_ARGS, "--lr", "3e-3")) == 0
+    out = tmp_path / "cmp"
+    argv = ["mri", "compare", "--data", str(tiny_data), "--out", str(out), "--accelerations", "2", "--quiet",
+            "--threads", "1", "--methods", "zero_filled_sense", *map(str, runs), str(other)]  # fmt: skip
+    assert main(argv) == 0
+    result = json.loads((out / "results.json").read_text())
+    members = [f"mSENSE[{r.name}]" for r in runs]
+    assert result["seed_groups"] == {"mSENSE (3 seeds)": members}
+    rows = {r["method"]: r for r in result["summary"]}
+    pooled = rows["mSENSE (3 seeds)"]
+    per_seed = np.array([rows[m]["psnr"] for m in members])
+    assert pooled["seeds"] == 3 and pooled["volumes"] == 3
+    np.testing.assert_allclose(pooled["psnr"], per_seed.mean(), rtol=1e-12)
+    np.testing.assert_allclose(pooled["psnr_std_seeds"], per_seed.std(), rtol=1e-9)
+    per_volume = [r for r in result["per_volume"] if r["method"] in members]
+    by_volume = [
+        np.mean([r["psnr"] for r in per_volume if r["volume"] == v]) for v in sorted({r["volume"] for r in per_volume})
+    ]
+    np.testing.assert_allclose(pooled["psnr_std"], np.std(by_volume), rtol=1e-9)
+    assert "psnr_std_seeds" not in rows["mSENSE[other_lr]"]
+    assert "mSENSE (3 seeds)" in (out / "results.md").read_text()
+
+    assert main([*argv[:5], str(tmp_path / "hidden"), *argv[6:], "--hide-seeds"]) == 0
+    hidden = {r["method"] for r in json.loads((tmp_path / "hidden" / "results.json").read_text())["summary"]}
+    assert "mSENSE (3 seeds)" in hidden and "mSENSE[other_lr]" in hidden and not hidden & set(members)
