@@ -33,6 +33,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from monarch_sci.operators.checkpoint import load_checkpoint, save_checkpoint
 from monarch_sci.operators.mri_batch import CenteredFFT2, sense_adjoint
 
 __all__ = [
@@ -183,7 +184,7 @@ def load_slice_bank(
         "readout_rows": height,
     }
     if cache is not None and Path(cache).is_file():
-        data = torch.load(cache, map_location="cpu", weights_only=True)
+        data = load_checkpoint(cache)
         if data.get("key") == key:
             return SliceBank(**{k: v for k, v in data.items() if k != "key"})
     import h5py
@@ -215,12 +216,8 @@ def load_slice_bank(
     bank = SliceBank(
         kspace, smaps, target, torch.tensor(vol), torch.tensor(sl), [os.path.basename(i.path) for i in infos], rs
     )
-    if cache is not None:
-        Path(cache).parent.mkdir(parents=True, exist_ok=True)
-        # A per-process temporary name: two jobs building the same cache at once must not clobber each other.
-        tmp = Path(cache).with_name(f".{Path(cache).name}.{os.getpid()}.tmp")
-        torch.save({"key": key, **bank.__dict__}, tmp)
-        os.replace(tmp, cache)
+    if cache is not None:  # atomic, with a per-process temporary file: two jobs may build the same cache
+        save_checkpoint(cache, {"key": key, **bank.__dict__})
     return bank
 
 
