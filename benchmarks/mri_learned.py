@@ -184,12 +184,15 @@ def classical(test, val, accel: int, policy: str) -> dict[str, dict]:
 
 def summarise(metrics_per_seed: list[dict]) -> dict:
     """mean ± std over volumes (pooled over seeds) and mean ± std over the seeds' means."""
+    from monarch_sci.metrics import pool_seeds
+
     out = {"seeds": len(metrics_per_seed)}
     for key in ("psnr", "ssim", "nmse"):
         per_vol = np.array([m[key] for m in metrics_per_seed])  # (seeds, volumes)
-        out[key] = float(per_vol.mean())
-        out[f"{key}_std_volumes"] = float(per_vol.mean(0).std()) if per_vol.shape[1] > 1 else 0.0
-        out[f"{key}_std_seeds"] = float(per_vol.mean(1).std()) if per_vol.shape[0] > 1 else 0.0
+        pooled = pool_seeds(per_vol)
+        out[key] = pooled["mean"]
+        out[f"{key}_std_volumes"] = pooled["std_volumes"]
+        out[f"{key}_std_seeds"] = pooled["std_seeds"]
         out[f"{key}_per_volume"] = per_vol.mean(0).tolist()
     out["seconds_per_slice"] = float(np.mean([m["seconds_per_slice"] for m in metrics_per_seed]))
     return out

@@ -441,8 +441,8 @@ def _summarise(
 ) -> list[dict]:
     """Per method and acceleration: mean ± std over volumes. For a pooled seed group, each volume's value is
     first averaged over the seeds (``*_std`` is then the std over volumes of those averages) and ``*_std_seeds``
-    is the std over seeds of each seed's mean over volumes."""
-    import numpy as np
+    is the std over seeds of each seed's mean over volumes (:func:`~monarch_sci.metrics.pool_seeds`)."""
+    from monarch_sci.metrics import pool_seeds
 
     groups = groups or {}
     rows = []
@@ -462,11 +462,11 @@ def _summarise(
                     continue
                 value = {(r["method"], r["volume"]): r[key] for r in recs if key in r}
                 # (seeds, volumes); a member missing a volume would be a bug upstream, so let it raise
-                table = np.array([[value[m, v] for v in volumes] for m in members], dtype=float)
-                row[key] = float(table.mean())
-                row[key + "_std"] = float(table.mean(axis=0).std())
+                pooled = pool_seeds([[value[m, v] for v in volumes] for m in members])
+                row[key] = pooled["mean"]
+                row[key + "_std"] = pooled["std_volumes"]
                 if name in groups:
-                    row[key + "_std_seeds"] = float(table.mean(axis=1).std())
+                    row[key + "_std_seeds"] = pooled["std_seeds"]
             rows.append(row)
     return rows
 

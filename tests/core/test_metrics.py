@@ -120,3 +120,16 @@ def test_against_scikit_image_when_installed():
     assert ssim(gt, pred) == pytest.approx(ref_ssim, rel=1e-10)
     assert psnr(gt, pred) == pytest.approx(metrics.peak_signal_noise_ratio(gt, pred, data_range=gt.max()), rel=1e-12)
     assert mse(gt, pred) == pytest.approx(metrics.mean_squared_error(gt, pred), rel=1e-12)
+
+
+def test_pool_seeds_spreads_over_volumes_and_over_seeds():
+    from monarch_sci.metrics import pool_seeds
+
+    table = np.array([[30.0, 34.0, 26.0], [32.0, 35.0, 29.0]])  # (seeds, volumes)
+    pooled = pool_seeds(table)
+    assert pooled["mean"] == pytest.approx(31.0)
+    assert pooled["std_volumes"] == pytest.approx(np.std([31.0, 34.5, 27.5]))
+    assert pooled["std_seeds"] == pytest.approx(np.std([30.0, 32.0]))
+    assert pool_seeds([[1.0, 3.0]])["std_seeds"] == 0.0
+    with pytest.raises(ValueError, match=r"\(seeds, volumes\) table, got shape \(3,\)"):
+        pool_seeds([1.0, 2.0, 3.0])
