@@ -13,13 +13,11 @@ import torch
 from torch import nn
 
 from monarch_sci.linop import LinearOperator, register_operator
-from monarch_sci.multiply import check_factors, monarch_adjoint, monarch_multiply, monarch_to_dense
+from monarch_sci.multiply import _REAL_OF, check_factors, monarch_adjoint, monarch_multiply, monarch_to_dense
 from monarch_sci.plan import MonarchPlan
 from monarch_sci.projection import project, sub_block_ranks
 
 __all__ = ["MonarchMatrix", "check_operand", "monarch_uniform_"]
-
-_REAL_OF = {torch.complex64: torch.float32, torch.complex128: torch.float64}
 
 
 def check_operand(where: str, x: torch.Tensor, n: int, like: torch.Tensor, what: str = "input") -> None:

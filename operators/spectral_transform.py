@@ -299,19 +299,17 @@ def complex_dtype_for(dtype: torch.dtype) -> torch.dtype:
     return _COMPLEX_OF[dtype]
 
 
-def _check_field(t: nn.Module, x: torch.Tensor) -> None:
-    d = len(t.size)
-    if not isinstance(x, torch.Tensor) or x.dim() < d or tuple(x.shape[-d:]) != t.size:
+def _check_trailing(t: nn.Module, x: torch.Tensor, shape: tuple[int, ...], what: str) -> None:
+    """Raise unless ``x`` is a tensor whose trailing dimensions are ``shape`` (``what`` names it)."""
+    d = len(shape)
+    if not isinstance(x, torch.Tensor) or x.dim() < d or tuple(x.shape[-d:]) != shape:
         got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(
-            f"{type(t).__name__}: expected a field of shape (..., {', '.join(map(str, t.size))}), got {got}"
-        )
+        raise ValueError(f"{type(t).__name__}: expected {what} of shape (..., {', '.join(map(str, shape))}), got {got}")
+
+
+def _check_field(t: nn.Module, x: torch.Tensor) -> None:
+    _check_trailing(t, x, t.size, "a field")
 
 
 def _check_modes(t: nn.Module, c: torch.Tensor) -> None:
-    d = len(t.mode_shape)
-    if not isinstance(c, torch.Tensor) or c.dim() < d or tuple(c.shape[-d:]) != t.mode_shape:
-        got = tuple(c.shape) if isinstance(c, torch.Tensor) else type(c).__name__
-        raise ValueError(
-            f"{type(t).__name__}: expected kept modes of shape (..., {', '.join(map(str, t.mode_shape))}), got {got}"
-        )
+    _check_trailing(t, c, t.mode_shape, "kept modes")

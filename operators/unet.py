@@ -22,11 +22,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from monarch_sci.operators.mri_batch import check_batch, make_fourier, sense_adjoint
-from monarch_sci.operators.unrolled import channels_to_complex, complex_to_channels
+from monarch_sci.operators.unrolled import _REAL_OF, channels_to_complex, complex_to_channels
 
 __all__ = ["UNet", "UNetRecon"]
-
-_REAL_OF = {torch.complex64: torch.float32, torch.complex128: torch.float64}
 
 
 def _block(a: int, b: int, dtype: torch.dtype, device) -> nn.Sequential:
