@@ -138,13 +138,14 @@ def train_one(r: dict, data: Path, out: Path) -> None:
 
 def evaluate_one(r: dict, test, out: Path) -> dict:
     from monarch_sci.jobs._mri_learned import evaluate_run
+    from monarch_sci.operators.checkpoint import save_checkpoint, write_text_atomic
 
     cache = out / "test_metrics.json"
     if cache.is_file():
         return json.loads(cache.read_text())
     m = evaluate_run(out, test, accel=r["accel"], mask_policy=r["policy"])
-    torch.save(m.pop("pred")[:8].clone(), out / "test_pred_vol0.pt")
-    cache.write_text(json.dumps(m))
+    save_checkpoint(out / "test_pred_vol0.pt", m.pop("pred")[:8].clone())
+    write_text_atomic(cache, json.dumps(m))  # a resumed run trusts this cache
     return m
 
 
@@ -269,7 +270,9 @@ def write_report(results, runs, test, val, out: Path, args, final: bool = False)
                 for label, m in classical(test, val, accel, policy).items():
                     classical_rows[(label, accel, policy)] = m
             cache.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(classical_rows, cache)
+            from monarch_sci.operators.checkpoint import save_checkpoint
+
+            save_checkpoint(cache, classical_rows)
     for (label, accel, policy), m in classical_rows.items():
         table.append({"group": "classical", "model": label, "label": label, "accel": accel, "mask_policy": policy,
                       **summarise([m])})  # fmt: skip

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["get_rng_state", "load_checkpoint", "save_checkpoint", "set_rng_state"]
+__all__ = ["get_rng_state", "load_checkpoint", "save_checkpoint", "set_rng_state", "write_text_atomic"]
 
 
 def get_rng_state(loader_generator: torch.Generator | None = None) -> dict[str, Any]:
@@ -60,18 +61,29 @@ def set_rng_state(state: dict[str, Any], loader_generator: torch.Generator | Non
         loader_generator.set_state(state["loader"])
 
 
-def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` to ``path`` atomically (temporary file in the same folder, then ``os.replace``)."""
+def _write_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """``write(tmp)`` to a per-process temporary file in ``path``'s folder, then ``os.replace`` it onto ``path``:
+    a reader sees the old file or the new one, never half of one, even if the writer is killed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        torch.save(payload, tmp)
+        write(tmp)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` to ``path`` atomically (temporary file in the same folder, then ``os.replace``)."""
+    return _write_atomically(path, lambda tmp: torch.save(payload, tmp))
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically, like :func:`save_checkpoint` (for records read back on resume)."""
+    return _write_atomically(path, lambda tmp: tmp.write_text(text))
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

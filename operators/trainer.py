@@ -36,7 +36,13 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from monarch_sci.operators.checkpoint import get_rng_state, load_checkpoint, save_checkpoint, set_rng_state
+from monarch_sci.operators.checkpoint import (
+    get_rng_state,
+    load_checkpoint,
+    save_checkpoint,
+    set_rng_state,
+    write_text_atomic,
+)
 
 __all__ = ["NonFiniteError", "Task", "TrainConfig", "Trainer", "param_groups", "seed_everything"]
 
@@ -250,10 +256,7 @@ class Trainer:
             "epochs": history,
             **(extra or {}),
         }
-        self.out.mkdir(parents=True, exist_ok=True)
-        tmp = self.out / ".record.json.tmp"
-        tmp.write_text(json.dumps(record, indent=1, default=float))
-        os.replace(tmp, self.out / "record.json")
+        write_text_atomic(self.out / "record.json", json.dumps(record, indent=1, default=float))
 
     def _mean_across_ranks(self, total: float, count: int) -> float:
         if self.world == 1:

@@ -79,6 +79,7 @@ def generate(args: argparse.Namespace) -> int:
 
     from monarch_sci.datasets.ns_generate import NSGenerationConfig, generate_store
     from monarch_sci.datasets.ns_store import package_versions, store_progress
+    from monarch_sci.operators.checkpoint import write_text_atomic
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -128,7 +129,7 @@ def generate(args: argparse.Namespace) -> int:
         run |= {"threads": torch.get_num_threads(), "versions": package_versions()}
         record["runs"].append(run)
         record |= {"samples_done": done, "samples": n}
-        path.write_text(json.dumps(record, indent=2, default=str))
+        write_text_atomic(path, json.dumps(record, indent=2, default=str))  # the next invocation reads it back
         print(f"ns generate: {out} complete ({done}/{n} samples) in {elapsed:.1f} s this run; record {out}.json")
     return 0
 

@@ -151,7 +151,7 @@ def train_run(
     """Train one model into ``out``; returns its record on rank 0 (``None`` on other ranks)."""
     import torch
 
-    from monarch_sci.operators.checkpoint import load_checkpoint
+    from monarch_sci.operators.checkpoint import load_checkpoint, write_text_atomic
     from monarch_sci.operators.fno import count_parameters
     from monarch_sci.operators.pde_task import ForecastTask
     from monarch_sci.operators.trainer import TrainConfig, Trainer, seed_everything
@@ -194,7 +194,7 @@ def train_run(
     rec["test"] = {**test_metrics, "inference_ms_per_sample": ms, "samples": len(test)}
     rec["parameters"] = count_parameters(model)
     rec["steps_per_epoch"] = -(-len(train) // args.batch)
-    (out / "record.json").write_text(json.dumps(rec, indent=1))
+    write_text_atomic(out / "record.json", json.dumps(rec, indent=1))  # the resume reads it back
     _plots(rec, pred, true, out, transform)
     return rec
 

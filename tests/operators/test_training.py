@@ -164,3 +164,13 @@ def test_ddp_two_processes_match_single_process(tmp_path):
             assert torch.allclose(ddp[k], v, rtol=0, atol=1e-12), k
     # The factors moved (so the comparison is not between two untouched initialisations).
     assert all((single[k] - init[k]).abs().max() > 1e-6 for k in factors)
+
+
+def test_write_text_atomic_replaces_whole_files_and_leaves_no_temporary(tmp_path):
+    from monarch_sci.operators.checkpoint import write_text_atomic
+
+    path = tmp_path / "sub" / "record.json"
+    assert write_text_atomic(path, "old") == path and path.read_text() == "old"
+    write_text_atomic(path, "new")
+    assert path.read_text() == "new"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["record.json"]
