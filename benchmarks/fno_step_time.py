@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from monarch_sci.operators.fno import FNO2d
+from monarch_sci.operators.pde.fno import FNO2d
 
 
 def main(reps: int = 6) -> dict:

@@ -11,7 +11,7 @@ of the unrolled network learn at 1e-4 because at 1e-3 its validation loss rose a
 report):
 
 * data: ``train`` (12 volumes), ``val`` (3), ``test`` (5) folders of fully sampled simulated volumes; targets are
-  fully sampled SENSE images, maps ESPIRiT (see :mod:`monarch_sci.operators.mri_task`);
+  fully sampled SENSE images, maps ESPIRiT (see :mod:`monarch_sci.operators.mri.recon_task`);
 * main: accelerations 2 and 4, fastMRI random line masks drawn per slice (fresh per training sample, fastMRI's
   per-slice seeds at test), seeds 0, 1, 2, models mSENSE, diag-SENSE, unrolled-FFT, unrolled-Monarch, U-Net;
 * classical rows on the same slices, masks, maps and targets: zero-filled SENSE, CG-SENSE (λ chosen on val);
@@ -137,8 +137,8 @@ def train_one(r: dict, data: Path, out: Path) -> None:
 
 
 def evaluate_one(r: dict, test, out: Path) -> dict:
-    from monarch_sci.jobs._mri_learned import evaluate_run
-    from monarch_sci.operators.checkpoint import save_checkpoint, write_text_atomic
+    from monarch_sci.cli.mri_learned import evaluate_run
+    from monarch_sci.training.checkpoint import save_checkpoint, write_text_atomic
 
     cache = out / "test_metrics.json"
     if cache.is_file():
@@ -151,9 +151,10 @@ def evaluate_one(r: dict, test, out: Path) -> dict:
 
 def classical(test, val, accel: int, policy: str) -> dict[str, dict]:
     """Zero-filled SENSE and CG-SENSE (λ chosen on the validation volumes) on exactly the learned models' data."""
-    from monarch_sci.operators.classical import cg_sense
-    from monarch_sci.operators.mri_batch import CenteredFFT2, sense_adjoint
-    from monarch_sci.operators.mri_task import ReconSlices, volume_metrics
+    from monarch_sci.fourier import CenteredFFT2
+    from monarch_sci.operators.mri.classical import cg_sense
+    from monarch_sci.operators.mri.recon_task import ReconSlices, volume_metrics
+    from monarch_sci.operators.mri.sense import sense_adjoint
 
     def batch(bank):
         ds = ReconSlices(bank, accel=accel, mask_policy=policy)
@@ -216,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "mri_learned"))
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    from monarch_sci.operators.mri_task import load_slice_bank
+    from monarch_sci.operators.mri.recon_task import load_slice_bank
 
     data, runs_dir = Path(args.data), Path(args.runs)
     test = load_slice_bank(data / "test", cache=data / "test" / ".monarch_cache" / "slices.pt")
@@ -270,7 +271,7 @@ def write_report(results, runs, test, val, out: Path, args, final: bool = False)
                 for label, m in classical(test, val, accel, policy).items():
                     classical_rows[(label, accel, policy)] = m
             cache.parent.mkdir(parents=True, exist_ok=True)
-            from monarch_sci.operators.checkpoint import save_checkpoint
+            from monarch_sci.training.checkpoint import save_checkpoint
 
             save_checkpoint(cache, classical_rows)
     for (label, accel, policy), m in classical_rows.items():

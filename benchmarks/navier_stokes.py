@@ -29,8 +29,8 @@ from pathlib import Path
 
 import torch
 
-from monarch_sci.datasets.grf import GaussianRandomField
-from monarch_sci.datasets.ns_solver import NavierStokes2d, fno_forcing
+from monarch_sci.datasets.pde.grf import GaussianRandomField
+from monarch_sci.datasets.pde.ns_solver import NavierStokes2d, fno_forcing
 
 VISC, T_FULL = 1e-3, 50.0
 RECORD = 4  # errors are reported at T_bench/4, T_bench/2, 3T_bench/4 and T_bench

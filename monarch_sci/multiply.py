@@ -45,14 +45,14 @@ from __future__ import annotations
 import torch
 from einops import rearrange
 
+from monarch_sci.dtypes import REAL_OF
+
 __all__ = [
     "check_factors",
     "monarch_adjoint",
     "monarch_multiply",
     "monarch_to_dense",
 ]
-
-_REAL_OF = {torch.complex64: torch.float32, torch.complex128: torch.float64}
 
 
 def check_factors(r_blocks: torch.Tensor, l_blocks: torch.Tensor, *, where: str = "monarch") -> tuple:
@@ -97,7 +97,7 @@ def _check_input(x: torch.Tensor, blocks: torch.Tensor, n: int, where: str) -> t
         return x
     # The one promotion we allow: a real signal through complex factors of the same precision
     # (e.g. the DFT of a real field). It is exact, not a precision change.
-    if blocks.is_complex() and _REAL_OF.get(blocks.dtype) == x.dtype:
+    if blocks.is_complex() and REAL_OF.get(blocks.dtype) == x.dtype:
         return x.to(blocks.dtype)
     raise TypeError(
         f"{where}: x has dtype {x.dtype} but the factors are {blocks.dtype}; cast one of them explicitly "

@@ -11,7 +11,7 @@ square ``n = m²`` this is the classic ``m`` blocks of ``m×m`` in both factors,
 
 Sizes with no useful factorisation (primes, or ``2·prime``) are refused with a clear error unless
 ``pad=True``, which pads the size up to the next multiple of ``nblocks`` (the caller zero-pads the input and
-truncates the output; :class:`~monarch_sci.linear.MonarchLinear` does this for you).
+truncates the output; :class:`~monarch_sci.monarch_linear.MonarchLinear` does this for you).
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from _size import pick
 
 from monarch_sci import monarch_multiply, monarch_to_dense, plan_monarch
 from monarch_sci.dft import MonarchDFT
-from monarch_sci.linear import MonarchLinear
+from monarch_sci.monarch_linear import MonarchLinear
 from monarch_sci.projection import project
 
 torch.manual_seed(0)

@@ -38,13 +38,13 @@ import matplotlib.pyplot as plt
 import torch
 from _size import pick
 
-from monarch_sci.datasets.navier_stokes import NavierStokesDataset, NSGenerationConfig, generate_store, read_ns_frames
+from monarch_sci.datasets.pde import NavierStokesDataset, NSGenerationConfig, generate_store, read_ns_frames
 from monarch_sci.dft import MonarchDFT
 from monarch_sci.metrics import relative_l2_per_sample
-from monarch_sci.operators.fno import FNO2d, count_parameters
-from monarch_sci.operators.pde_task import ForecastModel, ForecastTask, ForecastWindows
-from monarch_sci.operators.spectral_transform import MonarchModes
-from monarch_sci.operators.trainer import TrainConfig, Trainer, seed_everything
+from monarch_sci.operators.pde.fno import FNO2d, count_parameters
+from monarch_sci.operators.pde.fourier_modes import MonarchModes
+from monarch_sci.operators.pde.tasks import ForecastModel, ForecastTask, ForecastWindows
+from monarch_sci.training.trainer import TrainConfig, Trainer, seed_everything
 
 WORK = Path(os.environ.get("MONARCH_NB_WORKDIR", "nb_work")) / "02_navier_stokes_fno"
 WORK.mkdir(parents=True, exist_ok=True)

@@ -43,14 +43,14 @@ import numpy as np
 import torch
 from _size import pick
 
-from monarch_sci.datasets.fastmri import FastMRISliceDataset, center_crop, fastmri_rss, inspect_volume
-from monarch_sci.datasets.masks import LineMaskFunc, apply_line_mask, line_masks_for_volume, poisson_mask
-from monarch_sci.datasets.mri_simulate import SimulationConfig, simulate_dataset
+from monarch_sci.datasets.mri.fastmri import FastMRISliceDataset, center_crop, fastmri_rss, inspect_volume
+from monarch_sci.datasets.mri.masks import LineMaskFunc, apply_line_mask, line_masks_for_volume, poisson_mask
+from monarch_sci.datasets.mri.simulate import SimulationConfig, simulate_dataset
 from monarch_sci.metrics import nmse, psnr, ssim
-from monarch_sci.operators.classical import CLASSICAL_METHODS, ReconProblem, cg_sense
-from monarch_sci.operators.mri_models import build_model, model_label
-from monarch_sci.operators.mri_task import ReconSlices, ReconTask, load_slice_bank
-from monarch_sci.operators.trainer import TrainConfig, Trainer, seed_everything
+from monarch_sci.operators.mri.classical import CLASSICAL_METHODS, ReconProblem, cg_sense
+from monarch_sci.operators.mri.models import build_model, model_label
+from monarch_sci.operators.mri.recon_task import ReconSlices, ReconTask, load_slice_bank
+from monarch_sci.training.trainer import TrainConfig, Trainer, seed_everything
 
 WORK = Path(os.environ.get("MONARCH_NB_WORKDIR", "nb_work")) / "03_mri_reconstruction"
 WORK.mkdir(parents=True, exist_ok=True)

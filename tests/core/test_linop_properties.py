@@ -19,13 +19,14 @@ from monarch_sci.linop import OPERATOR_REGISTRY, LinearOperator
 
 
 def _import_all_operator_modules() -> None:
-    # Core modules (monarch_op, dft, ...) and every module of monarch_sci.operators register on import.
+    # Core modules (monarch_matrix, dft, fourier, ...) and every module of monarch_sci.operators register on
+    # import; the command line (monarch_sci.cli) defines no operator.
     for pkg_name in ("monarch_sci", "monarch_sci.operators"):
         pkg = importlib.import_module(pkg_name)
-        for info in pkgutil.iter_modules(pkg.__path__):
-            if pkg_name == "monarch_sci" and info.name in ("cli", "jobs"):
+        for info in pkgutil.walk_packages(pkg.__path__, prefix=f"{pkg_name}."):
+            if info.name.startswith("monarch_sci.cli"):
                 continue
-            importlib.import_module(f"{pkg_name}.{info.name}")
+            importlib.import_module(info.name)
 
 
 _import_all_operator_modules()

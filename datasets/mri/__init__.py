@@ -1,0 +1,30 @@
+"""MRI data: fastMRI files (reader and writer), sampling masks, simulated multi-coil acquisitions."""
+
+from monarch_sci.datasets.mri.fastmri import (
+    FastMRIFileError,
+    FastMRISliceDataset,
+    center_crop,
+    fastmri_rss,
+    inspect_volume,
+    write_fastmri_volume,
+)
+from monarch_sci.datasets.mri.ismrmrd_header import make_ismrmrd_header, parse_ismrmrd_header
+from monarch_sci.datasets.mri.masks import LineMaskFunc, apply_line_mask, poisson_mask, volume_seed
+from monarch_sci.datasets.mri.simulate import SimulationConfig, simulate_dataset
+
+__all__ = [
+    "FastMRIFileError",
+    "FastMRISliceDataset",
+    "LineMaskFunc",
+    "SimulationConfig",
+    "apply_line_mask",
+    "center_crop",
+    "fastmri_rss",
+    "inspect_volume",
+    "make_ismrmrd_header",
+    "parse_ismrmrd_header",
+    "poisson_mask",
+    "simulate_dataset",
+    "volume_seed",
+    "write_fastmri_volume",
+]

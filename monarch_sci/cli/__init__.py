@@ -1,0 +1,47 @@
+"""The ``monarch-sci`` console command.
+
+The top layer of the toolkit: nothing imports it. Each job group (``ns``, ``pde``, ``mri``, ``demo``) lives in
+its own module of this package and exposes ``register(subparsers)``, which adds the group's sub-commands and
+sets ``func`` on each. Job modules import their heavy dependencies inside the command functions, so that
+``monarch-sci --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from monarch_sci import __version__
+
+#: The command groups, one module each under :mod:`monarch_sci.cli`.
+GROUPS = ("demo", "mri", "ns", "pde")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="monarch-sci",
+        description="Monarch matrices in place of Fourier transforms: PDE surrogates and MRI reconstruction.",
+    )
+    parser.add_argument("--version", action="version", version=f"monarch-sci {__version__}")
+    groups = parser.add_subparsers(dest="group", metavar="GROUP")
+    for name in GROUPS:
+        importlib.import_module(f"monarch_sci.cli.{name}").register(groups)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        # A group without a sub-command: show that group's help (or the top-level one).
+        sub = getattr(args, "group_parser", parser)
+        sub.print_help()
+        return 2
+    result = func(args)
+    return int(result or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

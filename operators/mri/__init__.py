@@ -1,0 +1,34 @@
+"""MRI reconstruction: SENSE physics, coil maps, CG, classical methods, mSENSE, unrolled network, U-Net."""
+
+from monarch_sci.operators.mri.cg import CGResult, conjugate_gradient
+from monarch_sci.operators.mri.classical import ReconProblem, cg_sense, l1_wavelet, rss, zero_filled_rss
+from monarch_sci.operators.mri.coil_maps import calibration_width, espirit_maps
+from monarch_sci.operators.mri.models import build_model, load_run
+from monarch_sci.operators.mri.msense import MSENSE, DiagonalSENSE
+from monarch_sci.operators.mri.recon_task import ReconSlices, ReconTask, load_slice_bank, volume_metrics
+from monarch_sci.operators.mri.sense import SenseOperator
+from monarch_sci.operators.mri.unet import UNetRecon
+from monarch_sci.operators.mri.unrolled import UnrolledSENSE
+
+__all__ = [
+    "MSENSE",
+    "CGResult",
+    "DiagonalSENSE",
+    "ReconProblem",
+    "ReconSlices",
+    "ReconTask",
+    "SenseOperator",
+    "UNetRecon",
+    "UnrolledSENSE",
+    "build_model",
+    "calibration_width",
+    "cg_sense",
+    "conjugate_gradient",
+    "espirit_maps",
+    "l1_wavelet",
+    "load_run",
+    "load_slice_bank",
+    "rss",
+    "volume_metrics",
+    "zero_filled_rss",
+]

@@ -1,0 +1,106 @@
+"""The learned MRI models by name: build one from its hyperparameters, and load a trained run folder.
+
+Names (``monarch-sci mri train --model NAME``):
+
+* ``msense`` — :class:`~monarch_sci.operators.mri.msense.MSENSE` (learnable Monarch inverse Fourier);
+* ``diag`` — :class:`~monarch_sci.operators.mri.msense.DiagonalSENSE` (its ablation: FFT fixed, diagonals learn);
+* ``unrolled`` — :class:`~monarch_sci.operators.mri.unrolled.UnrolledSENSE` with ``fourier="fft" | "monarch"``;
+* ``unet`` — :class:`~monarch_sci.operators.mri.unet.UNetRecon` (image-domain baseline).
+
+A run folder written by ``mri train`` holds ``record.json`` with ``{"model": {"name": ..., "shape": ...,
+"hparams": {...}}}`` and ``best.pt``/``last.pt``; :func:`load_run` rebuilds the model from the record and
+loads the weights (``weights_only``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+__all__ = ["MODEL_NAMES", "build_model", "load_run", "model_label"]
+
+MODEL_NAMES = ("msense", "diag", "unrolled", "unet")
+
+#: Allowed hyperparameters per model, with defaults (the CLI exposes them as options).
+HPARAMS: dict[str, dict[str, Any]] = {
+    "msense": {"learn_axes": "both"},
+    "diag": {},
+    "unrolled": {
+        "fourier": "fft",
+        "cascades": 5,
+        "channels": 32,
+        "layers": 4,
+        "shared": True,
+        "init": "cg",
+        "regulariser": "cnn",
+    },
+    "unet": {"channels": 16, "depth": 3},
+}
+
+
+def build_model(name: str, shape: tuple[int, int], **hparams: Any) -> nn.Module:
+    """Build model ``name`` for an ``(H, W)`` k-space matrix; unknown hyperparameters are an error.
+
+    Examples
+    --------
+    >>> build_model("unrolled", (32, 32), fourier="monarch", cascades=2).fourier_kind
+    'monarch'
+    """
+    from monarch_sci.operators.mri.msense import MSENSE, DiagonalSENSE
+    from monarch_sci.operators.mri.unet import UNetRecon
+    from monarch_sci.operators.mri.unrolled import UnrolledSENSE
+
+    if name not in MODEL_NAMES:
+        raise ValueError(f"build_model: model must be one of {MODEL_NAMES}, got {name!r}")
+    unknown = sorted(set(hparams) - set(HPARAMS[name]))
+    if unknown:
+        raise ValueError(f"build_model: {name!r} takes hyperparameters {sorted(HPARAMS[name])}, got unknown {unknown}")
+    hp = {**HPARAMS[name], **hparams}
+    shape = (int(shape[0]), int(shape[1]))
+    if name == "msense":
+        return MSENSE(shape, **hp)
+    if name == "diag":
+        return DiagonalSENSE(shape, **hp)
+    if name == "unrolled":
+        return UnrolledSENSE(shape, **hp)
+    return UNetRecon(shape, **hp)
+
+
+def model_label(name: str, hparams: dict[str, Any]) -> str:
+    """Row label for tables: ``mSENSE``, ``diag-SENSE``, ``unrolled-FFT``, ``unrolled-Monarch``, ``U-Net``."""
+    if name == "msense":
+        axes = hparams.get("learn_axes", "both")
+        return "mSENSE" if axes == "both" else f"mSENSE ({axes} axis)"
+    if name == "diag":
+        return "diag-SENSE"
+    if name == "unrolled":
+        return "unrolled-" + ("Monarch" if hparams.get("fourier", "fft") == "monarch" else "FFT")
+    return "U-Net"
+
+
+def load_run(folder: str | os.PathLike, *, which: str = "best") -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model of a ``mri train`` run folder and load ``best.pt`` (or ``last.pt``).
+
+    Returns ``(model in eval mode, record)``.
+    """
+    from monarch_sci.training.checkpoint import load_checkpoint
+
+    folder = Path(folder)
+    rec_path = folder / "record.json"
+    if not rec_path.is_file():
+        raise FileNotFoundError(f"load_run: {folder} is not a run folder of `mri train` (no record.json)")
+    record = json.loads(rec_path.read_text())
+    spec = record.get("model")
+    if not isinstance(spec, dict) or "name" not in spec:
+        raise ValueError(f"load_run: {rec_path} has no 'model' entry; was it written by `monarch-sci mri train`?")
+    if which not in ("best", "last"):
+        raise ValueError(f"load_run: which must be 'best' or 'last', got {which!r}")
+    model = build_model(spec["name"], tuple(spec["shape"]), **spec.get("hparams", {}))
+    ckpt = load_checkpoint(folder / f"{which}.pt")
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    return model, record

@@ -1,0 +1,257 @@
+"""Spectral convolution (the FNO's Fourier layer) with a swappable transform: FFT, Monarch or injected.
+
+.. math::
+
+    y = \\mathcal T^{-1}\\big( W \\cdot \\mathcal T x \\big), \\qquad
+    (W\\cdot c)_{b,o,k} = \\sum_i c_{b,i,k}\\, W_{i,o,k},
+
+where ``𝓣`` maps a real field to its kept Fourier modes ``k`` (lowest ``m_j`` of both signs on every full
+axis, ``0…m_d−1`` on the half-spectrum axis; see :mod:`monarch_sci.operators.pde.fourier_modes`) and ``W``
+mixes channels independently per mode with complex weights.
+
+``transform="fft"`` is the FNO (``rfftn``/``irfftn`` with ``norm="ortho"``); ``transform="monarch"`` uses
+learnable Monarch DFTs restricted to the kept modes, equal to the FFT layer at initialisation; a module with
+``forward``/``inverse``/``size``/``mode_shape`` (for example one :class:`MonarchModes` shared by all layers)
+can be injected instead.
+
+The weights are one complex tensor ``(in, out, 2m_1, …, 2m_{d−1}, m_d)``; its blocks are exactly the original
+FNO's ``weights1 … weights{2^{d−1}}`` (same count, same uniform ``[0, 1/(in·out))`` initialisation of real and
+imaginary parts), laid out in the order the kept-mode indices are listed.
+
+neuraloperator: the first three positional arguments of :class:`SpectralConv` (``in_channels``,
+``out_channels``, ``n_modes``) match neuraloperator's ``conv_module`` call, but neuraloperator also passes a
+dozen keyword options (``rank``, ``factorization``, …) that this layer does not implement; accepting and
+ignoring them would be a silent fallback, so the layer is not a drop-in ``conv_module``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+from torch import nn
+
+from monarch_sci.operators.pde.fourier_modes import (
+    FourierModes,
+    Learn,
+    MonarchModes,
+    complex_dtype_for,
+)
+
+__all__ = ["SpectralConv", "SpectralConv2d", "SpectralConv3d", "make_transform"]
+
+TransformKind = Literal["fft", "monarch"]
+_LETTERS = "xyzuvw"
+
+
+def make_transform(
+    kind: TransformKind | nn.Module,
+    size: Sequence[int] | None,
+    modes: Sequence[int],
+    *,
+    learn: Learn = "both",
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> nn.Module:
+    """Build the kept-modes transform pair named by ``kind`` (or validate an injected module).
+
+    ``"fft"`` needs no grid size (it is read from the input, as in the FNO) unless ``size`` is given;
+    ``"monarch"`` needs ``size`` because its factors depend on it. ``dtype`` is the real dtype of the fields.
+    """
+    modes = tuple(int(m) for m in modes)
+    if isinstance(kind, nn.Module):
+        for attr in ("inverse", "size", "mode_shape"):
+            if not hasattr(kind, attr):
+                raise TypeError(
+                    f"injected transform {type(kind).__name__} lacks {attr!r}: a transform module needs "
+                    "forward(x) -> modes, inverse(modes) -> x, and the attributes size and mode_shape"
+                )
+        expected = (*(2 * m for m in modes[:-1]), modes[-1])
+        if tuple(kind.mode_shape) != expected:
+            raise ValueError(
+                f"injected transform {type(kind).__name__} has mode_shape {tuple(kind.mode_shape)}, but modes "
+                f"{modes} need {expected}"
+            )
+        if size is not None and tuple(kind.size) != tuple(size):
+            raise ValueError(f"injected transform {type(kind).__name__} has size {tuple(kind.size)}, expected {size}")
+        return kind
+    if kind == "fft":
+        return None if size is None else FourierModes(size, modes)
+    if kind == "monarch":
+        if size is None:
+            raise ValueError(
+                "transform='monarch' needs the grid size (size=(n1, n2, ...)): the Monarch factors depend on it"
+            )
+        return MonarchModes(size, modes, learn=learn, dtype=complex_dtype_for(dtype), device=device)
+    raise ValueError(f"transform must be 'fft', 'monarch' or a transform module, got {kind!r}")
+
+
+class SpectralConv(nn.Module):
+    """``d``-dimensional spectral convolution over the last ``d`` axes (see the module docstring).
+
+    Parameters
+    ----------
+    in_channels, out_channels
+        Channels ``i`` and ``o`` of ``W``.
+    n_modes
+        ``(m_1, …, m_d)``: modes kept per sign on each full axis, and on the last (half-spectrum) axis.
+    transform
+        ``"fft"``, ``"monarch"`` or an injected transform module (shared modules are allowed).
+    size
+        Grid ``(n_1, …, n_d)``; required for ``"monarch"``; for ``"fft"`` optional (then any grid whose axes
+        hold the kept modes is accepted).
+    learn
+        For ``"monarch"``: which Monarch factors learn (``"both"``, ``"forward"``, ``"inverse"``, ``"none"``).
+    dtype
+        Real dtype of the fields (``float32`` or ``float64``); the weights are the matching complex dtype.
+
+    Shape
+    -----
+    ``(batch, in_channels, n_1, …, n_d) → (batch, out_channels, n_1, …, n_d)``, real.
+
+    Examples
+    --------
+    >>> conv = SpectralConv(4, 5, (3, 3), transform="monarch", size=(12, 12))
+    >>> conv(torch.randn(2, 4, 12, 12)).shape
+    torch.Size([2, 5, 12, 12])
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        n_modes: Sequence[int],
+        *,
+        transform: TransformKind | nn.Module = "fft",
+        size: Sequence[int] | None = None,
+        learn: Learn = "both",
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.n_modes = tuple(int(m) for m in n_modes)
+        d = len(self.n_modes)
+        if not 1 <= d <= len(_LETTERS):
+            raise ValueError(f"{type(self).__name__}: expected 1 to {len(_LETTERS)} mode counts, got {self.n_modes}")
+        if size is not None and len(tuple(size)) != d:
+            raise ValueError(f"{type(self).__name__}: size {tuple(size)} must have one entry per mode count {d}")
+        self.size = None if size is None else tuple(int(s) for s in size)
+        self.kind = transform if isinstance(transform, str) else "injected"
+        self.transform = make_transform(transform, self.size, self.n_modes, learn=learn, dtype=dtype, device=device)
+        mode_shape = (*(2 * m for m in self.n_modes[:-1]), self.n_modes[-1])
+        self.weight = nn.Parameter(
+            torch.empty(self.in_channels, self.out_channels, *mode_shape, dtype=complex_dtype_for(dtype), device=device)
+        )
+        k = _LETTERS[:d]
+        self._mix = f"bi{k},io{k}->bo{k}"  # per-mode channel mixing
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """FNO initialisation of ``W`` (real and imaginary parts uniform in ``[0, 1/(in·out))``)."""
+        scale = 1.0 / (self.in_channels * self.out_channels)
+        with torch.no_grad():
+            self.weight.copy_(scale * torch.rand(self.weight.shape, dtype=self.weight.dtype))
+
+    def _fft_pair(self, x: torch.Tensor) -> nn.Module:
+        if self.transform is not None:
+            return self.transform
+        return FourierModes(tuple(x.shape[-len(self.n_modes) :]), self.n_modes).to(x.device)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        d = len(self.n_modes)
+        if not isinstance(x, torch.Tensor) or x.dim() != d + 2 or x.shape[1] != self.in_channels:
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(
+                f"{type(self).__name__}: expected input (batch, {self.in_channels}, {d} spatial dims), got {got}"
+            )
+        if x.is_complex() or x.dtype != self.weight.real.dtype:
+            raise TypeError(f"{type(self).__name__}: expected a real {self.weight.real.dtype} field, got {x.dtype}")
+        pair = self._fft_pair(x)
+        c = pair(x)  # (b, i, *mode_shape) complex
+        c = torch.einsum(self._mix, c, self.weight)
+        return pair.inverse(c)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_channels={self.in_channels}, out_channels={self.out_channels}, n_modes={self.n_modes}, "
+            f"size={self.size}, transform={self.kind!r}"
+        )
+
+
+class SpectralConv2d(SpectralConv):
+    """2-D spectral convolution: :class:`SpectralConv` with ``n_modes = (modes1, modes2)``.
+
+    Shape
+    -----
+    ``(batch, in_channels, n1, n2) → (batch, out_channels, n1, n2)``.
+
+    Examples
+    --------
+    >>> SpectralConv2d(3, 3, 4, 4)(torch.randn(1, 3, 16, 16)).shape
+    torch.Size([1, 3, 16, 16])
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        modes1: int,
+        modes2: int,
+        *,
+        transform: TransformKind | nn.Module = "fft",
+        size: tuple[int, int] | None = None,
+        learn: Learn = "both",
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__(
+            in_channels,
+            out_channels,
+            (modes1, modes2),
+            transform=transform,
+            size=size,
+            learn=learn,
+            dtype=dtype,
+            device=device,
+        )
+
+
+class SpectralConv3d(SpectralConv):
+    """3-D spectral convolution (space–time FNO): :class:`SpectralConv` with ``(modes1, modes2, modes3)``.
+
+    Shape
+    -----
+    ``(batch, in_channels, n1, n2, n3) → (batch, out_channels, n1, n2, n3)``.
+
+    Examples
+    --------
+    >>> SpectralConv3d(2, 2, 2, 2, 2)(torch.randn(1, 2, 8, 8, 6)).shape
+    torch.Size([1, 2, 8, 8, 6])
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        modes1: int,
+        modes2: int,
+        modes3: int,
+        *,
+        transform: TransformKind | nn.Module = "fft",
+        size: tuple[int, int, int] | None = None,
+        learn: Learn = "both",
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__(
+            in_channels,
+            out_channels,
+            (modes1, modes2, modes3),
+            transform=transform,
+            size=size,
+            learn=learn,
+            dtype=dtype,
+            device=device,
+        )
