@@ -28,7 +28,6 @@ incomplete stores, and generation recomputes every batch that is not entirely do
 from __future__ import annotations
 
 import os
-import platform
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -68,18 +67,10 @@ class StoreError(RuntimeError):
 def package_versions() -> dict[str, str]:
     """Versions recorded in every store (python, monarch-sci, torch, numpy, h5py, HDF5)."""
     import h5py
-    import torch
 
-    from monarch_sci import __version__
+    from monarch_sci.training.records import package_versions as versions
 
-    return {
-        "version_python": platform.python_version(),
-        "version_monarch_sci": __version__,
-        "version_torch": str(torch.__version__),
-        "version_numpy": np.__version__,
-        "version_h5py": h5py.__version__,
-        "version_hdf5": h5py.version.hdf5_version,
-    }
+    return {f"version_{k}": v for k, v in versions("h5py").items()} | {"version_hdf5": h5py.version.hdf5_version}
 
 
 def _allocated(group, name: str, shape: tuple[int, ...], dtype, chunks: tuple[int, ...] | None):

@@ -13,6 +13,7 @@ import importlib
 import sys
 
 from monarch_sci import __version__
+from monarch_sci.cli.common import report_error
 
 #: The command groups, one module each under :mod:`monarch_sci.cli`.
 GROUPS = ("demo", "mri", "ns", "pde")
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Monarch matrices in place of Fourier transforms: PDE surrogates and MRI reconstruction.",
     )
     parser.add_argument("--version", action="version", version=f"monarch-sci {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     groups = parser.add_subparsers(dest="group", metavar="GROUP")
     for name in GROUPS:
         importlib.import_module(f"monarch_sci.cli.{name}").register(groups)
@@ -39,8 +41,17 @@ def main(argv: list[str] | None = None) -> int:
         sub = getattr(args, "group_parser", parser)
         sub.print_help()
         return 2
-    result = func(args)
-    return int(result or 0)
+    prog = " ".join(["monarch-sci", *(getattr(args, k, None) or "" for k in ("group", "command"))]).strip()
+    try:
+        return int(func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; rerun the same command to continue", file=sys.stderr)
+        return 130
+    except Exception as err:
+        status = None if args.debug else report_error(err, prog)
+        if status is None:
+            raise
+        return status
 
 
 if __name__ == "__main__":  # pragma: no cover

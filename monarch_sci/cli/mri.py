@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from monarch_sci.cli import mri_learned
+from monarch_sci.training.records import package_versions
 
 #: The classical methods (kept here so that ``--help`` needs no heavy import; a test checks it matches).
 CLASSICAL_METHOD_NAMES = ("zero_filled_rss", "zero_filled_sense", "cg_sense", "l1_wavelet")
@@ -129,23 +129,6 @@ def _reconstruct(method, info, problem):
     return center_crop(images, info.geometry.recon_size[:2]).astype(np.float32), seconds, cpu_seconds
 
 
-def _versions() -> dict[str, str]:
-    import numpy as np
-    import torch
-
-    import monarch_sci
-
-    out = {"python": platform.python_version(), "monarch_sci": monarch_sci.__version__, "numpy": np.__version__}
-    out["torch"] = torch.__version__
-    try:
-        import sigpy
-
-        out["sigpy"] = sigpy.__version__
-    except Exception:  # pragma: no cover - sigpy is a dependency
-        pass
-    return out
-
-
 def _set_threads(n: int | None) -> None:
     if n:
         import torch
@@ -155,22 +138,6 @@ def _set_threads(n: int | None) -> None:
 
 # ------------------------------------------------------------------------------------------------------------
 # commands
-
-
-def _user_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Report bad files and unknown methods as one ``error:`` line (exit status 2) instead of a traceback."""
-
-    def run(args: argparse.Namespace) -> int:
-        from monarch_sci.datasets.mri.fastmri import FastMRIFileError
-
-        try:
-            return command(args)
-        except (FastMRIFileError, UnknownMethodError, FileNotFoundError) as err:
-            print(f"monarch-sci mri {args.command}: error: {err}", file=sys.stderr)
-            return 2
-
-    run.__name__ = command.__name__
-    return run
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -385,7 +352,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     record = {
         "command": "monarch-sci mri " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["mri"] else None,
         "args": {k: v for k, v in vars(args).items() if k not in ("func", "group_parser")},
-        "versions": _versions(),
+        "versions": package_versions("sigpy", "h5py"),
         "threads": torch.get_num_threads(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "volumes": [f.name for f in files],
@@ -532,7 +499,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     s.add_argument("--prefix", default="file_sim", help="file name prefix")
     s.add_argument("--out", required=True, help="output folder")
     s.add_argument("--quiet", action="store_true")
-    s.set_defaults(func=_user_errors(cmd_simulate))
+    s.set_defaults(func=cmd_simulate)
 
     u = sub.add_parser("undersample", help="make fastMRI test-style copies (masked kspace + 'mask')")
     u.add_argument("--in", dest="inp", required=True, help="a fully sampled file or folder")
@@ -542,7 +509,7 @@ def register(groups: argparse._SubParsersAction) -> None:
         "--mask-type", default="equispaced_fraction", choices=("random", "equispaced", "equispaced_fraction")
     )
     u.add_argument("--policy", default="volume", choices=("fixed", "volume", "slice"), help="mask seeding")
-    u.set_defaults(func=_user_errors(cmd_undersample))
+    u.set_defaults(func=cmd_undersample)
 
     r = sub.add_parser(
         "recon",
@@ -563,7 +530,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     )
     r.add_argument("--device", default="cpu")
     r.add_argument("--threads", type=int, default=None, help="torch threads")
-    r.set_defaults(func=_user_errors(_recon_entry))
+    r.set_defaults(func=_recon_entry)
 
     c = sub.add_parser("compare", help="compare reconstruction methods on fully sampled files")
     c.add_argument("--data", required=True, help="folder of fully sampled fastMRI files (with reconstruction_rss)")
@@ -584,7 +551,7 @@ def register(groups: argparse._SubParsersAction) -> None:
         action="store_true",
         help="list only the pooled row of runs that differ just in their seed, not each run",
     )
-    c.set_defaults(func=_user_errors(cmd_compare))
+    c.set_defaults(func=cmd_compare)
 
     # -- learned models (issue 6; added by its developer): `mri train`, run folders for recon/compare --------
     mri_learned.add_train_parser(sub)

@@ -17,10 +17,11 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from monarch_sci.cli.common import UserError
 
 # Published relative L2 errors (FNO-2D style benchmark at ν = 1e-3 / 1e-4 / 1e-5), FFT-FNO vs Monarch-FNO.
 PUBLISHED = {
@@ -221,22 +222,10 @@ def _plots(rec: dict, pred, true, out: Path, label: str) -> None:
         plot_fields(true[i], pred[i], out / f"fields_test{i}.png")
 
 
-def _report(message: str) -> int:
-    print(f"monarch-sci pde: error: {message}", file=sys.stderr)
-    return 2
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    from monarch_sci.training.trainer import NonFiniteError
-
     if args.resume and not (args.out / "last.pt").is_file():
-        return _report(f"--resume: no checkpoint {args.out / 'last.pt'} to resume from")
-    try:
-        rec = train_run(args, args.transform, args.seed, args.out, resume=args.resume, stop_after=args.stop_after)
-    except NonFiniteError as err:
-        return _report(str(err)) + 1
-    except (ValueError, FileNotFoundError) as err:
-        return _report(str(err))
+        raise UserError(f"--resume: no checkpoint {args.out / 'last.pt'} to resume from")
+    rec = train_run(args, args.transform, args.seed, args.out, resume=args.resume, stop_after=args.stop_after)
     if rec is not None:
         t = rec["test"]
         print(f"test relative L2 {t['test_rel_l2']:.4f} ({t['samples']} samples); run folder {args.out}")
@@ -256,10 +245,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             if rec is None or "test" not in rec:
                 resume = (out / "last.pt").is_file()
                 print(f"== {transform}, seed {seed} -> {out}" + (" (resuming)" if resume else ""), flush=True)
-                try:
-                    rec = train_run(args, transform, seed, out, resume=resume)
-                except (ValueError, FileNotFoundError) as err:
-                    return _report(str(err))
+                rec = train_run(args, transform, seed, out, resume=resume)
                 if rec is None:
                     return 0  # not rank 0
             runs[transform].append(rec)

@@ -9,21 +9,32 @@ A checkpoint is a plain dictionary of tensors and Python scalars/lists/dicts, so
 * the DataLoader's ``torch.Generator`` (it seeds workers and any sampler that draws from it).
 
 Writes go to a temporary file in the same folder followed by ``os.replace``, so a run killed mid-write
-leaves the previous checkpoint intact.
+leaves the previous checkpoint intact. :func:`atomic_output` is that mechanism for any writer (HDF5 files, PNGs,
+JSON): every file a job writes goes through it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["get_rng_state", "load_checkpoint", "save_checkpoint", "set_rng_state", "write_text_atomic"]
+__all__ = [
+    "atomic_output",
+    "get_rng_state",
+    "load_checkpoint",
+    "save_checkpoint",
+    "set_rng_state",
+    "write_json_atomic",
+    "write_text_atomic",
+]
 
 
 def get_rng_state(loader_generator: torch.Generator | None = None) -> dict[str, Any]:
@@ -61,19 +72,37 @@ def set_rng_state(state: dict[str, Any], loader_generator: torch.Generator | Non
         loader_generator.set_state(state["loader"])
 
 
-def _write_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
-    """``write(tmp)`` to a per-process temporary file in ``path``'s folder, then ``os.replace`` it onto ``path``:
-    a reader sees the old file or the new one, never half of one, even if the writer is killed."""
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a per-process temporary path in ``path``'s folder; on success ``os.replace`` it onto ``path``.
+
+    A reader sees the old file or the new one, never half of one: a writer killed (or failing) inside the
+    ``with`` block leaves ``path`` as it was and removes its temporary file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp()) / "result.txt"
+    >>> with atomic_output(out) as tmp:
+    ...     _ = tmp.write_text("done")
+    >>> out.read_text()
+    'done'
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        write(tmp)
+        yield tmp
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
-    return path
+
+
+def _write_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    with atomic_output(path) as tmp:
+        write(tmp)
+    return Path(path)
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
@@ -84,6 +113,11 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` atomically, like :func:`save_checkpoint` (for records read back on resume)."""
     return _write_atomically(path, lambda tmp: tmp.write_text(text))
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as standard JSON (``NaN``/``Infinity`` refused: a non-finite metric is an error) atomically."""
+    return write_text_atomic(path, json.dumps(obj, indent=1, allow_nan=False, default=str) + "\n")
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -43,6 +42,7 @@ from monarch_sci.training.checkpoint import (
     set_rng_state,
     write_text_atomic,
 )
+from monarch_sci.training.records import package_versions
 
 __all__ = ["NonFiniteError", "Task", "TrainConfig", "Trainer", "param_groups", "seed_everything"]
 
@@ -116,17 +116,6 @@ def param_groups(model: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
         lr = config.lr if config.factor_lr is None else config.factor_lr
         groups.append({"params": factors, "lr": lr, "weight_decay": config.factor_weight_decay, "name": "factors"})
     return groups
-
-
-def _versions() -> dict[str, str]:
-    import monarch_sci
-
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "monarch_sci": monarch_sci.__version__,
-    }
 
 
 def _all_finite(batch: Any) -> bool:
@@ -242,7 +231,7 @@ class Trainer:
         record = {
             **self.record_extra,
             "config": asdict(self.config),
-            "versions": _versions(),
+            "versions": package_versions(),
             "seed": self.config.seed,
             "world_size": self.world,
             "device": str(self.device),

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -95,7 +96,7 @@ def test_load_run_reconstructs_and_checks_the_matrix_size(tiny_data, msense_run)
     assert name == "mSENSE[full]" and run_loader(msense_run.parent / "nothing") is None
 
 
-def test_bad_input_is_refused_with_the_file_named(tiny_data, tmp_path):
+def test_bad_input_is_refused_with_the_file_named(tiny_data, tmp_path, capsys):
     import h5py
 
     bad = tmp_path / "bad"
@@ -107,10 +108,12 @@ def test_bad_input_is_refused_with_the_file_named(tiny_data, tmp_path):
         for k, v in a.attrs.items():
             b.attrs[k] = v
         b["kspace"][0, 0, 0, 0] = np.nan
-    with pytest.raises(ValueError, match=r"nan\.h5.*NaN"):
-        main(train_args(bad, tmp_path / "r", "--model", "diag", "--val", str(tiny_data)))
-    with pytest.raises(ValueError, match=r"--train-volumes must be in \[1, 2\]"):
-        main(train_args(tiny_data, tmp_path / "r2", "--model", "diag", "--train-volumes", "5"))
+    assert main(train_args(bad, tmp_path / "r", "--model", "diag", "--val", str(tiny_data))) == 2
+    assert re.search(r"mri train: error: .*nan\.h5.*NaN", capsys.readouterr().err)
+    assert main(train_args(tiny_data, tmp_path / "r2", "--model", "diag", "--train-volumes", "5")) == 2
+    assert re.search(r"error: .*--train-volumes must be in \[1, 2\]", capsys.readouterr().err)
+    with pytest.raises(ValueError, match=r"--train-volumes must be in \[1, 2\]"):  # --debug: the traceback
+        main(["--debug", *train_args(tiny_data, tmp_path / "r2", "--model", "diag", "--train-volumes", "5")])
     with pytest.raises(SystemExit):
         build_parser().parse_args(train_args(tiny_data, tmp_path / "r3", "--model", "resnet"))
 

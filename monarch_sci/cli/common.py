@@ -1,0 +1,204 @@
+"""What every command shares: the flag vocabulary (defined once), devices, threads, and the user-error path.
+
+Flags
+    :func:`add_flags` adds shared flags by name, so that ``--batch-size``, ``--acceleration(s)``,
+    ``--mask-policy``, ``--fourier``, ``--device``, ``--threads``, ``--seed``, ``--out``, ``--no-progress`` mean
+    the same everywhere. Old spellings (``--batch``, ``--accel``, ``--policy``, ``--transform``, ``--quiet``)
+    still work for one release and print a deprecation warning.
+Errors
+    A user error (bad file, bad value, missing permission, busy file, missing device) ends the command with
+    one line ``monarch-sci GROUP COMMAND: error: ...`` naming the culprit, and exit status 2 (3 for a
+    training run that diverged); the traceback only with ``monarch-sci --debug``. Anything else is a bug and
+    keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = [
+    "EXIT_NONFINITE",
+    "EXIT_USER",
+    "UserError",
+    "add_command",
+    "add_flags",
+    "report_error",
+    "resolve_device",
+    "set_threads",
+]
+
+EXIT_USER = 2
+EXIT_NONFINITE = 3
+
+
+class UserError(Exception):
+    """A mistake in a command's arguments or inputs; the message says what was expected and what arrived."""
+
+
+class _Flag(argparse.Action):
+    """Store a value (or a constant for a switch); warn when a deprecated spelling was used."""
+
+    def __init__(self, option_strings, dest, *, deprecated: Sequence[str] = (), **kwargs) -> None:
+        self.deprecated = tuple(deprecated)
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        if option_string in self.deprecated:
+            new = next(o for o in self.option_strings if o not in self.deprecated)
+            print(f"{parser.prog}: warning: {option_string} is deprecated; use {new}", file=sys.stderr)
+        setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
+
+
+def _switch(p: argparse.ArgumentParser, *names: str, help: str, deprecated: Sequence[str] = ()) -> None:
+    p.add_argument(*names, action=_Flag, nargs=0, const=True, default=False, deprecated=deprecated, help=help)
+
+
+#: name -> (option strings, deprecated spellings among them, keyword arguments of add_argument)
+_FLAGS: dict[str, tuple[tuple[str, ...], tuple[str, ...], dict[str, Any]]] = {
+    "batch_size": (("--batch-size", "--batch"), ("--batch",), {"type": int, "help": "samples per optimiser step"}),
+    "seed": (("--seed",), (), {"type": int, "default": 0, "help": "random seed"}),
+    "threads": (("--threads",), (), {"type": int, "default": None, "help": "torch CPU threads (default: torch's)"}),
+    "device": (
+        ("--device",),
+        (),
+        {"default": "auto", "help": "auto | cpu | cuda | cuda:K (auto: the GPU when one is present, else the CPU)"},
+    ),
+    "fourier": (
+        ("--fourier", "--transform"),
+        ("--transform",),
+        {"choices": ("fft", "monarch"), "default": "fft", "help": "the swappable Fourier transform"},
+    ),
+    "acceleration": (
+        ("--acceleration", "--accel"),
+        ("--accel",),
+        {"type": int, "default": 4, "choices": (2, 4, 8), "help": "undersampling factor"},
+    ),
+    "accelerations": (
+        ("--accelerations",),
+        (),
+        {"type": int, "nargs": "+", "default": [2, 4], "choices": (2, 4, 8), "help": "undersampling factors"},
+    ),
+}
+
+
+def add_flags(p: argparse.ArgumentParser, *names: str, **defaults: Any) -> None:
+    """Add the shared flags ``names`` to ``p``; ``defaults`` overrides a flag's default (``None``: required).
+
+    ``"out"`` (with ``out_help=``), ``"no_progress"``, ``"resume"``, ``"overwrite"``, ``"mask_policy"`` (with
+    ``mask_policies=``) are built here too, so each has one spelling and one help text.
+    """
+    for name in names:
+        if name == "no_progress":
+            _switch(p, "--no-progress", "--quiet", deprecated=("--quiet",), help="no progress bar")
+        elif name == "resume":
+            _switch(p, "--resume", help="continue the run in --out from its last checkpoint")
+        elif name == "overwrite":
+            _switch(p, "--overwrite", help="replace finished outputs in --out instead of refusing")
+        elif name == "out":
+            p.add_argument("--out", required=True, help=defaults.pop("out_help", "output folder"))
+        elif name == "mask_policy":
+            choices = defaults.pop("mask_policies", ("fixed", "volume", "slice"))
+            default = defaults.pop("mask_policy", choices[-1])
+            p.add_argument(
+                "--mask-policy",
+                "--policy",
+                dest="mask_policy",
+                action=_Flag,
+                deprecated=("--policy",),
+                choices=choices,
+                default=default,
+                help="mask seeding: one mask for all (fixed), per volume, or per slice",
+            )
+        else:
+            options, deprecated, kwargs = _FLAGS[name]
+            kwargs = dict(kwargs)
+            if name in defaults:
+                value = defaults.pop(name)
+                kwargs.pop("default", None)
+                if value is None:
+                    kwargs["required"] = True
+                else:
+                    kwargs["default"] = value
+            p.add_argument(*options, dest=name, action=_Flag, deprecated=deprecated, **kwargs)
+    if defaults:
+        raise TypeError(f"add_flags: unknown overrides {sorted(defaults)}")
+
+
+def add_command(
+    sub: argparse._SubParsersAction, name: str, func: Callable[[argparse.Namespace], int], *, help: str, **kw: Any
+) -> argparse.ArgumentParser:
+    """A sub-command whose ``--help`` shows every default."""
+    p = sub.add_parser(name, help=help, formatter_class=argparse.ArgumentDefaultsHelpFormatter, **kw)
+    p.set_defaults(func=func)
+    return p
+
+
+def resolve_device(spec: str):
+    """``torch.device`` for ``--device`` (``auto`` → the local rank's GPU under torchrun, else GPU 0 or the CPU)."""
+    import torch
+
+    rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if spec == "auto":
+        return torch.device(f"cuda:{rank}") if torch.cuda.is_available() else torch.device("cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise UserError(f"--device: expected auto, cpu, cuda or cuda:K, got {spec!r}") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            build = "a CPU-only build" if torch.version.cuda is None else "no visible GPU"
+            raise UserError(f"--device {spec}: this torch {torch.__version__} has {build}; use --device cpu (or auto)")
+        index = rank if device.index is None and "LOCAL_RANK" in os.environ else (device.index or 0)
+        if index >= torch.cuda.device_count():
+            raise UserError(f"--device {spec}: only {torch.cuda.device_count()} GPU(s) visible")
+        return torch.device(f"cuda:{index}")
+    if device.type != "cpu":
+        raise UserError(f"--device: expected auto, cpu, cuda or cuda:K, got {spec!r}")
+    return device
+
+
+def set_threads(n: int | None) -> None:
+    """``torch.set_num_threads(n)`` when ``--threads`` was given (a positive count)."""
+    if n is None:
+        return
+    if n < 1:
+        raise UserError(f"--threads: expected a positive count, got {n}")
+    import torch
+
+    torch.set_num_threads(int(n))
+
+
+def _user_message(err: BaseException) -> tuple[int, str] | None:
+    """``(exit status, message)`` for an error a user can fix, ``None`` for a bug (keep its traceback)."""
+    from monarch_sci.training.trainer import NonFiniteError
+
+    if isinstance(err, UserError):
+        return EXIT_USER, str(err)
+    if isinstance(err, NonFiniteError):
+        return EXIT_NONFINITE, f"{err} (lower the learning rate, or check the data for NaN/Inf)"
+    if isinstance(err, BlockingIOError) or (isinstance(err, OSError) and "lock" in str(err).lower()):
+        name = getattr(err, "filename", None) or ""
+        return EXIT_USER, f"{name} is in use by another process (busy file); wait for it or choose another --out"
+    if isinstance(err, OSError):
+        name = err.filename or ""
+        what = err.strerror or str(err)
+        return EXIT_USER, f"{name}: {what}" if name else what
+    if isinstance(err, (ValueError, KeyError, RuntimeError)) and type(err).__module__.startswith("monarch_sci"):
+        return EXIT_USER, str(err)  # our own error classes (StoreError, FastMRIFileError, ...)
+    if isinstance(err, ValueError):
+        return EXIT_USER, str(err)
+    return None
+
+
+def report_error(err: BaseException, prog: str) -> int | None:
+    """Print a user error as one line and return its exit status; ``None`` when ``err`` is a bug."""
+    found = _user_message(err)
+    if found is None:
+        return None
+    status, message = found
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return status

@@ -1,0 +1,76 @@
+"""Run records: the versions behind a result, and the arguments that define it.
+
+Every job writes a JSON record beside its outputs. Two pieces are shared by all of them:
+
+* :func:`package_versions` — the one place that says which versions produced a file;
+* :func:`defining_differences` — which result-defining arguments of a resume or rerun differ from the record
+  of the run it would continue (a resume with other data or another learning rate would silently mix two
+  experiments, so the jobs refuse it and name the arguments).
+"""
+
+from __future__ import annotations
+
+import importlib
+import platform
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = ["defining_differences", "package_versions"]
+
+_ALWAYS = ("numpy", "torch")
+
+
+def package_versions(*extra: str) -> dict[str, str]:
+    """``{"python": ..., "monarch_sci": ..., "numpy": ..., "torch": ..., **extra}``; missing extras are skipped.
+
+    Examples
+    --------
+    >>> sorted(package_versions("h5py"))
+    ['h5py', 'monarch_sci', 'numpy', 'python', 'torch']
+    """
+    from monarch_sci import __version__
+
+    out = {"python": platform.python_version(), "monarch_sci": __version__}
+    for name in (*_ALWAYS, *extra):
+        try:
+            out[name] = str(importlib.import_module(name).__version__)
+        except ImportError:
+            continue
+    return out
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_norm(v) for v in value]
+    if isinstance(value, list):
+        return [_norm(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _norm(v) for k, v in value.items()}
+    if hasattr(value, "__fspath__"):
+        return str(value)
+    return value
+
+
+def defining_differences(
+    recorded: Mapping[str, Any], requested: Mapping[str, Any], *, ignore: Iterable[str] = ()
+) -> list[str]:
+    """The result-defining arguments whose values differ, as ``"name: recorded -> requested"`` lines.
+
+    Both mappings hold the arguments that define a result (JSON-like values; paths compare as strings). Keys in
+    ``ignore`` (bookkeeping such as the thread count, or ``epochs`` when extending a run is allowed) are
+    skipped; a key present on one side only counts as a difference.
+
+    Examples
+    --------
+    >>> defining_differences({"lr": 1e-3, "epochs": 10}, {"lr": 1e-2, "epochs": 20}, ignore=["epochs"])
+    ['lr: 0.001 -> 0.01']
+    """
+    skip = set(ignore)
+    out = []
+    for key in sorted(set(recorded) | set(requested)):
+        if key in skip:
+            continue
+        a, b = _norm(recorded.get(key, "<absent>")), _norm(requested.get(key, "<absent>"))
+        if a != b:
+            out.append(f"{key}: {a} -> {b}")
+    return out
