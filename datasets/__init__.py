@@ -1,56 +1,11 @@
-"""Data, files and generators: Navier–Stokes (:mod:`.pde`) and MRI (:mod:`.mri`); never imports the operators.
+"""Data, files and generators: PDE data (:mod:`.pde`) and MRI data (:mod:`.mri`); never imports the operators.
 
-``from monarch_sci.datasets import NavierStokesDataset, FastMRISliceDataset, LineMaskFunc``.
+Every public name of both domains is importable from here, e.g.
+``from monarch_sci.datasets import NavierStokesDataset, FastMRISliceDataset, LineMaskFunc``; each subpackage's
+``__all__`` is the list.
 """
 
-from monarch_sci.datasets.mri import (
-    FastMRIFileError,
-    FastMRISliceDataset,
-    LineMaskFunc,
-    SimulationConfig,
-    apply_line_mask,
-    center_crop,
-    fastmri_rss,
-    inspect_volume,
-    make_ismrmrd_header,
-    poisson_mask,
-    simulate_dataset,
-    volume_seed,
-    write_fastmri_volume,
-)
-from monarch_sci.datasets.pde import (
-    GaussianRandomField,
-    NavierStokes2d,
-    NavierStokesDataset,
-    NSGenerationConfig,
-    StoreError,
-    downsample_field,
-    fno_forcing,
-    generate_store,
-    read_ns_frames,
-)
+from monarch_sci.datasets import mri, pde
 
-__all__ = [
-    "FastMRIFileError",
-    "FastMRISliceDataset",
-    "GaussianRandomField",
-    "LineMaskFunc",
-    "NSGenerationConfig",
-    "NavierStokes2d",
-    "NavierStokesDataset",
-    "SimulationConfig",
-    "StoreError",
-    "apply_line_mask",
-    "center_crop",
-    "downsample_field",
-    "fastmri_rss",
-    "fno_forcing",
-    "generate_store",
-    "inspect_volume",
-    "make_ismrmrd_header",
-    "poisson_mask",
-    "read_ns_frames",
-    "simulate_dataset",
-    "volume_seed",
-    "write_fastmri_volume",
-]
+__all__ = sorted({*mri.__all__, *pde.__all__})
+globals().update({name: getattr(mri if name in mri.__all__ else pde, name) for name in __all__})

@@ -1,74 +1,10 @@
 """Models and physics: neural PDE solvers (:mod:`.pde`) and MRI reconstruction (:mod:`.mri`).
 
-Every public name of both domains is importable from here: ``from monarch_sci.operators import FNO2d, SenseOperator``.
+Every public name of both domains is importable from here, e.g.
+``from monarch_sci.operators import FNO2d, SenseOperator, cg_sense``; each subpackage's ``__all__`` is the list.
 """
 
-from monarch_sci.operators.mri import (
-    MSENSE,
-    CGResult,
-    DiagonalSENSE,
-    ReconProblem,
-    ReconSlices,
-    ReconTask,
-    SenseOperator,
-    UNetRecon,
-    UnrolledSENSE,
-    build_model,
-    calibration_width,
-    cg_sense,
-    conjugate_gradient,
-    espirit_maps,
-    l1_wavelet,
-    load_run,
-    load_slice_bank,
-    rss,
-    volume_metrics,
-    zero_filled_rss,
-)
-from monarch_sci.operators.pde import (
-    FNO2d,
-    FNO3d,
-    ForecastModel,
-    ForecastTask,
-    ForecastWindows,
-    FourierModes,
-    MonarchModes,
-    SpectralConv2d,
-    SpectralConv3d,
-    count_parameters,
-    kept_modes,
-)
+from monarch_sci.operators import mri, pde
 
-__all__ = [
-    "MSENSE",
-    "CGResult",
-    "DiagonalSENSE",
-    "FNO2d",
-    "FNO3d",
-    "ForecastModel",
-    "ForecastTask",
-    "ForecastWindows",
-    "FourierModes",
-    "MonarchModes",
-    "ReconProblem",
-    "ReconSlices",
-    "ReconTask",
-    "SenseOperator",
-    "SpectralConv2d",
-    "SpectralConv3d",
-    "UNetRecon",
-    "UnrolledSENSE",
-    "build_model",
-    "calibration_width",
-    "cg_sense",
-    "conjugate_gradient",
-    "count_parameters",
-    "espirit_maps",
-    "kept_modes",
-    "l1_wavelet",
-    "load_run",
-    "load_slice_bank",
-    "rss",
-    "volume_metrics",
-    "zero_filled_rss",
-]
+__all__ = sorted({*mri.__all__, *pde.__all__})
+globals().update({name: getattr(mri if name in mri.__all__ else pde, name) for name in __all__})
