@@ -29,14 +29,17 @@ from monarch_sci.operators.pde import (
     FNO2d,
     FNO3d,
     ForecastModel,
+    ForecastSpec,
     ForecastTask,
     ForecastWindows,
     FourierModes,
     MonarchModes,
     SpectralConv2d,
     SpectralConv3d,
+    compare_forecasters,
     count_parameters,
     kept_modes,
+    train_forecaster,
 )
 
 __all__ = [
@@ -46,6 +49,7 @@ __all__ = [
     "FNO2d",
     "FNO3d",
     "ForecastModel",
+    "ForecastSpec",
     "ForecastTask",
     "ForecastWindows",
     "FourierModes",
@@ -61,6 +65,7 @@ __all__ = [
     "build_model",
     "calibration_width",
     "cg_sense",
+    "compare_forecasters",
     "conjugate_gradient",
     "count_parameters",
     "espirit_maps",
@@ -69,6 +74,7 @@ __all__ = [
     "load_run",
     "load_slice_bank",
     "rss",
+    "train_forecaster",
     "volume_metrics",
     "zero_filled_rss",
 ]
