@@ -365,7 +365,8 @@ class Trainer:
             net.train()
             total, count = 0.0, 0
             t0 = time.perf_counter()
-            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (cfg.progress and self.is_main))
+            show = cfg.progress and self.is_main
+            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not show, leave=not cfg.epoch_lines)
             for batch in bar:
                 batch = _to_device(batch, self.device)
                 if self._any_rank(not _all_finite(batch)):
