@@ -55,6 +55,9 @@ __all__ = [
 
 #: Fields of :class:`ForecastSpec` that say how to run, not what the result is.
 HOW_TO_RUN = ("device", "threads", "progress", "stop_after")
+#: Fields of :class:`ForecastSpec` passed to :class:`~monarch_sci.training.trainer.TrainConfig` as they are.
+_TRAINER_FIELDS = ("epochs", "batch_size", "lr", "weight_decay", "step_size", "gamma", "factor_lr")
+_TRAINER_FIELDS += ("factor_weight_decay", "seed", "stop_after", "progress", "optimizer", "scheduler")
 #: Files of a run folder (removed by ``overwrite=True``).
 RUN_FILES = ("record.json", "last.pt", "best.pt", "loss_curves.png", "error_per_step.png", "fields_test0.png")
 
@@ -162,23 +165,8 @@ class ForecastSpec:
 
     def train_config(self) -> TrainConfig:
         """The trainer's settings for this spec."""
-        return TrainConfig(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            step_size=self.step_size,
-            gamma=self.gamma,
-            factor_lr=self.factor_lr,
-            factor_weight_decay=self.factor_weight_decay,
-            seed=self.seed,
-            monitor="val_rel_l2",
-            stop_after=self.stop_after,
-            progress=self.progress,
-            optimizer=self.optimizer,
-            scheduler=self.scheduler,
-            epoch_lines=self.progress,
-        )
+        shared = {name: getattr(self, name) for name in _TRAINER_FIELDS}
+        return TrainConfig(**shared, monitor="val_rel_l2", epoch_lines=self.progress)
 
 
 def _flag(name: str) -> str:
