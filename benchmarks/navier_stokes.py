@@ -22,7 +22,6 @@ table and writes ``benchmarks/results/navier_stokes.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ import torch
 
 from monarch_sci.datasets.pde.grf import GaussianRandomField
 from monarch_sci.datasets.pde.ns_solver import NavierStokes2d, fno_forcing
+from monarch_sci.training.checkpoint import write_json_atomic
 
 VISC, T_FULL = 1e-3, 50.0
 RECORD = 4  # errors are reported at T_bench/4, T_bench/2, 3T_bench/4 and T_bench
@@ -109,16 +109,18 @@ def long_check(s, batch, t_long, device):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="auto | cpu | cuda | cuda:K (auto: the GPU when present)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--sizes", type=int, nargs="+", default=[64, 256])
-    p.add_argument("--batch", type=int, nargs="+", default=[16, 4], help="batch per size")
+    p.add_argument("--batch-size", "--batch", dest="batch", type=int, nargs="+", default=[16, 4], help="per size")
     p.add_argument("--t-bench", type=float, nargs="+", default=[0.2, 0.2], help="timed horizon per size")
     p.add_argument("--dt-ref", type=float, default=5e-4)
     p.add_argument("--t-long", type=float, default=20.0, help="horizon of the 64² self-convergence check (0: skip)")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "navier_stokes.json"))
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(args.device)
     results = {"command": "python benchmarks/navier_stokes.py", "arguments": vars(args), "visc": VISC, "T_full": T_FULL}
     results |= {"torch": str(torch.__version__), "platform": platform.platform(), "threads": torch.get_num_threads()}
@@ -150,8 +152,7 @@ def main(argv=None):
             f"{lc['rel_diff_dt0.01_vs_dt0.005_float64']:.2e} (Richardson error of dt=0.01 ≈ "
             f"{lc['richardson_rel_err_dt0.01']:.2e}); float32 vs float64 {lc['rel_diff_float32_vs_float64_dt0.01']:.2e}"
         )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2))
+    write_json_atomic(args.out, results)
     print(f"wrote {args.out}")
 
 

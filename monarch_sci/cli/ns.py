@@ -1,15 +1,24 @@
 """``monarch-sci ns``: Navier–Stokes data sets (``generate``, ``info``).
 
 ``monarch-sci ns generate --n 1000 --visc 1e-3 --T 50 --record 50 --resolution 64 --gen-resolution 256
---batch 50 --seed 0 --device cpu --out data/ns_v1e-3.h5`` writes the HDF5 store described in
+--solve-batch 50 --seed 0 --device cpu --out data/ns_v1e-3.h5`` writes the HDF5 store described in
 :mod:`monarch_sci.datasets.pde.ns_store`; rerunning the same command after an interruption continues it, and
 ``torchrun --nproc_per_node=K -m monarch_sci.cli ns generate --num-samples 1000 ...`` splits the work by rank
 (torchrun's own parser takes ``--n`` for an abbreviation of its options, so spell it ``--num-samples`` there).
+
+Every argument is checked before the store is created. ``--solve-batch`` (formerly ``--batch``, still accepted
+with a warning) is the number of samples solved together: it is part of the data's identity, like the device
+type, so ``--device`` defaults to ``cpu`` here (reproducible data); ``--device auto`` takes the GPU when present.
+The record ``OUT.json`` (one entry per invocation) is written atomically; "complete" is reported only after
+the store has been read back and every sample is flagged done.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+
+from monarch_sci.cli.common import UserError, _Flag, add_command, add_flags, resolve_device, set_threads
 
 DEFAULTS_NOTE = "defaults: the FNO benchmark at visc=1e-3 with Heun + Crank–Nicolson at dt=0.01"
 
@@ -19,16 +28,17 @@ def register(groups) -> None:
     parser.set_defaults(group_parser=parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    gen = sub.add_parser(
+    gen = add_command(
+        sub,
         "generate",
+        generate,
         help="solve 2-D Navier–Stokes from random initial vorticity into an HDF5 store (resumable)",
         description=(
             "Generate a Navier–Stokes data set (vorticity form, periodic unit square, FNO forcing). Rerun the same "
             f"command to resume after an interruption; run under torchrun to split the work by rank. {DEFAULTS_NOTE}."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    gen.add_argument("--out", required=True, help="HDF5 store to write (e.g. data/ns_v1e-3.h5)")
+    add_flags(gen, "out", out_help="HDF5 store to write (e.g. data/ns_v1e-3.h5)")
     gen.add_argument(
         "--n",
         "--num-samples",
@@ -53,36 +63,27 @@ def register(groups) -> None:
     gen.add_argument("--sigma", type=float, default=None, help="GRF amplitude σ (default τ^(α-1))")
     gen.add_argument("--forcing-amplitude", type=float, default=0.1, help="A in f = A(sin 2π(x+y) + cos 2π(x+y))")
     gen.add_argument("--cfl-max", type=float, default=1.0, help="refuse to run past this CFL number")
-    gen.add_argument("--seed", type=int, default=0, help="master seed; sample i depends only on (seed, i)")
-    gen.add_argument("--batch", type=int, default=50, help="samples solved together (part of the data's identity)")
-    gen.add_argument("--device", default="cpu", help="torch device (cuda uses cuda:LOCAL_RANK under torchrun)")
-    gen.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    gen.add_argument("--overwrite", action="store_true", help="delete an existing store and its shards first")
-    gen.add_argument("--no-progress", action="store_true", help="no progress bar")
-    gen.set_defaults(func=generate)
+    gen.add_argument(
+        "--solve-batch",
+        "--batch",
+        dest="solve_batch",
+        type=int,
+        default=50,
+        action=_Flag,
+        deprecated=("--batch",),
+        help="samples solved together (part of the data's identity)",
+    )
+    add_flags(gen, "seed", "device", "threads", "overwrite", "no_progress", device="cpu")
 
-    info = sub.add_parser("info", help="print a store's parameters and completion")
+    info = add_command(sub, "info", show_info, help="print a store's parameters and completion")
     info.add_argument("path", help="HDF5 store or FNO .mat file")
-    info.set_defaults(func=show_info)
 
 
-def generate(args: argparse.Namespace) -> int:
-    import json
-    import os
-    import sys
-    import time
-    from datetime import datetime, timezone
-    from pathlib import Path
+def generation_config(args: argparse.Namespace):
+    """The :class:`NSGenerationConfig` of the flags, every value checked (nothing is written here)."""
+    from monarch_sci.datasets.pde.ns_generate import NSGenerationConfig
+    from monarch_sci.datasets.pde.ns_solver import NavierStokes2d
 
-    import torch
-    from tqdm.auto import tqdm
-
-    from monarch_sci.datasets.pde.ns_generate import NSGenerationConfig, generate_store
-    from monarch_sci.datasets.pde.ns_store import package_versions, store_progress
-    from monarch_sci.training.checkpoint import write_text_atomic
-
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
     cfg = NSGenerationConfig(
         n=args.n,
         visc=args.visc,
@@ -100,8 +101,50 @@ def generate(args: argparse.Namespace) -> int:
         forcing_amplitude=args.forcing_amplitude,
         cfl_max=args.cfl_max,
         seed=args.seed,
-        batch=args.batch,
+        batch=args.solve_batch,
     )
+    if not (math.isfinite(args.T) and args.T > 0):
+        raise UserError(f"--T: expected a final time > 0, got {args.T}")
+    if not (math.isfinite(args.dt) and args.dt > 0):
+        raise UserError(f"--dt: expected a time step > 0, got {args.dt}")
+    interval = args.T / args.record
+    steps = round(interval / args.dt)
+    if steps < 1 or abs(steps * args.dt - interval) > 1e-9 * interval:
+        raise UserError(
+            f"--T/--record = {interval:g} is not a whole number of steps --dt {args.dt:g}; "
+            f"choose --dt {interval:g}/k for an integer k"
+        )
+    if not math.isfinite(args.forcing_amplitude):
+        raise UserError(f"--forcing-amplitude: expected a finite number, got {args.forcing_amplitude}")
+    if args.seed < 0:
+        raise UserError(f"--seed: expected a seed >= 0, got {args.seed}")
+    # The solver and the random field check the rest (grid, viscosity, CFL bound, GRF parameters) cheaply.
+    NavierStokes2d(args.gen_resolution, visc=args.visc, dt=args.dt, integrator=args.integrator, cfl_max=args.cfl_max)
+    cfg.grf()
+    return cfg
+
+
+def generate(args: argparse.Namespace) -> int:
+    import json
+    import os
+    import sys
+    import time
+    from datetime import datetime, timezone
+    from pathlib import Path
+
+    import torch
+    from tqdm.auto import tqdm
+
+    from monarch_sci.datasets.pde.ns_generate import generate_store
+    from monarch_sci.datasets.pde.ns_store import StoreError, package_versions
+    from monarch_sci.training.checkpoint import write_json_atomic
+
+    set_threads(args.threads)
+    device = resolve_device(args.device)
+    cfg = generation_config(args)
+    out = Path(args.out)
+    if out.is_dir():
+        raise UserError(f"--out {out}: is a folder; expected the path of an HDF5 store (e.g. {out / 'ns.h5'})")
     rank = int(os.environ.get("RANK", "0"))
     written = [0]
 
@@ -112,44 +155,89 @@ def generate(args: argparse.Namespace) -> int:
                 print(f"ns generate: rank {rank} wrote samples {b0}..{b1 - 1}", flush=True)
 
     start = time.perf_counter()
-    out = generate_store(
-        cfg, args.out, device=args.device, overwrite=args.overwrite, progress=not args.no_progress, on_batch=log
-    )
+    try:
+        out = generate_store(
+            cfg, out, device=device, overwrite=args.overwrite, progress=not args.no_progress, on_batch=log
+        )
+    except OSError as err:
+        if isinstance(err, BlockingIOError) or "lock" in str(err).lower():
+            raise UserError(f"--out {out}: busy, another process is writing it (HDF5 lock); wait for it") from None
+        raise
     elapsed = time.perf_counter() - start
-    if rank == 0:
-        done, n = store_progress(out)
-        # One entry per invocation (a resumed store keeps the history of the runs that wrote it).
-        path = Path(f"{out}.json")
-        record = json.loads(path.read_text()) if path.exists() and not args.overwrite else {}
-        if record.get("store") != str(out) or "runs" not in record:
-            record = {"command": "ns generate", "store": str(out), "runs": []}
-        run = {"arguments": {k: v for k, v in vars(args).items() if k not in ("func", "group_parser")}}
-        run |= {"finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seconds": elapsed}
-        run |= {"samples_written_by_rank0": written[0], "world_size": int(os.environ.get("WORLD_SIZE", "1"))}
-        run |= {"threads": torch.get_num_threads(), "versions": package_versions()}
-        record["runs"].append(run)
-        record |= {"samples_done": done, "samples": n}
-        write_text_atomic(path, json.dumps(record, indent=2, default=str))  # the next invocation reads it back
-        print(f"ns generate: {out} complete ({done}/{n} samples) in {elapsed:.1f} s this run; record {out}.json")
+    if rank != 0:
+        return 0
+    done, n = _check_complete(out, StoreError)
+    # One entry per invocation (a resumed store keeps the history of the runs that wrote it).
+    path = Path(f"{out}.json")
+    record = {}
+    if path.exists() and not args.overwrite:
+        try:
+            record = json.loads(path.read_text())
+        except ValueError:
+            record = {}  # a damaged record is replaced; the store itself is the data's identity
+    if record.get("store") != str(out) or "runs" not in record:
+        record = {"command": "ns generate", "store": str(out), "runs": []}
+    arguments = {k: v for k, v in vars(args).items() if k not in ("func", "group_parser")}
+    run = {"arguments": arguments, "device": str(device)}
+    run |= {"finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seconds": elapsed}
+    run |= {"samples_written_by_rank0": written[0], "world_size": int(os.environ.get("WORLD_SIZE", "1"))}
+    run |= {"threads": torch.get_num_threads(), "versions": package_versions()}
+    record["runs"].append(run)
+    record |= {"samples_done": done, "samples": n}
+    write_json_atomic(path, record)  # the next invocation reads it back
+    print(f"ns generate: {out} complete ({done}/{n} samples) in {elapsed:.1f} s this run; record {out}.json")
     return 0
 
 
+def _check_complete(out, store_error) -> tuple[int, int]:
+    """Read the finished store back: ``u`` of the recorded shape, every sample flagged done."""
+    import h5py
+
+    try:
+        with h5py.File(out, "r") as h5:
+            missing = [k for k in ("u", "done", "t") if k not in h5]
+            if missing:
+                raise store_error(f"{out}: the store lacks {missing}; delete it or rerun with --overwrite")
+            done = h5["done"][...]
+            if h5["u"].shape[0] != done.size:
+                raise store_error(f"{out}: u holds {h5['u'].shape[0]} samples, done flags {done.size}; --overwrite")
+    except OSError as err:
+        raise store_error(f"{out}: cannot be read back as HDF5 ({err})") from err
+    if not done.all():
+        raise store_error(f"{out}: only {int(done.sum())} of {done.size} samples are done; rerun the same command")
+    return int(done.sum()), int(done.size)
+
+
 def show_info(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     import h5py
 
     from monarch_sci.datasets.pde.ns_dataset import NavierStokesDataset, detect_ns_format
 
-    kind = detect_ns_format(args.path)
-    print(f"{args.path}: {kind}")
+    path = Path(args.path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file (expected a Navier–Stokes store .h5 or an FNO .mat file)")
+    try:
+        kind = detect_ns_format(path)
+    except OSError as err:
+        raise UserError(f"{path}: not a readable HDF5 store or .mat file ({err})") from None
+    print(f"{path}: {kind}")
     if kind == "store":
-        with h5py.File(args.path, "r") as h5:
-            done = h5["done"][...]
-            print(f"  u {h5['u'].shape} {h5['u'].dtype}, {int(done.sum())}/{done.size} samples done")
-            for key in sorted(h5.attrs):
-                print(f"  {key} = {h5.attrs[key]}")
+        try:
+            with h5py.File(path, "r") as h5:
+                missing = [k for k in ("u", "done") if k not in h5]
+                if missing:
+                    raise UserError(f"{path}: not a complete Navier–Stokes store (no {' / '.join(missing)} dataset)")
+                done = h5["done"][...]
+                print(f"  u {h5['u'].shape} {h5['u'].dtype}, {int(done.sum())}/{done.size} samples done")
+                for key in sorted(h5.attrs):
+                    print(f"  {key} = {h5.attrs[key]}")
+        except OSError as err:
+            raise UserError(f"{path}: cannot be read as HDF5 ({err})") from None
         if not done.all():
             return 1
     else:
-        ds = NavierStokesDataset(args.path, t_in=1)
+        ds = NavierStokesDataset(path, t_in=1)
         print(f"  {ds.source.n} samples, {ds.source.n_frames} frames of {ds.resolution}x{ds.resolution}")
     return 0

@@ -3,8 +3,10 @@
 The loop knows nothing about the model or the data beyond a :class:`Task`, which turns a batch into a scalar
 loss (a *mean* over the batch's samples) and evaluates a model on a dataset. It provides:
 
-* Adam (``lr`` 1e-3, weight decay 1e-4) and StepLR (halving every 100 epochs) by default, with a separate
-  parameter group for Monarch factors (their own ``lr``, no weight decay by default);
+* Adam (``lr`` 1e-3, weight decay 1e-4) and StepLR (halving every 100 epochs) by default, AdamW and a cosine
+  schedule over the epoch budget on request, with a separate parameter group for Monarch factors (their own
+  ``lr``, by default the main ``lr`` — the behaviour the published comparisons used; no weight decay by default);
+* validation optional: without a validation set ``best.pt`` follows the mean training loss of the epoch;
 * a run folder: ``record.json`` (arguments, versions, seed, per-epoch metrics, timing, status), ``last.pt``
   and ``best.pt`` written atomically; ``resume=True`` continues from ``last.pt`` and ends exactly where the
   uninterrupted run would (model, optimiser, scheduler, every random state, the epoch and the history);
@@ -44,7 +46,20 @@ from monarch_sci.training.checkpoint import (
 )
 from monarch_sci.training.records import package_versions
 
-__all__ = ["NonFiniteError", "Task", "TrainConfig", "Trainer", "param_groups", "seed_everything"]
+#: Optimisers and learning-rate schedules :class:`TrainConfig` accepts.
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULERS = ("step", "cosine")
+
+__all__ = [
+    "OPTIMIZERS",
+    "SCHEDULERS",
+    "NonFiniteError",
+    "Task",
+    "TrainConfig",
+    "Trainer",
+    "param_groups",
+    "seed_everything",
+]
 
 
 class NonFiniteError(RuntimeError):
@@ -69,10 +84,25 @@ class Task(Protocol):
 class TrainConfig:
     """Optimisation settings; every field is recorded in ``record.json``.
 
+    ``optimizer`` is ``"adam"`` (``torch.optim.Adam``, weight decay added to the gradient as in the FNO
+    benchmark) or ``"adamw"`` (decoupled weight decay). ``scheduler`` is ``"step"`` (``StepLR`` with
+    ``step_size``/``gamma``) or ``"cosine"`` (``CosineAnnealingLR`` from ``lr`` to 0 over ``epochs``; a cosine
+    run cannot be extended by resuming with more epochs, its schedule is fixed by the budget).
     ``factor_lr``/``factor_weight_decay`` apply to the Monarch factors (parameters named ``r_blocks`` or
-    ``l_blocks``); ``factor_lr=None`` means the same ``lr`` as the rest. ``stop_after`` ends this invocation
-    after that many epochs (as if killed), leaving a resumable run. ``monitor`` names the metric (lower is
-    better) that selects ``best.pt``.
+    ``l_blocks``); ``factor_lr=None`` means the same ``lr`` as the rest (no validation evidence yet for another
+    default; the record states the value used). ``stop_after`` ends this invocation after that many epochs (as
+    if killed), leaving a resumable run. ``monitor`` names the metric (lower is better) that selects
+    ``best.pt``; without a validation set it is ``"train_loss"``. ``epoch_lines`` prints one summary line per
+    epoch (also when the progress bar is off).
+
+    Examples
+    --------
+    >>> TrainConfig(epochs=3, batch_size=4, scheduler="cosine").optimizer
+    'adam'
+    >>> TrainConfig(epochs=3, batch_size=4, optimizer="sgd")
+    Traceback (most recent call last):
+    ...
+    ValueError: TrainConfig: optimizer must be 'adam' or 'adamw', got 'sgd'
     """
 
     epochs: int
@@ -87,11 +117,34 @@ class TrainConfig:
     monitor: str = "val_loss"
     stop_after: int | None = None
     progress: bool = True
+    optimizer: str = "adam"
+    scheduler: str = "step"
+    epoch_lines: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(f"TrainConfig: epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"TrainConfig: optimizer must be 'adam' or 'adamw', got {self.optimizer!r}")
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"TrainConfig: scheduler must be 'step' or 'cosine', got {self.scheduler!r}")
+        checks = (
+            ("lr", self.lr > 0),
+            ("weight_decay", self.weight_decay >= 0),
+            ("step_size", self.step_size >= 1),
+            ("gamma", self.gamma > 0),
+            ("factor_lr", self.factor_lr is None or self.factor_lr >= 0),
+            ("factor_weight_decay", self.factor_weight_decay >= 0),
+        )
+        for name, ok in checks:
+            if not ok:
+                raise ValueError(f"TrainConfig: {name} out of range, got {getattr(self, name)}")
+
+    @property
+    def effective_factor_lr(self) -> float:
+        """The learning rate the Monarch factors train with (``factor_lr``, or ``lr`` when it is ``None``)."""
+        return self.lr if self.factor_lr is None else self.factor_lr
 
 
 def seed_everything(seed: int) -> None:
@@ -106,14 +159,14 @@ def _is_factor(name: str) -> bool:
 
 
 def param_groups(model: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
-    """Adam parameter groups: the Monarch factors (own ``lr``/weight decay) and everything else."""
+    """Optimiser parameter groups: the Monarch factors (own ``lr``/weight decay) and everything else."""
     factors, rest = [], []
     for name, p in model.named_parameters():
         if p.requires_grad:
             (factors if _is_factor(name) else rest).append(p)
     groups = [{"params": rest, "lr": config.lr, "weight_decay": config.weight_decay, "name": "weights"}]
     if factors:
-        lr = config.lr if config.factor_lr is None else config.factor_lr
+        lr = config.effective_factor_lr
         groups.append({"params": factors, "lr": lr, "weight_decay": config.factor_weight_decay, "name": "factors"})
     return groups
 
@@ -209,6 +262,8 @@ class Trainer:
         self.record_extra = dict(record or {})
         self.callbacks = list(callbacks)
         self.is_main = self.rank == 0
+        # Without validation, best.pt follows the epoch's mean training loss.
+        self.monitor = config.monitor if val_set is not None else "train_loss"
 
     # -- helpers -----------------------------------------------------------------------------------------
     def _payload(self, epoch: int, step: int, history: list, best: float, opt, sched, gen) -> dict[str, Any]:
@@ -230,14 +285,15 @@ class Trainer:
         train_times = [h["train_seconds"] for h in history]
         record = {
             **self.record_extra,
-            "config": asdict(self.config),
+            "config": {**asdict(self.config), "factor_lr_effective": self.config.effective_factor_lr},
+            "monitor": self.monitor,
             "versions": package_versions(),
             "seed": self.config.seed,
             "world_size": self.world,
             "device": str(self.device),
             "parameters": sum(p.numel() * (2 if p.is_complex() else 1) for p in self.model.parameters()),
             "status": status,
-            "best": {self.config.monitor: best},
+            "best": {self.monitor: best if math.isfinite(best) else None},
             "timing": {
                 "seconds_total_this_invocation": total,
                 "train_seconds_per_epoch": float(np.mean(train_times)) if train_times else None,
@@ -273,8 +329,12 @@ class Trainer:
             self.train_set, num_replicas=self.world, rank=self.rank, shuffle=True, seed=cfg.seed, drop_last=False
         )
         loader = DataLoader(self.train_set, batch_size=cfg.batch_size // self.world, sampler=sampler, generator=gen)
-        opt = torch.optim.Adam(param_groups(self.model, cfg))
-        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.step_size, gamma=cfg.gamma)
+        opt_class = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+        opt = opt_class(param_groups(self.model, cfg))
+        if cfg.scheduler == "cosine":
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+        else:
+            sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.step_size, gamma=cfg.gamma)
         net: nn.Module = self.model
         if self.world > 1:
             net = nn.parallel.DistributedDataParallel(
@@ -284,7 +344,14 @@ class Trainer:
         last_path, best_path = self.out / "last.pt", self.out / "best.pt"
         if resume:
             ckpt = load_checkpoint(last_path)
-            self.model.load_state_dict(ckpt["model"])
+            try:
+                self.model.load_state_dict(ckpt["model"])
+            except RuntimeError as err:
+                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise ValueError(
+                    f"Trainer: the checkpoint {last_path} holds another model than the one requested ({first}); "
+                    "resume with the run's own model arguments, or start a new run"
+                ) from None
             opt.load_state_dict(ckpt["optimizer"])
             sched.load_state_dict(ckpt["scheduler"])
             set_rng_state(ckpt["rng"], gen)
@@ -298,7 +365,8 @@ class Trainer:
             net.train()
             total, count = 0.0, 0
             t0 = time.perf_counter()
-            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (cfg.progress and self.is_main))
+            show = cfg.progress and self.is_main
+            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not show, leave=not cfg.epoch_lines)
             for batch in bar:
                 batch = _to_device(batch, self.device)
                 if self._any_rank(not _all_finite(batch)):
@@ -329,11 +397,13 @@ class Trainer:
             metrics["train_seconds"] = train_seconds
             metrics["lr"] = [g["lr"] for g in opt.param_groups]
             history.append(metrics)
-            if cfg.monitor not in metrics:
-                raise KeyError(f"Trainer: monitor metric {cfg.monitor!r} not among the metrics {sorted(metrics)}")
-            improved = metrics[cfg.monitor] < best
+            if self.monitor not in metrics:
+                raise KeyError(f"Trainer: monitor metric {self.monitor!r} not among the metrics {sorted(metrics)}")
+            improved = metrics[self.monitor] < best
             if improved:
-                best = float(metrics[cfg.monitor])
+                best = float(metrics[self.monitor])
+            if cfg.epoch_lines and self.is_main:
+                self._epoch_line(metrics, cfg.epochs)
             if self.is_main:
                 payload = self._payload(epoch, step, history, best, opt, sched, gen)
                 save_checkpoint(last_path, payload)
@@ -346,6 +416,13 @@ class Trainer:
         status = "finished" if (history and history[-1]["epoch"] == cfg.epochs) else "stopped"
         self._write_record(history, status, best, time.perf_counter() - t_begin)
         return {"history": history, "best": best, "status": status}
+
+    def _epoch_line(self, metrics: dict[str, Any], epochs: int) -> None:
+        from tqdm.auto import tqdm
+
+        shown = [f"{k} {metrics[k]:.4g}" for k in ("train_loss", self.monitor) if isinstance(metrics.get(k), float)]
+        shown = list(dict.fromkeys(shown))
+        tqdm.write(f"epoch {metrics['epoch']}/{epochs}: {', '.join(shown)} ({metrics['train_seconds']:.1f} s)")
 
     def _stop_non_finite(self, history: list, best: float, t_begin: float, epoch: int, step: int, what: str) -> None:
         message = (

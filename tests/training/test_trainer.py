@@ -174,3 +174,45 @@ def test_write_text_atomic_replaces_whole_files_and_leaves_no_temporary(tmp_path
     write_text_atomic(path, "new")
     assert path.read_text() == "new"
     assert sorted(p.name for p in path.parent.iterdir()) == ["record.json"]
+
+
+def test_adamw_and_cosine_resume_exactly_and_the_cosine_ends_at_zero(tmp_path):
+    full_model, full = _fit(tmp_path / "full", optimizer="adamw", scheduler="cosine")
+    _fit(tmp_path / "part", stop_after=2, optimizer="adamw", scheduler="cosine")
+    resumed_model, resumed = _fit(tmp_path / "part", resume=True, optimizer="adamw", scheduler="cosine")
+    assert [h["train_loss"] for h in resumed["history"]] == [h["train_loss"] for h in full["history"]]
+    assert full["history"][-1]["lr"][0] == pytest.approx(0.0, abs=1e-12)  # cosine over the 3-epoch budget
+    assert full["history"][0]["lr"][0] == pytest.approx(1e-3 * (1 + np.cos(np.pi / 3)) / 2)
+    adam_model, _ = _fit(tmp_path / "adam")
+    assert not torch.equal(adam_model.state_dict()["fno.fc0.weight"], full_model.state_dict()["fno.fc0.weight"])
+    for (name, a), b in zip(full_model.state_dict().items(), resumed_model.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_without_validation_best_follows_the_training_loss(tmp_path):
+    train, _ = _data()
+    seed_everything(0)
+    model = ForecastModel(FNO2d(2, 2, 4, t_in=4, size=(8, 8)), 2)
+    config = TrainConfig(epochs=2, batch_size=4, monitor="val_rel_l2", progress=False, epoch_lines=True)
+    result = Trainer(model, ForecastTask("fno2d"), train, None, config, out=tmp_path).fit()
+    assert result["status"] == "finished" and result["best"] == min(h["train_loss"] for h in result["history"])
+    rec = json.loads((tmp_path / "record.json").read_text())
+    assert rec["monitor"] == "train_loss" and (tmp_path / "best.pt").is_file()
+
+
+def test_resuming_another_model_is_a_clear_error(tmp_path):
+    _fit(tmp_path, epochs=2, stop_after=1)
+    train, val = _data()
+    model = ForecastModel(FNO2d(2, 2, 6, t_in=4, size=(8, 8), transform="monarch"), 2)  # width 6, not 4
+    trainer = Trainer(model, ForecastTask("fno2d"), train, val, TrainConfig(epochs=2, batch_size=4), out=tmp_path)
+    with pytest.raises(ValueError, match="holds another model than the one requested"):
+        trainer.fit(resume=True)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"optimizer": "sgd"}, "optimizer must be"), ({"scheduler": "exp"}, "scheduler must be"), ({"lr": 0}, "lr")],
+)
+def test_config_refuses_unknown_settings(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(epochs=1, batch_size=1, **kwargs)

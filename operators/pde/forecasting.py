@@ -1,0 +1,397 @@
+"""Train and compare FNO forecasters on Navier–Stokes data: the typed Python API below ``monarch-sci pde``.
+
+A :class:`ForecastSpec` holds everything that defines a run (data, split, model, optimisation) plus how to run
+it (device, threads, progress). :func:`train_forecaster` trains one model into a run folder and returns its
+record; :func:`~monarch_sci.operators.pde.forecast_compare.compare_forecasters` trains the FFT and the Monarch
+model on the same data, split, seeds and budget and writes the comparison. The command line and the demo call
+these.
+
+Splits are fixed (independent of the seed): samples ``[0, ntrain)`` train, the next ``nval`` validate (they
+choose ``best.pt``; nothing is tuned on the test split; with ``nval=0`` ``best.pt`` follows the training loss),
+the next ``ntest`` test.
+
+Run folders and reruns
+    A run folder holds ``record.json``, ``last.pt``/``best.pt`` and the plots, every file written atomically.
+    The result-defining fields of the spec (:func:`defining_arguments`: everything but ``device``, ``threads``,
+    ``progress``, ``stop_after``) are stored in the record. ``resume=True`` continues ``last.pt`` only when
+    they equal the record's (more ``epochs`` are allowed with the step schedule); otherwise a ``ValueError``
+    lists the differing fields. A folder that already holds a run is refused unless ``resume`` or
+    ``overwrite`` is given. :func:`compare_forecasters` reuses a finished run only if its record matches the
+    requested spec exactly (``epochs`` included) and resumes a matching unfinished one; a mismatching run is
+    refused (with the list of differences) before anything is trained, or retrained with ``overwrite=True``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from monarch_sci.operators.pde.fno import FNO2d, FNO3d, count_parameters
+from monarch_sci.operators.pde.plots import plot_error_per_step, plot_fields, plot_loss_curves
+from monarch_sci.operators.pde.tasks import ForecastModel, ForecastTask, ForecastWindows
+from monarch_sci.training.checkpoint import atomic_output, load_checkpoint, write_json_atomic
+from monarch_sci.training.records import defining_differences
+from monarch_sci.training.trainer import OPTIMIZERS, SCHEDULERS, TrainConfig, Trainer, seed_everything
+
+__all__ = [
+    "ForecastSpec",
+    "build_forecaster",
+    "check_modes_fit",
+    "defining_arguments",
+    "load_forecast_splits",
+    "read_record",
+    "run_differences",
+    "save_plot",
+    "train_forecaster",
+    "write_json",
+]
+
+#: Fields of :class:`ForecastSpec` that say how to run, not what the result is.
+HOW_TO_RUN = ("device", "threads", "progress", "stop_after")
+#: Fields of :class:`ForecastSpec` passed to :class:`~monarch_sci.training.trainer.TrainConfig` as they are.
+_TRAINER_FIELDS = ("epochs", "batch_size", "lr", "weight_decay", "step_size", "gamma", "factor_lr")
+_TRAINER_FIELDS += ("factor_weight_decay", "seed", "stop_after", "progress", "optimizer", "scheduler")
+#: Files of a run folder (removed by ``overwrite=True``).
+RUN_FILES = ("record.json", "last.pt", "best.pt", "loss_curves.png", "error_per_step.png", "fields_test0.png")
+
+
+@dataclass(frozen=True)
+class ForecastSpec:
+    """One FNO forecasting run: data, split, model, optimisation, and where it runs.
+
+    Parameters
+    ----------
+    data
+        Navier–Stokes store (``.h5``, from ``monarch-sci ns generate``) or FNO ``.mat`` file.
+    model
+        ``"fno2d"`` (autoregressive rollout) or ``"fno3d"`` (one space–time pass).
+    modes, width
+        Fourier modes kept per axis and sign; channel width.
+    t_in, t_out, sub
+        Input snapshots, predicted snapshots, spatial subsampling stride of the stored grid.
+    ntrain, nval, ntest
+        Split sizes (``nval=0``: no validation; ``best.pt`` then follows the training loss).
+    epochs, batch_size, lr, weight_decay, optimizer, scheduler, step_size, gamma
+        Optimisation (see :class:`~monarch_sci.training.trainer.TrainConfig`).
+    factor_lr, factor_weight_decay
+        Learning rate and weight decay of the Monarch factors (``None``: the main ``lr``; the record states
+        the value used).
+    learn, share_fourier, fourier
+        Which Monarch factors learn, one transform for all layers, ``"fft"`` or ``"monarch"``.
+    seed
+        Seed of the weights and the batch order.
+    device, threads, progress, stop_after
+        How to run (not part of the result): a torch device string (``"cpu"``, ``"cuda:0"``), torch CPU
+        threads, progress bar and per-epoch lines, stop after this many epochs of this call (resumable).
+
+    Examples
+    --------
+    >>> spec = ForecastSpec("ns.h5", epochs=2, fourier="monarch")
+    >>> spec.batch_size, defining_arguments(spec)["fourier"]
+    (20, 'monarch')
+    >>> ForecastSpec("ns.h5", ntrain=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: ForecastSpec: expected ntrain (--ntrain) >= 1, got 0
+    """
+
+    data: str | os.PathLike
+    model: Literal["fno2d", "fno3d"] = "fno2d"
+    modes: int = 8
+    width: int = 20
+    t_in: int = 10
+    t_out: int = 10
+    sub: int = 1
+    ntrain: int = 300
+    nval: int = 50
+    ntest: int = 50
+    epochs: int = 500
+    batch_size: int = 20
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    optimizer: Literal["adam", "adamw"] = "adam"
+    scheduler: Literal["step", "cosine"] = "step"
+    step_size: int = 100
+    gamma: float = 0.5
+    factor_lr: float | None = None
+    factor_weight_decay: float = 0.0
+    learn: Literal["both", "forward", "inverse", "none"] = "both"
+    share_fourier: bool = False
+    fourier: Literal["fft", "monarch"] = "fft"
+    seed: int = 0
+    device: str = "cpu"
+    threads: int | None = None
+    progress: bool = True
+    stop_after: int | None = None
+
+    def __post_init__(self) -> None:
+        choices = {
+            "model": ("fno2d", "fno3d"),
+            "optimizer": OPTIMIZERS,
+            "scheduler": SCHEDULERS,
+            "learn": ("both", "forward", "inverse", "none"),
+            "fourier": ("fft", "monarch"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"ForecastSpec: expected {name} in {allowed}, got {getattr(self, name)!r}")
+        lows = {"modes": 1, "width": 1, "t_in": 1, "t_out": 1, "sub": 1, "ntrain": 1, "nval": 0, "ntest": 1}
+        lows |= {"epochs": 1, "batch_size": 1, "step_size": 1}
+        for name, low in lows.items():
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"ForecastSpec: expected {name} ({_flag(name)}) >= {low}, got {value!r}")
+        for name in ("threads", "stop_after"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"ForecastSpec: expected {name} ({_flag(name)}) >= 1 or None, got {value!r}")
+        positive = {"lr": self.lr, "gamma": self.gamma}
+        nonneg = {"weight_decay": self.weight_decay, "factor_weight_decay": self.factor_weight_decay}
+        if self.factor_lr is not None:
+            nonneg["factor_lr"] = self.factor_lr
+        for name, value in positive.items():
+            if not (float(value) > 0 and float(value) < float("inf")):
+                raise ValueError(f"ForecastSpec: expected {name} ({_flag(name)}) > 0, got {value!r}")
+        for name, value in nonneg.items():
+            if not (float(value) >= 0 and float(value) < float("inf")):
+                raise ValueError(f"ForecastSpec: expected {name} ({_flag(name)}) >= 0, got {value!r}")
+
+    def train_config(self) -> TrainConfig:
+        """The trainer's settings for this spec."""
+        shared = {name: getattr(self, name) for name in _TRAINER_FIELDS}
+        return TrainConfig(**shared, monitor="val_rel_l2", epoch_lines=self.progress)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def defining_arguments(spec: ForecastSpec) -> dict[str, Any]:
+    """The fields that define the result (JSON values; the data as an absolute path, ``factor_lr`` resolved)."""
+    out = {k: v for k, v in asdict(spec).items() if k not in HOW_TO_RUN}
+    out["data"] = str(Path(spec.data).resolve())
+    out["factor_lr"] = spec.lr if spec.factor_lr is None else spec.factor_lr
+    return out
+
+
+# -- data and model ------------------------------------------------------------------------------------------
+def load_forecast_splits(spec: ForecastSpec) -> tuple[ForecastWindows, ForecastWindows | None, ForecastWindows, dict]:
+    """``(train, val or None, test, info)`` windows of ``spec.data`` (``info``: format, sizes, viscosity)."""
+    import numpy as np
+
+    from monarch_sci.datasets.pde.ns_dataset import NavierStokesDataset, detect_ns_format
+
+    data = Path(spec.data)
+    if not data.is_file():
+        raise FileNotFoundError(2, "no such data file (expected a Navier–Stokes store .h5 or an FNO .mat)", str(data))
+    fmt = detect_ns_format(data)
+    probe = NavierStokesDataset(data, t_in=spec.t_in, t_out=spec.t_out, sub=spec.sub)
+    n = len(probe.indices)
+    probe.close()
+    need = spec.ntrain + spec.nval + spec.ntest
+    if need > n:
+        raise ValueError(
+            f"{data} holds {n} samples, but ntrain={spec.ntrain} + nval={spec.nval} + ntest={spec.ntest} = {need}"
+        )
+    bounds = np.cumsum([0, spec.ntrain, spec.nval, spec.ntest])
+    splits: list[ForecastWindows | None] = []
+    for a, b in itertools.pairwise(bounds):
+        if a == b:
+            splits.append(None)
+            continue
+        ds = NavierStokesDataset(data, t_in=spec.t_in, t_out=spec.t_out, sub=spec.sub, indices=range(int(a), int(b)))
+        x, y = ds.tensors()
+        ds.close()
+        splits.append(ForecastWindows(x, y, kind=spec.model))
+    train, val, test = splits
+    info = {"format": fmt, "samples_in_file": n, "resolution": int(train.x.shape[1]), "visc": _visc(data)}
+    return train, val, test, info
+
+
+def _visc(path: Path) -> str:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as h5:
+            v = h5.attrs.get("visc")
+    except OSError:
+        return "unknown"
+    return "unknown" if v is None else f"{float(v):.0e}".replace("e-0", "e-")
+
+
+def check_modes_fit(spec: ForecastSpec, s: int) -> None:
+    """Refuse, before any training, a grid on which the requested modes do not fit."""
+    if 2 * spec.modes > s:
+        raise ValueError(f"--modes {spec.modes} keeps {2 * spec.modes} frequencies per axis, the grid is only {s}×{s}")
+    if spec.model == "fno3d" and spec.modes > (spec.t_out + 6) // 2 + 1:
+        raise ValueError(f"--modes {spec.modes} does not fit the padded time axis of t_out + 6 = {spec.t_out + 6}")
+
+
+def build_forecaster(spec: ForecastSpec, resolution: int) -> ForecastModel:
+    """The FNO of ``spec`` on a ``resolution``² grid, wrapped as a ``t_in → t_out`` forecaster.
+
+    The one place that calls the FNO constructors (their Fourier keyword is being renamed).
+    """
+    common = {"transform": spec.fourier, "learn": spec.learn, "share_transform": spec.share_fourier}
+    m, s = spec.modes, resolution
+    if spec.model == "fno2d":
+        fno = FNO2d(m, m, spec.width, t_in=spec.t_in, size=(s, s), **common)
+    else:
+        fno = FNO3d(m, m, m, spec.width, t_in=spec.t_in, size=(s, s, spec.t_out), **common)
+    return ForecastModel(fno, spec.t_out)
+
+
+# -- run folders ---------------------------------------------------------------------------------------------
+def read_record(out: Path) -> dict[str, Any] | None:
+    path = out / "record.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: unreadable run record ({err}); pass overwrite (--overwrite) to start anew") from None
+
+
+def run_differences(record: dict[str, Any], spec: ForecastSpec, *, allow_more_epochs: bool) -> list[str]:
+    """The defining fields in which ``record`` (a run's ``record.json``) and ``spec`` differ."""
+    recorded = record.get("spec")
+    if not isinstance(recorded, dict):
+        return ["the record holds no spec (written by an older version)"]
+    requested = defining_arguments(spec)
+    ignore = ["epochs"] if allow_more_epochs and spec.scheduler == "step" else []
+    diffs = defining_differences(recorded, requested, ignore=ignore)
+    done = len(record.get("epochs", []))
+    if ignore and spec.epochs < done:
+        diffs.append(f"epochs: {done} already trained -> {spec.epochs}")
+    return diffs
+
+
+def _clear_run(out: Path) -> None:
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+    for p in out.glob("fields_test*.png"):
+        p.unlink()
+
+
+def _prepare_run(out: Path, spec: ForecastSpec, *, resume: bool, overwrite: bool) -> bool:
+    """Check ``out`` against ``spec``; returns whether to resume (nothing is written here)."""
+    record = None if overwrite else read_record(out)
+    if resume and not overwrite:
+        if not (out / "last.pt").is_file():
+            raise ValueError(f"resume: no checkpoint {out / 'last.pt'} to resume from")
+        if record is not None:
+            diffs = run_differences(record, spec, allow_more_epochs=True)
+            if diffs:
+                raise ValueError(
+                    f"resume: {out} was trained with other arguments ({'; '.join(diffs)}); rerun with the run's "
+                    "arguments, choose another --out, or pass --overwrite to start anew"
+                )
+        return True
+    if record is not None or (not overwrite and (out / "last.pt").is_file()):
+        status = (record or {}).get("status", "unfinished")
+        raise ValueError(
+            f"{out} already holds a run (status {status}); pass --resume to continue it, --overwrite to replace it, "
+            "or choose another --out"
+        )
+    return False
+
+
+def train_forecaster(
+    spec: ForecastSpec, out: str | os.PathLike, *, resume: bool = False, overwrite: bool = False
+) -> dict[str, Any] | None:
+    """Train ``spec`` into the run folder ``out``; returns its record (``None`` on ranks other than 0).
+
+    Data, split and modes are checked and the folder against ``resume``/``overwrite`` (see the module
+    docstring) before anything is written. The best checkpoint (on validation, else on the training loss) is
+    evaluated on the test split; the record gains ``test``, ``parameters`` and ``steps_per_epoch``, and the
+    loss curves, error per rollout step and two test fields are drawn.
+
+    Examples
+    --------
+    >>> rec = train_forecaster(ForecastSpec("ns.h5", epochs=2), "runs/fft")  # doctest: +SKIP
+    >>> rec["test"]["test_rel_l2"]  # doctest: +SKIP
+    0.41
+    """
+    if spec.threads is not None:
+        torch.set_num_threads(spec.threads)
+    out = Path(out)
+    device = torch.device(spec.device)
+    train, val, test, info = load_forecast_splits(spec)
+    s = info["resolution"]
+    check_modes_fit(spec, s)
+    resume = _prepare_run(out, spec, resume=resume, overwrite=overwrite)
+    if overwrite:
+        _clear_run(out)
+    seed_everything(spec.seed)
+    model = build_forecaster(spec, s)
+    task = ForecastTask(spec.model)
+    extra = {"command": "pde train", "spec": defining_arguments(spec), "how": {k: getattr(spec, k) for k in HOW_TO_RUN}}
+    trainer = Trainer(
+        model, task, train, val, spec.train_config(), out=out, record={**extra, "data": info}, device=device
+    )
+    result = trainer.fit(resume=resume)
+    if not trainer.is_main or result["status"] != "finished":
+        return None
+    model.load_state_dict(load_checkpoint(out / "best.pt")["model"])
+    model.eval()
+    with torch.no_grad():
+        test_metrics = task.evaluate(model, test, prefix="test")
+        pred, true = task.predict(model, test)
+        ms = _inference_ms(model, test, device)
+    rec = json.loads((out / "record.json").read_text())
+    rec["test"] = {**test_metrics, "inference_ms_per_sample": ms, "samples": len(test)}
+    rec["parameters"] = count_parameters(model)
+    rec["steps_per_epoch"] = -(-len(train) // spec.batch_size)
+    write_json(out / "record.json", rec, what=f"run {out}")
+    _plots(rec, pred, true, out, spec.fourier)
+    return rec
+
+
+def write_json(path: Path, obj: Any, *, what: str) -> None:
+    try:
+        write_json_atomic(path, obj)
+    except ValueError as err:
+        raise ValueError(f"{what}: non-finite metrics (NaN/Inf), not written to {path} ({err})") from None
+
+
+def _inference_ms(model, dataset, device: torch.device, batch: int = 10) -> float:
+    """Milliseconds per sample of a forward pass (rollout included), batches of ``batch``, after a warm-up."""
+    x = torch.stack([dataset[i][0] for i in range(min(len(dataset), batch))]).to(device)
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    model(x)  # warm-up
+    sync()
+    reps = max(1, len(dataset) // batch)
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        model(x)
+    sync()
+    return 1000 * (time.perf_counter() - t0) / (reps * x.shape[0])
+
+
+def save_plot(draw, path: Path, *args, **kwargs) -> None:
+    """``draw(..., png, ...)`` into a temporary PNG, renamed onto ``path`` when complete (atomic)."""
+    with atomic_output(path) as tmp:
+        png = tmp.with_name(tmp.name + ".png")  # matplotlib takes the format from the suffix
+        try:
+            draw(*args, png, **kwargs)
+            os.replace(png, tmp)
+        finally:
+            png.unlink(missing_ok=True)
+
+
+def _plots(rec: dict, pred, true, out: Path, label: str) -> None:
+    save_plot(plot_loss_curves, out / "loss_curves.png", rec["epochs"], title=label)
+    save_plot(plot_error_per_step, out / "error_per_step.png", {label: (rec["test"]["test_rel_l2_per_step"], None)})
+    for i in range(min(2, pred.shape[0])):
+        save_plot(plot_fields, out / f"fields_test{i}.png", true[i], pred[i])
