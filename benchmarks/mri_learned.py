@@ -151,10 +151,9 @@ def evaluate_one(r: dict, test, out: Path) -> dict:
 
 def classical(test, val, accel: int, policy: str) -> dict[str, dict]:
     """Zero-filled SENSE and CG-SENSE (λ chosen on the validation volumes) on exactly the learned models' data."""
-    from monarch_sci.fourier import CenteredFFT2
     from monarch_sci.operators.mri.classical import cg_sense
     from monarch_sci.operators.mri.recon_task import ReconSlices, volume_metrics
-    from monarch_sci.operators.mri.sense import sense_adjoint
+    from monarch_sci.operators.mri.sense import SenseOperator
 
     def batch(bank):
         ds = ReconSlices(bank, accel=accel, mask_policy=policy)
@@ -175,7 +174,7 @@ def classical(test, val, accel: int, policy: str) -> dict[str, dict]:
     rows = {}
     k, m, s = batch(test)
     t0 = time.perf_counter()
-    zf = sense_adjoint(k, s, m, CenteredFFT2(test.shape))
+    zf = SenseOperator(s, m).adjoint(k)
     rows["zero-filled SENSE"] = {**volume_metrics(zf, test.target, test.volume, test.recon_size),
                                  "seconds_per_slice": (time.perf_counter() - t0) / len(k), "pred": zf}  # fmt: skip
     x, sec = cg(test, best_lam)

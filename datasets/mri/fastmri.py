@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from monarch_sci.datasets.mri.ismrmrd_header import IsmrmrdGeometry, parse_ismrmrd_header
+from monarch_sci.fourier import centered_fft, ifft2c
 
 __all__ = [
     "FastMRIFileError",
@@ -360,8 +361,7 @@ def fastmri_rss(kspace: np.ndarray, recon_size: tuple[int, int]) -> np.ndarray:
     ``(..., coils, H, W)`` complex → ``(..., h, w)`` float32.
     """
     k = np.asarray(kspace)
-    img = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(k, axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
-    img = center_crop(img, recon_size)
+    img = center_crop(ifft2c(k), recon_size)
     return np.sqrt((np.abs(img) ** 2).sum(axis=-3)).astype(np.float32)
 
 
@@ -380,8 +380,7 @@ def remove_readout_oversampling(kspace: np.ndarray, height: int) -> np.ndarray:
     H = kspace.shape[-2]
     if height >= H:
         return kspace
-    img = np.fft.fftshift(np.fft.ifft(np.fft.ifftshift(kspace, axes=-2), axis=-2, norm="ortho"), axes=-2)
+    img = centered_fft(kspace, (-2,), inverse=True)
     top = (H - height) // 2
-    img = img[..., top : top + height, :]
-    out = np.fft.fftshift(np.fft.fft(np.fft.ifftshift(img, axes=-2), axis=-2, norm="ortho"), axes=-2)
+    out = centered_fft(img[..., top : top + height, :], (-2,))
     return out.astype(kspace.dtype, copy=False)

@@ -113,7 +113,7 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
 
 def _hparams(args: argparse.Namespace) -> dict[str, Any]:
     if args.model == "msense":
-        return {"learn_axes": args.learn_axes}
+        return {"learn": args.learn_axes}
     if args.model == "unrolled":
         hp = {
             "fourier": args.fourier,

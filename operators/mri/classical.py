@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from monarch_sci.fourier import CenteredFFT2
+from monarch_sci.fourier import ifft2c
 from monarch_sci.operators.mri.cg import CGResult, conjugate_gradient
 from monarch_sci.operators.mri.coil_maps import calibration_width, espirit_maps
 from monarch_sci.operators.mri.sense import SenseOperator
@@ -54,7 +54,7 @@ def zero_filled_rss(kspace: torch.Tensor) -> torch.Tensor:
     -----
     ``(*batch, C, H, W)`` complex → ``(*batch, H, W)`` real.
     """
-    return rss(CenteredFFT2(tuple(kspace.shape[-2:])).adjoint(kspace))
+    return rss(ifft2c(kspace))
 
 
 def cg_sense(
@@ -87,7 +87,7 @@ def cg_sense(
     -----
     → images ``(S, H, W)`` complex and the :class:`~monarch_sci.operators.mri.cg.CGResult`.
     """
-    A = SenseOperator(maps, mask, fourier=fourier, learnable=False)
+    A = SenseOperator(maps, mask, fourier=fourier, learn="none")
     with torch.no_grad():
         b = A.adjoint(kspace)
         res = conjugate_gradient(A.normal, b, lam=lam, max_iter=max_iter, tol=tol, ndim=2)
@@ -114,10 +114,15 @@ def l1_wavelet(
     S, _, H, W = kspace.shape
     mask = np.broadcast_to(np.asarray(mask, dtype=np.float32), (S, 1, H, W))
     out = np.empty((S, H, W), np.complex64)
+    maps_t, mask_t, kspace_t = (
+        torch.from_numpy(np.array(a, dtype))
+        for a, dtype in ((maps, np.complex64), (mask, np.float32), (kspace, np.complex64))
+    )
+    with torch.no_grad():  # λ relative to the peak of zero-filled SENSE, per slice
+        peak = SenseOperator(maps_t, mask_t).H(kspace_t).abs().flatten(1).amax(1).numpy()
     for s in range(S):
         y = kspace[s].astype(np.complex64)
-        zf = np.sum(np.conj(maps[s]) * _ifft2c_np(y * mask[s]), axis=0)
-        lam = lam_rel * float(np.abs(zf).max())
+        lam = lam_rel * float(peak[s])
         app = sigpy.mri.app.L1WaveletRecon(
             y,
             maps[s].astype(np.complex64),
@@ -129,10 +134,6 @@ def l1_wavelet(
         )
         out[s] = np.asarray(app.run(), dtype=np.complex64)
     return out
-
-
-def _ifft2c_np(k: np.ndarray) -> np.ndarray:
-    return np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(k, axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
 
 
 @dataclass

@@ -33,8 +33,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from monarch_sci.fourier import CenteredFFT2
-from monarch_sci.operators.mri.sense import sense_adjoint
+from monarch_sci.operators.mri.sense import SenseOperator
 from monarch_sci.training.checkpoint import load_checkpoint, save_checkpoint
 
 __all__ = [
@@ -211,8 +210,7 @@ def load_slice_bank(
             sl.append(s)
     kspace = torch.from_numpy(np.stack(ks)).to(torch.complex64)
     smaps = torch.from_numpy(np.stack(maps))
-    full = torch.ones(1, 1, 1, kspace.shape[-1])
-    target = sense_adjoint(kspace, smaps, full, CenteredFFT2(tuple(kspace.shape[-2:])))
+    target = SenseOperator(smaps).adjoint(kspace)  # fully sampled SENSE images
     rs = infos[0].geometry.recon_size[:2]
     bank = SliceBank(
         kspace, smaps, target, torch.tensor(vol), torch.tensor(sl), [os.path.basename(i.path) for i in infos], rs

@@ -47,7 +47,7 @@ def test_train_writes_a_run_folder(msense_run):
     assert record["model"] == {
         "name": "msense",
         "shape": [32, 32],
-        "hparams": {"learn_axes": "both"},
+        "hparams": {"learn": "both"},
         "label": "mSENSE",
     }
     assert record["data"]["train_slices"] == 4 and len(record["data"]["val_volumes"]) == 1
