@@ -50,7 +50,8 @@ from monarch_sci.fourier import ifft2c
 from monarch_sci.metrics import nmse, psnr, ssim
 from monarch_sci.operators.mri.classical import CLASSICAL_METHODS, ReconProblem, cg_sense
 from monarch_sci.operators.mri.models import build_model, model_label
-from monarch_sci.operators.mri.recon_task import ReconSlices, ReconTask, load_slice_bank
+from monarch_sci.operators.mri.recon_task import ReconTask
+from monarch_sci.operators.mri.slice_bank import ReconSlices, load_slice_bank
 from monarch_sci.training.trainer import TrainConfig, Trainer, seed_everything
 
 WORK = Path(os.environ.get("MONARCH_NB_WORKDIR", "nb_work")) / "03_mri_reconstruction"

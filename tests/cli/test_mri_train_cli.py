@@ -78,7 +78,7 @@ def test_unrolled_monarch_trains_through_the_cli(tiny_data, tmp_path):
 def test_load_run_reconstructs_and_checks_the_matrix_size(tiny_data, msense_run):
     from monarch_sci.cli.mri_learned import evaluate_run, reconstruct_with_run, run_loader
     from monarch_sci.operators.mri.models import load_run
-    from monarch_sci.operators.mri.recon_task import load_slice_bank
+    from monarch_sci.operators.mri.slice_bank import load_slice_bank
 
     model, record = load_run(msense_run)
     assert record["model"]["label"] == "mSENSE" and not model.training
