@@ -7,7 +7,8 @@ A fastMRI file holds
 * ``reconstruction_rss`` (multi-coil) / ``reconstruction_esc`` (single-coil): ``(slices, h, w)`` float32 targets
   at the header's recon size (absent from test files);
 * ``mask``: ``(W,)`` sampled columns, in test files whose ``kspace`` is already undersampled (we also accept
-  ``(slices, W)``, one mask per slice);
+  ``(slices, W)``, one mask per slice, and 2-D sampling patterns ``(H, W)`` / ``(slices, H, W)``, our
+  documented extension for 3-D Cartesian acquisitions; see :func:`volume_mask`);
 * ``ismrmrd_header``: ISMRMRD XML; ``encoding/encodedSpace/matrixSize`` ``(x, y, z) = (H, W, 1)``,
   ``encoding/reconSpace/matrixSize`` ``(h, w, 1)``, ``encoding/encodingLimits/kspace_encoding_step_1``
   ``center`` and ``maximum`` (columns outside ``[padding_left, padding_right)`` were never acquired);
@@ -42,6 +43,7 @@ __all__ = [
     "inspect_volume",
     "read_kspace_slice",
     "remove_readout_oversampling",
+    "volume_mask",
     "write_fastmri_volume",
 ]
 
@@ -94,10 +96,10 @@ def inspect_volume(path: str | os.PathLike, *, check_data: bool = False) -> Volu
     """Open a fastMRI file, check that ``kspace``, ``mask``, header and targets agree, and describe it.
 
     Checks: the file is HDF5; ``kspace`` exists, is complex and ``(slices, [coils,] H, W)``; the header parses
-    and its encoded matrix is ``(H, W)``; the phase-encode limits lie inside ``[0, W]``; a ``mask`` is ``(W,)``
-    or ``(slices, W)`` of zeros and ones; each ``reconstruction_*`` is ``(slices, h, w)``. ``check_data``
-    also reads every k-space slice and rejects NaN/Inf, and (test files) non-zero samples in columns the mask
-    says were not acquired. Every failure raises :class:`FastMRIFileError` naming the file.
+    and its encoded matrix is ``(H, W)``; the phase-encode limits lie inside ``[0, W]``; a ``mask`` is one of the
+    layouts of :func:`volume_mask`, of zeros and ones; each ``reconstruction_*`` is ``(slices, h, w)``. ``check_data``
+    also reads every k-space slice and rejects NaN/Inf, and (test files) non-zero samples where the mask
+    says nothing was acquired. Every failure raises :class:`FastMRIFileError` naming the file.
     """
     import h5py
 
@@ -140,36 +142,66 @@ def inspect_volume(path: str | os.PathLike, *, check_data: bool = False) -> Volu
         has_mask = "mask" in hf
         if has_mask:
             mask = np.asarray(hf["mask"])
-            if mask.shape not in ((W,), (S, W)):
-                raise FastMRIFileError(
-                    path,
-                    f"'mask' must be (W,) = ({W},) or (slices, W) = ({S}, {W}) to match 'kspace' "
-                    f"{ks.shape}, got {mask.shape}",
-                )
+            try:
+                per_slice = volume_mask(mask, (S, H, W))
+            except ValueError as err:
+                raise FastMRIFileError(path, f"{err} to match 'kspace' {ks.shape}") from None
             if not np.isin(mask, (0, 1)).all():
                 raise FastMRIFileError(path, "'mask' must hold only zeros and ones")
-            if not mask.any(axis=-1).all():
-                raise FastMRIFileError(path, "'mask' samples no column (for at least one slice)")
+            if not per_slice.reshape(S, -1).any(axis=-1).all():
+                raise FastMRIFileError(path, "'mask' samples no column or point (for at least one slice)")
         recon_keys = tuple(sorted(k for k in hf.keys() if k.startswith("reconstruction")))
         for key in recon_keys:
             shp = hf[key].shape
             if len(shp) != 3 or shp[0] != S:
                 raise FastMRIFileError(path, f"'{key}' must be (slices={S}, h, w), got {shp}")
         if check_data:
-            mask_full = np.broadcast_to(np.asarray(hf["mask"]).astype(bool), (S, W)) if has_mask else None
             for s in range(S):
                 data = ks[s]
                 _check_finite(path, s, data)
-                if mask_full is not None:
-                    stray = np.flatnonzero((np.abs(data) > 0).reshape(-1, W).any(axis=0) & ~mask_full[s])
-                    if stray.size:
+                if has_mask:
+                    sampled = np.broadcast_to(per_slice[s] if per_slice.ndim == 3 else per_slice[s, None], (H, W))
+                    stray = np.abs(data).reshape(-1, H, W).max(axis=0) > 0
+                    stray &= ~sampled
+                    if stray.any():
+                        cols = np.flatnonzero(stray.any(axis=0))
+                        where = (
+                            f"in {cols.size} columns"
+                            if per_slice.ndim == 2
+                            else f"at {int(stray.sum())} points (in {cols.size} columns)"
+                        )
                         raise FastMRIFileError(
                             path,
-                            f"'kspace' slice {s} has non-zero samples in {stray.size} columns that 'mask' marks as "
-                            f"not acquired (first: {stray[:5].tolist()}); k-space and mask disagree",
+                            f"'kspace' slice {s} has non-zero samples {where} that 'mask' marks as not acquired "
+                            f"(first columns: {cols[:5].tolist()}); k-space and mask disagree",
                         )
         attrs = {k: _attr_value(v) for k, v in hf.attrs.items()}
     return VolumeInfo(path, S, tuple(ks.shape), geom, attrs, has_mask, recon_keys)
+
+
+def volume_mask(mask: np.ndarray, kspace_shape: tuple[int, ...]) -> np.ndarray:
+    """One mask per slice from a file's ``mask`` dataset: line masks ``(S, W)`` or 2-D masks ``(S, H, W)``, bool.
+
+    Accepted layouts for k-space ``(S, [coils,] H, W)``: ``(W,)`` (fastMRI), ``(S, W)`` (one line mask per
+    slice), ``(H, W)`` (one 2-D sampling pattern, e.g. Poisson-disc in a phase-encode plane) and ``(S, H, W)``.
+    A ``(S, W)`` array that is also ``(H, W)`` (``S == H``) reads as per-slice line masks; write such 2-D
+    patterns as ``(S, H, W)``.
+
+    Examples
+    --------
+    >>> volume_mask(np.ones(6), (2, 4, 4, 6)).shape, volume_mask(np.ones((4, 6)), (2, 4, 4, 6)).shape
+    ((2, 6), (2, 4, 6))
+    """
+    m = np.asarray(mask)
+    S, H, W = int(kspace_shape[0]), int(kspace_shape[-2]), int(kspace_shape[-1])
+    if m.shape in ((W,), (S, W)):
+        return np.broadcast_to(m.astype(bool), (S, W))
+    if m.shape in ((H, W), (S, H, W)):
+        return np.broadcast_to(m.astype(bool), (S, H, W))
+    raise ValueError(
+        f"'mask' must be (W,) = ({W},), (slices, W) = ({S}, {W}), (H, W) = ({H}, {W}) or (slices, H, W) = "
+        f"({S}, {H}, {W}), got {m.shape}"
+    )
 
 
 def _check_finite(path: str, s: int, data: np.ndarray) -> None:
@@ -287,7 +319,7 @@ class FastMRISliceDataset(torch.utils.data.Dataset):
             mask = None
             if "mask" in hf:
                 m = np.asarray(hf["mask"], dtype=np.float32)
-                mask = m if m.ndim == 1 else m[s]
+                mask = m if m.ndim == 1 else volume_mask(m, hf["kspace"].shape)[s].astype(np.float32)
             target = hf[self.recons_key][s] if self.recons_key in hf else None
         if self.check_finite:
             _check_finite(info.path, s, kspace)

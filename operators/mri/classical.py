@@ -147,12 +147,18 @@ class ReconProblem:
         constructor takes the acquired ``(S, C, H, W)`` k-space; with ``recon_height`` it keeps the central
         ``H' = recon_height`` readout rows (:func:`~monarch_sci.datasets.mri.fastmri.remove_readout_oversampling`).
     mask
-        ``(W,)`` or ``(S, W)`` bool line masks (all ``True`` for fully sampled data); stored as ``(S, W)``.
+        Line masks ``(W,)`` or ``(S, W)`` (all ``True`` for fully sampled data), stored as ``(S, W)``, or 2-D
+        sampling patterns ``(H, W)`` or ``(S, H, W)`` (e.g. Poisson-disc in the phase-encode plane of a 3-D
+        Cartesian acquisition), stored as ``(S, H, W)`` — or as line masks if they sample whole columns only.
+        ``None``: inferred from the k-space (sampled where any coil is non-zero, sigpy's rule;
+        :func:`~monarch_sci.datasets.mri.masks.infer_mask`) and :attr:`mask_inferred` set — never taken as
+        fully sampled.
     recon_height
         Optional readout field of view to reconstruct (the header's recon height). A line mask leaves the image
         rows decoupled, so the linear methods and the exact CG-SENSE solution are unchanged on the kept rows
         (truncated CG iterates differ slightly: their step sizes use inner products over all rows), at a
-        fraction of the cost.
+        fraction of the cost. A 2-D mask couples the rows (both axes are phase encodes): ``recon_height`` is
+        then ignored and the methods reconstruct the full ``(H, W)`` grid (the caller crops).
     device
         Torch device for the torch methods.
     maps
@@ -163,10 +169,12 @@ class ReconProblem:
         Wall and CPU time spent estimating the maps (0 if they were given).
     acquired_kspace
         The ``(S, C, H, W)`` k-space as given.
+    mask_inferred
+        Whether :attr:`mask` was inferred from the k-space.
     """
 
     kspace: np.ndarray
-    mask: np.ndarray
+    mask: np.ndarray | None
     recon_height: int | None = None
     device: str = "cpu"
     maps: np.ndarray | None = None
@@ -174,20 +182,27 @@ class ReconProblem:
     maps_cpu_seconds: float = 0.0
 
     def __post_init__(self) -> None:
-        from monarch_sci.datasets.mri.fastmri import remove_readout_oversampling
+        from monarch_sci.datasets.mri.fastmri import remove_readout_oversampling, volume_mask
+        from monarch_sci.datasets.mri.masks import as_line_mask, infer_mask
 
-        k, m = self.kspace, np.asarray(self.mask)
+        k = self.kspace
         if k.ndim != 4 or not np.iscomplexobj(k):
             raise ValueError(f"ReconProblem: kspace must be complex (slices, coils, H, W), got {k.shape} {k.dtype}")
-        if m.ndim == 1:
-            m = np.broadcast_to(m, (k.shape[0], m.shape[0]))
-        if m.shape != (k.shape[0], k.shape[-1]):
+        S, _, H, W = k.shape
+        self.mask_inferred = self.mask is None
+        m = infer_mask(k) if self.mask is None else np.asarray(self.mask)
+        try:
+            m = volume_mask(m, k.shape)
+        except ValueError:
             raise ValueError(
-                f"ReconProblem: mask must be (W,) or (slices, W) = ({k.shape[0]}, {k.shape[-1]}), got {m.shape}"
-            )
-        self.mask = m.astype(bool)
-        H = k.shape[-2]
-        height = H if self.recon_height is None else min(int(self.recon_height), H)
+                f"ReconProblem: mask must be (W,) or (slices, W) = ({S}, {W}), or a 2-D pattern (H, W) or "
+                f"(slices, H, W) = ({S}, {H}, {W}), got {m.shape}"
+            ) from None
+        if m.ndim == 3:
+            lines = as_line_mask(m)
+            m = m if lines is None else lines
+        self.mask = np.ascontiguousarray(m)
+        height = H if self.recon_height is None or m.ndim == 3 else min(int(self.recon_height), H)
         top = (H - height) // 2
         self._rows = slice(top, top + height)
         self.acquired_kspace = k
@@ -214,13 +229,17 @@ class ReconProblem:
             return np.ascontiguousarray(self.maps)
         return np.ascontiguousarray(self.maps[..., self._rows, :])
 
+    def sampling(self) -> np.ndarray:
+        """The mask as float32 broadcastable to the k-space: ``(S, 1, 1, W)`` (lines) or ``(S, 1, H, W)``."""
+        m = self.mask.astype(np.float32)
+        return m[:, None, None, :] if m.ndim == 2 else m[:, None]
+
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(kspace, maps, mask)`` as torch tensors on :attr:`device` (readout-cropped); mask ``(S, 1, 1, W)``."""
+        """``(kspace, maps, mask)`` as torch tensors on :attr:`device` (readout-cropped), mask :meth:`sampling`."""
         dev = torch.device(self.device)
         k = torch.from_numpy(self.kspace).to(dev)
         maps = torch.from_numpy(self.coil_maps()).to(dev)
-        mask = torch.from_numpy(self.mask.astype(np.float32))[:, None, None, :].to(dev)
-        return k, maps, mask
+        return k, maps, torch.from_numpy(self.sampling()).to(dev)
 
 
 def _zero_filled_rss(p: ReconProblem) -> np.ndarray:
@@ -239,7 +258,7 @@ def _cg_sense(p: ReconProblem) -> np.ndarray:
 
 
 def _l1_wavelet(p: ReconProblem) -> np.ndarray:
-    return l1_wavelet(p.kspace, p.coil_maps(), p.mask[:, None, None, :])
+    return l1_wavelet(p.kspace, p.coil_maps(), p.sampling())
 
 
 #: name -> method(problem) -> images (S, H, W); the jobs take magnitudes and crop to the recon size.

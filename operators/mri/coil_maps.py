@@ -31,16 +31,29 @@ MIN_CALIB = 5
 
 
 def calibration_width(mask: np.ndarray, *, max_calib: int = 24) -> int:
-    """ACS width usable for calibration: the fully sampled centre of a line mask, capped at ``max_calib``.
+    """ACS width usable for calibration, capped at ``max_calib``: the fully sampled centre of a line mask
+    ``(W,)`` (columns), or the side of the fully sampled centre square of a 2-D mask ``(H, W)``.
 
-    Raises ``ValueError`` if the centre is narrower than :data:`MIN_CALIB` lines.
+    Raises ``ValueError`` if the centre is narrower than :data:`MIN_CALIB`.
+
+    Examples
+    --------
+    >>> m = np.zeros((64, 48), bool)
+    >>> m[::3, ::2] = True
+    >>> m[20:44, 12:36] = True  # a 24×24 fully sampled centre in a 2-D pattern
+    >>> calibration_width(m)
+    24
     """
     from monarch_sci.datasets.mri.masks import acs_width
 
-    width = acs_width(np.asarray(mask).reshape(-1))
+    mask = np.asarray(mask)
+    if mask.ndim not in (1, 2):
+        raise ValueError(f"calibration_width: expected a (W,) line mask or an (H, W) mask, got shape {mask.shape}")
+    width = acs_width(mask)
     if width < MIN_CALIB:
+        what = "lines wide" if mask.ndim == 1 else "wide (side of the fully sampled centre square)"
         raise ValueError(
-            f"calibration_width: the mask's fully sampled centre is {width} lines wide; ESPIRiT needs at least "
+            f"calibration_width: the mask's fully sampled centre is {width} {what}; ESPIRiT needs at least "
             f"{MIN_CALIB} (use a larger centre fraction)"
         )
     return min(width, int(max_calib))
