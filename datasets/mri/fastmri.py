@@ -41,6 +41,7 @@ __all__ = [
     "center_crop",
     "fastmri_rss",
     "inspect_volume",
+    "list_volume_files",
     "read_kspace_slice",
     "remove_readout_oversampling",
     "volume_mask",
@@ -179,6 +180,28 @@ def inspect_volume(path: str | os.PathLike, *, check_data: bool = False) -> Volu
     return VolumeInfo(path, S, tuple(ks.shape), geom, attrs, has_mask, recon_keys)
 
 
+def list_volume_files(root: str | os.PathLike | Sequence[str | os.PathLike], where: str) -> list[Path]:
+    """The files of a data set: a folder's ``*.h5`` files sorted by name, one file, or a list of files.
+
+    Raises ``FileNotFoundError`` (a missing path, a folder without ``*.h5``) or ``ValueError`` (an empty list),
+    the message starting with ``where``.
+    """
+    if isinstance(root, (str, os.PathLike)):
+        p = Path(root)
+        if p.is_dir():
+            files = sorted(p.glob("*.h5"))
+            if not files:
+                raise FileNotFoundError(f"{where}: no *.h5 files in {p}")
+            return files
+        if p.is_file():
+            return [p]
+        raise FileNotFoundError(f"{where}: {p} does not exist")
+    files = [Path(f) for f in root]
+    if not files:
+        raise ValueError(f"{where}: the list of files is empty")
+    return files
+
+
 def volume_mask(mask: np.ndarray, kspace_shape: tuple[int, ...]) -> np.ndarray:
     """One mask per slice from a file's ``mask`` dataset: line masks ``(S, W)`` or 2-D masks ``(S, H, W)``, bool.
 
@@ -270,20 +293,7 @@ class FastMRISliceDataset(torch.utils.data.Dataset):
             raise ValueError(f"FastMRISliceDataset: challenge must be 'multicoil' or 'singlecoil', got {challenge!r}")
         if not 0.0 < sample_rate <= 1.0:
             raise ValueError(f"FastMRISliceDataset: sample_rate must be in (0, 1], got {sample_rate}")
-        if isinstance(root, (str, os.PathLike)):
-            rp = Path(root)
-            if rp.is_dir():
-                files = sorted(rp.glob("*.h5"))
-                if not files:
-                    raise FileNotFoundError(f"FastMRISliceDataset: no *.h5 files in {rp}")
-            elif rp.is_file():
-                files = [rp]
-            else:
-                raise FileNotFoundError(f"FastMRISliceDataset: {rp} does not exist")
-        else:
-            files = [Path(f) for f in root]
-            if not files:
-                raise ValueError("FastMRISliceDataset: the list of files is empty")
+        files = list_volume_files(root, "FastMRISliceDataset")
         if sample_rate < 1.0:
             keep = round(len(files) * sample_rate)
             order = np.random.default_rng(seed).permutation(len(files))[: max(keep, 1)]

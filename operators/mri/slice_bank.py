@@ -94,20 +94,6 @@ class SliceBank:
         )
 
 
-def _list_files(root: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
-    if isinstance(root, (str, os.PathLike)):
-        p = Path(root)
-        if p.is_dir():
-            files = sorted(p.glob("*.h5"))
-            if not files:
-                raise FileNotFoundError(f"no *.h5 files in {p}")
-            return files
-        if p.is_file():
-            return [p]
-        raise FileNotFoundError(f"{p} does not exist")
-    return [Path(f) for f in root]
-
-
 def load_slice_bank(
     root: str | os.PathLike | Sequence[str | os.PathLike],
     *,
@@ -132,9 +118,9 @@ def load_slice_bank(
     max_volumes
         Use only the first ``max_volumes`` files.
     """
-    from monarch_sci.datasets.mri.fastmri import inspect_volume, remove_readout_oversampling
+    from monarch_sci.datasets.mri.fastmri import inspect_volume, list_volume_files, remove_readout_oversampling
 
-    files = _list_files(root)[: max_volumes or None]
+    files = list_volume_files(root, "load_slice_bank")[: max_volumes or None]
     infos = [inspect_volume(f) for f in files]
     for info in infos:
         if not info.multicoil:
