@@ -11,7 +11,7 @@ of the unrolled network learn at 1e-4 because at 1e-3 its validation loss rose a
 report):
 
 * data: ``train`` (12 volumes), ``val`` (3), ``test`` (5) folders of fully sampled simulated volumes; targets are
-  fully sampled SENSE images, maps ESPIRiT (see :mod:`monarch_sci.operators.mri.recon_task`);
+  fully sampled SENSE images, maps ESPIRiT (see :mod:`monarch_sci.operators.mri.slice_bank`);
 * main: accelerations 2 and 4, fastMRI random line masks drawn per slice (fresh per training sample, fastMRI's
   per-slice seeds at test), seeds 0, 1, 2, models mSENSE, diag-SENSE, unrolled-FFT, unrolled-Monarch, U-Net;
 * classical rows on the same slices, masks, maps and targets: zero-filled SENSE, CG-SENSE (λ chosen on val);
@@ -151,10 +151,10 @@ def evaluate_one(r: dict, test, out: Path) -> dict:
 
 def classical(test, val, accel: int, policy: str) -> dict[str, dict]:
     """Zero-filled SENSE and CG-SENSE (λ chosen on the validation volumes) on exactly the learned models' data."""
-    from monarch_sci.fourier import CenteredFFT2
     from monarch_sci.operators.mri.classical import cg_sense
-    from monarch_sci.operators.mri.recon_task import ReconSlices, volume_metrics
-    from monarch_sci.operators.mri.sense import sense_adjoint
+    from monarch_sci.operators.mri.recon_task import volume_metrics
+    from monarch_sci.operators.mri.sense import SenseOperator
+    from monarch_sci.operators.mri.slice_bank import ReconSlices
 
     def batch(bank):
         ds = ReconSlices(bank, accel=accel, mask_policy=policy)
@@ -175,7 +175,7 @@ def classical(test, val, accel: int, policy: str) -> dict[str, dict]:
     rows = {}
     k, m, s = batch(test)
     t0 = time.perf_counter()
-    zf = sense_adjoint(k, s, m, CenteredFFT2(test.shape))
+    zf = SenseOperator(s, m).adjoint(k)
     rows["zero-filled SENSE"] = {**volume_metrics(zf, test.target, test.volume, test.recon_size),
                                  "seconds_per_slice": (time.perf_counter() - t0) / len(k), "pred": zf}  # fmt: skip
     x, sec = cg(test, best_lam)
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "mri_learned"))
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    from monarch_sci.operators.mri.recon_task import load_slice_bank
+    from monarch_sci.operators.mri.slice_bank import load_slice_bank
 
     data, runs_dir = Path(args.data), Path(args.runs)
     test = load_slice_bank(data / "test", cache=data / "test" / ".monarch_cache" / "slices.pt")

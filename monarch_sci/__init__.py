@@ -15,7 +15,7 @@ True
 """
 
 from monarch_sci.dft import MonarchDFT, MonarchDFT2d, dft_monarch_factors
-from monarch_sci.fourier import CenteredFFT2, make_fourier
+from monarch_sci.fourier import CenteredFFT2, fft2c, ifft2c, make_fourier
 from monarch_sci.linop import LinearOperator, register_operator
 from monarch_sci.metrics import nmse, psnr, relative_l2, relative_l2_per_sample, ssim
 from monarch_sci.monarch_linear import MonarchLinear
@@ -36,6 +36,8 @@ __all__ = [
     "MonarchPlan",
     "__version__",
     "dft_monarch_factors",
+    "fft2c",
+    "ifft2c",
     "make_fourier",
     "monarch_adjoint",
     "monarch_multiply",

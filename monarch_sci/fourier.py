@@ -1,37 +1,93 @@
 """The Fourier conventions of the toolkit, defined once: the centred orthonormal 2-D transform of MRI.
 
-MRI images and k-space use the centred orthonormal 2-D DFT over the last two axes,
+MRI images and k-space use the centred orthonormal DFT over the last two axes,
 
 .. math::
 
     F x = \\mathrm{fftshift}\\big(\\mathrm{fft2}(\\mathrm{ifftshift}(x))\\big) \\text{ (orthonormal)},
     \\qquad F^{\\mathsf H} = F^{-1},
 
-as fastMRI's ``fft2c``/``ifft2c``. :class:`CenteredFFT2` is that pair as a module (``forward`` and
-``adjoint``); :func:`make_fourier` is the swappable Fourier of the architecture, ``fourier="fft"`` (this module)
-or ``fourier="monarch"`` (a learnable :class:`~monarch_sci.dft.MonarchDFT2d` equal to it at initialisation).
+as fastMRI's ``fft2c``/``ifft2c``. :func:`fft2c` / :func:`ifft2c` are that pair as functions (torch tensors,
+or NumPy arrays computed through ``torch.fft``), :func:`centered_fft` the same transform over any axes (the
+readout axis alone, for instance); :class:`CenteredFFT2` is the pair as a registered
+:class:`~monarch_sci.linop.LinearOperator` (``forward`` and ``adjoint``), and :func:`make_fourier` the
+swappable Fourier of the architecture, ``fourier="fft"`` (this module), ``fourier="monarch"`` (a learnable
+:class:`~monarch_sci.dft.MonarchDFT2d` equal to it at initialisation) or a module of one's own.
+
+The FNO's truncated-rfft convention (kept modes, half-axis weights) lives with the spectral layers that use it,
+in :mod:`monarch_sci.operators.pde.fourier_modes`.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
+from typing import Literal, TypeVar
 
+import numpy as np
 import torch
 from torch import nn
 
 from monarch_sci.dft import MonarchDFT2d
+from monarch_sci.linop import LinearOperator, register_operator
 
-__all__ = ["FOURIERS", "CenteredFFT2", "Fourier", "make_fourier"]
+__all__ = ["FOURIERS", "CenteredFFT2", "Fourier", "centered_fft", "fft2c", "ifft2c", "make_fourier"]
 
 Fourier = Literal["fft", "monarch"]
 FOURIERS = ("fft", "monarch")
+ArrayT = TypeVar("ArrayT", torch.Tensor, np.ndarray)
 
 
-class CenteredFFT2(nn.Module):
-    """The MRI Fourier convention: ``F x = fftshift(fft2(ifftshift(x), norm="ortho"))`` over the last two axes.
+def centered_fft(x: ArrayT, dims: Sequence[int] = (-2, -1), *, inverse: bool = False) -> ArrayT:
+    """``fftshift(fftn(ifftshift(x), norm="ortho"))`` over ``dims`` (``ifftn`` with ``inverse=True``).
 
-    ``adjoint`` is the centred orthonormal inverse (``Fᴴ = F⁻¹``). It has the same interface as a centred
-    orthonormal :class:`~monarch_sci.dft.MonarchDFT2d`, which equals it at initialisation.
+    Parameters
+    ----------
+    x
+        A torch tensor, or a NumPy array (converted with ``torch.from_numpy``, transformed by ``torch.fft`` and
+        returned as a NumPy array of the matching complex dtype).
+    dims
+        Axes to transform (default the last two).
+    inverse
+        The inverse (= adjoint) transform.
+
+    Examples
+    --------
+    >>> k = centered_fft(np.ones((4, 4)))
+    >>> k.dtype, float(k[2, 2].real)  # the centre of k-space holds the mean times sqrt(H·W)
+    (dtype('complex128'), 4.0)
+    """
+    if isinstance(x, np.ndarray):
+        arr = x if x.flags.writeable and x.flags.c_contiguous else np.ascontiguousarray(x).copy()
+        return centered_fft(torch.from_numpy(arr), dims, inverse=inverse).numpy()
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"centered_fft: x must be a torch.Tensor or numpy.ndarray, got {type(x).__name__}")
+    dims = tuple(int(d) for d in dims)
+    transform = torch.fft.ifftn if inverse else torch.fft.fftn
+    return torch.fft.fftshift(transform(torch.fft.ifftshift(x, dim=dims), dim=dims, norm="ortho"), dim=dims)
+
+
+def fft2c(x: ArrayT) -> ArrayT:
+    """Centred orthonormal 2-D FFT over the last two axes: image → k-space (torch or NumPy).
+
+    Examples
+    --------
+    >>> x = torch.randn(3, 8, 6, dtype=torch.complex128)
+    >>> torch.allclose(ifft2c(fft2c(x)), x)
+    True
+    """
+    return centered_fft(x, (-2, -1))
+
+
+def ifft2c(y: ArrayT) -> ArrayT:
+    """Centred orthonormal 2-D inverse FFT over the last two axes: k-space → image (torch or NumPy)."""
+    return centered_fft(y, (-2, -1), inverse=True)
+
+
+class CenteredFFT2(LinearOperator):
+    """The MRI Fourier convention as an operator: ``F x = fft2c(x)``, ``Fᴴ y = ifft2c(y)`` (``Fᴴ = F⁻¹``).
+
+    It has the same interface as a centred orthonormal :class:`~monarch_sci.dft.MonarchDFT2d`, which equals it
+    at initialisation; its inverse is its adjoint, ``CenteredFFT2(shape).H``.
 
     Shape
     -----
@@ -41,36 +97,30 @@ class CenteredFFT2(nn.Module):
     --------
     >>> F = CenteredFFT2((8, 6))
     >>> x = torch.randn(2, 8, 6, dtype=torch.complex128)
-    >>> torch.allclose(F.adjoint(F(x)), x)
-    True
+    >>> torch.allclose(F.adjoint(F(x)), x), torch.allclose(F.H(F(x)), x)
+    (True, True)
     """
 
     def __init__(self, shape: tuple[int, int]) -> None:
-        super().__init__()
+        if len(shape) != 2 or any(int(n) < 1 for n in shape):
+            raise ValueError(f"CenteredFFT2: shape must be (H, W) with H, W >= 1, got {shape!r}")
+        super().__init__(shape, shape)
         self.shape = (int(shape[0]), int(shape[1]))
 
-    def _check(self, x: torch.Tensor, what: str) -> None:
-        if x.dim() < 2 or tuple(x.shape[-2:]) != self.shape:
-            raise ValueError(
-                f"CenteredFFT2: expected {what} of shape (..., {self.shape[0]}, {self.shape[1]}), got {tuple(x.shape)}"
-            )
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._check(x, "image")
-        dims = (-2, -1)
-        return torch.fft.fftshift(torch.fft.fft2(torch.fft.ifftshift(x, dim=dims), norm="ortho"), dim=dims)
+        self.check_input(x, self.ishape, "image")
+        return fft2c(x)
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
-        self._check(y, "k-space")
-        dims = (-2, -1)
-        return torch.fft.fftshift(torch.fft.ifft2(torch.fft.ifftshift(y, dim=dims), norm="ortho"), dim=dims)
+        self.check_input(y, self.oshape, "k-space")
+        return ifft2c(y)
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}"
 
 
 def make_fourier(
-    fourier: Fourier,
+    fourier: Fourier | nn.Module,
     shape: tuple[int, int],
     *,
     inverse: bool = False,
@@ -79,26 +129,31 @@ def make_fourier(
 ) -> nn.Module:
     """The swappable 2-D centred orthonormal Fourier transform of an ``(H, W)`` image.
 
-    ``"fft"``: :class:`CenteredFFT2` (for ``inverse=True`` its forward is the inverse transform);
+    ``"fft"``: :class:`CenteredFFT2` (for ``inverse=True`` its adjoint ``CenteredFFT2(shape).H``);
     ``"monarch"``: a learnable ``MonarchDFT2d(shape, inverse=inverse, norm="ortho", centered=True)``, equal to the
-    FFT version at initialisation.
+    FFT version at initialisation; a module with ``forward`` and ``adjoint`` is returned as it is.
+
+    Examples
+    --------
+    >>> x = torch.randn(8, 6, dtype=torch.complex128)
+    >>> G = make_fourier("monarch", (8, 6), inverse=True, dtype=torch.complex128)
+    >>> torch.allclose(G(x), make_fourier("fft", (8, 6), inverse=True)(x))
+    True
     """
+    if isinstance(fourier, nn.Module):
+        if not callable(getattr(fourier, "adjoint", None)):
+            raise TypeError(
+                f"make_fourier: a fourier module needs forward and adjoint methods, got {type(fourier).__name__}"
+            )
+        return fourier
     if fourier not in FOURIERS:
-        raise ValueError(f"make_fourier: fourier must be one of {FOURIERS}, got {fourier!r}")
+        raise ValueError(f"make_fourier: fourier must be one of {FOURIERS} or a module, got {fourier!r}")
     if fourier == "monarch":
         return MonarchDFT2d(shape, inverse=inverse, norm="ortho", centered=True, dtype=dtype, device=device)
-    if inverse:
-        return _InverseOf(CenteredFFT2(shape))
-    return CenteredFFT2(shape)
+    op = CenteredFFT2(shape)
+    return op.H if inverse else op
 
 
-class _InverseOf(nn.Module):
-    def __init__(self, op: nn.Module) -> None:
-        super().__init__()
-        self.op = op
-
-    def forward(self, y: torch.Tensor) -> torch.Tensor:
-        return self.op.adjoint(y)
-
-    def adjoint(self, x: torch.Tensor) -> torch.Tensor:
-        return self.op(x)
+@register_operator("CenteredFFT2")
+def _example_fft2c(dtype: torch.dtype, device: torch.device | str | None, seed: int) -> CenteredFFT2:
+    return CenteredFFT2((8, 6))

@@ -46,10 +46,12 @@ from _size import pick
 from monarch_sci.datasets.mri.fastmri import FastMRISliceDataset, center_crop, fastmri_rss, inspect_volume
 from monarch_sci.datasets.mri.masks import LineMaskFunc, apply_line_mask, line_masks_for_volume, poisson_mask
 from monarch_sci.datasets.mri.simulate import SimulationConfig, simulate_dataset
+from monarch_sci.fourier import ifft2c
 from monarch_sci.metrics import nmse, psnr, ssim
 from monarch_sci.operators.mri.classical import CLASSICAL_METHODS, ReconProblem, cg_sense
 from monarch_sci.operators.mri.models import build_model, model_label
-from monarch_sci.operators.mri.recon_task import ReconSlices, ReconTask, load_slice_bank
+from monarch_sci.operators.mri.recon_task import ReconTask
+from monarch_sci.operators.mri.slice_bank import ReconSlices, load_slice_bank
 from monarch_sci.training.trainer import TrainConfig, Trainer, seed_everything
 
 WORK = Path(os.environ.get("MONARCH_NB_WORKDIR", "nb_work")) / "03_mri_reconstruction"
@@ -85,7 +87,7 @@ print({k: attrs[k] for k in ("acquisition", "encoding_size", "recon_size", "padd
 
 # %%
 k = sample["kspace"]
-coil_images = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(k, axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
+coil_images = ifft2c(k)
 rss = fastmri_rss(k, attrs["recon_size"][:2])
 print("our RSS equals the stored target:", np.allclose(rss, sample["target"], rtol=1e-5, atol=1e-7))
 

@@ -6,10 +6,11 @@ from monarch_sci.datasets.mri.fastmri import (
     center_crop,
     fastmri_rss,
     inspect_volume,
+    volume_mask,
     write_fastmri_volume,
 )
 from monarch_sci.datasets.mri.ismrmrd_header import make_ismrmrd_header, parse_ismrmrd_header
-from monarch_sci.datasets.mri.masks import LineMaskFunc, apply_line_mask, poisson_mask, volume_seed
+from monarch_sci.datasets.mri.masks import LineMaskFunc, apply_line_mask, infer_mask, poisson_mask, volume_seed
 from monarch_sci.datasets.mri.simulate import SimulationConfig, simulate_dataset
 
 __all__ = [
@@ -20,11 +21,13 @@ __all__ = [
     "apply_line_mask",
     "center_crop",
     "fastmri_rss",
+    "infer_mask",
     "inspect_volume",
     "make_ismrmrd_header",
     "parse_ismrmrd_header",
     "poisson_mask",
     "simulate_dataset",
+    "volume_mask",
     "volume_seed",
     "write_fastmri_volume",
 ]

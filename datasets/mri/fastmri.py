@@ -7,7 +7,8 @@ A fastMRI file holds
 * ``reconstruction_rss`` (multi-coil) / ``reconstruction_esc`` (single-coil): ``(slices, h, w)`` float32 targets
   at the header's recon size (absent from test files);
 * ``mask``: ``(W,)`` sampled columns, in test files whose ``kspace`` is already undersampled (we also accept
-  ``(slices, W)``, one mask per slice);
+  ``(slices, W)``, one mask per slice, and 2-D sampling patterns ``(H, W)`` / ``(slices, H, W)``, our
+  documented extension for 3-D Cartesian acquisitions; see :func:`volume_mask`);
 * ``ismrmrd_header``: ISMRMRD XML; ``encoding/encodedSpace/matrixSize`` ``(x, y, z) = (H, W, 1)``,
   ``encoding/reconSpace/matrixSize`` ``(h, w, 1)``, ``encoding/encodingLimits/kspace_encoding_step_1``
   ``center`` and ``maximum`` (columns outside ``[padding_left, padding_right)`` were never acquired);
@@ -31,6 +32,7 @@ import numpy as np
 import torch
 
 from monarch_sci.datasets.mri.ismrmrd_header import IsmrmrdGeometry, parse_ismrmrd_header
+from monarch_sci.fourier import centered_fft, ifft2c
 
 __all__ = [
     "FastMRIFileError",
@@ -39,8 +41,10 @@ __all__ = [
     "center_crop",
     "fastmri_rss",
     "inspect_volume",
+    "list_volume_files",
     "read_kspace_slice",
     "remove_readout_oversampling",
+    "volume_mask",
     "write_fastmri_volume",
 ]
 
@@ -93,10 +97,10 @@ def inspect_volume(path: str | os.PathLike, *, check_data: bool = False) -> Volu
     """Open a fastMRI file, check that ``kspace``, ``mask``, header and targets agree, and describe it.
 
     Checks: the file is HDF5; ``kspace`` exists, is complex and ``(slices, [coils,] H, W)``; the header parses
-    and its encoded matrix is ``(H, W)``; the phase-encode limits lie inside ``[0, W]``; a ``mask`` is ``(W,)``
-    or ``(slices, W)`` of zeros and ones; each ``reconstruction_*`` is ``(slices, h, w)``. ``check_data``
-    also reads every k-space slice and rejects NaN/Inf, and (test files) non-zero samples in columns the mask
-    says were not acquired. Every failure raises :class:`FastMRIFileError` naming the file.
+    and its encoded matrix is ``(H, W)``; the phase-encode limits lie inside ``[0, W]``; a ``mask`` is one of the
+    layouts of :func:`volume_mask`, of zeros and ones; each ``reconstruction_*`` is ``(slices, h, w)``. ``check_data``
+    also reads every k-space slice and rejects NaN/Inf, and (test files) non-zero samples where the mask
+    says nothing was acquired. Every failure raises :class:`FastMRIFileError` naming the file.
     """
     import h5py
 
@@ -139,36 +143,88 @@ def inspect_volume(path: str | os.PathLike, *, check_data: bool = False) -> Volu
         has_mask = "mask" in hf
         if has_mask:
             mask = np.asarray(hf["mask"])
-            if mask.shape not in ((W,), (S, W)):
-                raise FastMRIFileError(
-                    path,
-                    f"'mask' must be (W,) = ({W},) or (slices, W) = ({S}, {W}) to match 'kspace' "
-                    f"{ks.shape}, got {mask.shape}",
-                )
+            try:
+                per_slice = volume_mask(mask, (S, H, W))
+            except ValueError as err:
+                raise FastMRIFileError(path, f"{err} to match 'kspace' {ks.shape}") from None
             if not np.isin(mask, (0, 1)).all():
                 raise FastMRIFileError(path, "'mask' must hold only zeros and ones")
-            if not mask.any(axis=-1).all():
-                raise FastMRIFileError(path, "'mask' samples no column (for at least one slice)")
+            if not per_slice.reshape(S, -1).any(axis=-1).all():
+                raise FastMRIFileError(path, "'mask' samples no column or point (for at least one slice)")
         recon_keys = tuple(sorted(k for k in hf.keys() if k.startswith("reconstruction")))
         for key in recon_keys:
             shp = hf[key].shape
             if len(shp) != 3 or shp[0] != S:
                 raise FastMRIFileError(path, f"'{key}' must be (slices={S}, h, w), got {shp}")
         if check_data:
-            mask_full = np.broadcast_to(np.asarray(hf["mask"]).astype(bool), (S, W)) if has_mask else None
             for s in range(S):
                 data = ks[s]
                 _check_finite(path, s, data)
-                if mask_full is not None:
-                    stray = np.flatnonzero((np.abs(data) > 0).reshape(-1, W).any(axis=0) & ~mask_full[s])
-                    if stray.size:
+                if has_mask:
+                    sampled = np.broadcast_to(per_slice[s] if per_slice.ndim == 3 else per_slice[s, None], (H, W))
+                    stray = np.abs(data).reshape(-1, H, W).max(axis=0) > 0
+                    stray &= ~sampled
+                    if stray.any():
+                        cols = np.flatnonzero(stray.any(axis=0))
+                        where = (
+                            f"in {cols.size} columns"
+                            if per_slice.ndim == 2
+                            else f"at {int(stray.sum())} points (in {cols.size} columns)"
+                        )
                         raise FastMRIFileError(
                             path,
-                            f"'kspace' slice {s} has non-zero samples in {stray.size} columns that 'mask' marks as "
-                            f"not acquired (first: {stray[:5].tolist()}); k-space and mask disagree",
+                            f"'kspace' slice {s} has non-zero samples {where} that 'mask' marks as not acquired "
+                            f"(first columns: {cols[:5].tolist()}); k-space and mask disagree",
                         )
         attrs = {k: _attr_value(v) for k, v in hf.attrs.items()}
     return VolumeInfo(path, S, tuple(ks.shape), geom, attrs, has_mask, recon_keys)
+
+
+def list_volume_files(root: str | os.PathLike | Sequence[str | os.PathLike], where: str) -> list[Path]:
+    """The files of a data set: a folder's ``*.h5`` files sorted by name, one file, or a list of files.
+
+    Raises ``FileNotFoundError`` (a missing path, a folder without ``*.h5``) or ``ValueError`` (an empty list),
+    the message starting with ``where``.
+    """
+    if isinstance(root, (str, os.PathLike)):
+        p = Path(root)
+        if p.is_dir():
+            files = sorted(p.glob("*.h5"))
+            if not files:
+                raise FileNotFoundError(f"{where}: no *.h5 files in {p}")
+            return files
+        if p.is_file():
+            return [p]
+        raise FileNotFoundError(f"{where}: {p} does not exist")
+    files = [Path(f) for f in root]
+    if not files:
+        raise ValueError(f"{where}: the list of files is empty")
+    return files
+
+
+def volume_mask(mask: np.ndarray, kspace_shape: tuple[int, ...]) -> np.ndarray:
+    """One mask per slice from a file's ``mask`` dataset: line masks ``(S, W)`` or 2-D masks ``(S, H, W)``, bool.
+
+    Accepted layouts for k-space ``(S, [coils,] H, W)``: ``(W,)`` (fastMRI), ``(S, W)`` (one line mask per
+    slice), ``(H, W)`` (one 2-D sampling pattern, e.g. Poisson-disc in a phase-encode plane) and ``(S, H, W)``.
+    A ``(S, W)`` array that is also ``(H, W)`` (``S == H``) reads as per-slice line masks; write such 2-D
+    patterns as ``(S, H, W)``.
+
+    Examples
+    --------
+    >>> volume_mask(np.ones(6), (2, 4, 4, 6)).shape, volume_mask(np.ones((4, 6)), (2, 4, 4, 6)).shape
+    ((2, 6), (2, 4, 6))
+    """
+    m = np.asarray(mask)
+    S, H, W = int(kspace_shape[0]), int(kspace_shape[-2]), int(kspace_shape[-1])
+    if m.shape in ((W,), (S, W)):
+        return np.broadcast_to(m.astype(bool), (S, W))
+    if m.shape in ((H, W), (S, H, W)):
+        return np.broadcast_to(m.astype(bool), (S, H, W))
+    raise ValueError(
+        f"'mask' must be (W,) = ({W},), (slices, W) = ({S}, {W}), (H, W) = ({H}, {W}) or (slices, H, W) = "
+        f"({S}, {H}, {W}), got {m.shape}"
+    )
 
 
 def _check_finite(path: str, s: int, data: np.ndarray) -> None:
@@ -237,20 +293,7 @@ class FastMRISliceDataset(torch.utils.data.Dataset):
             raise ValueError(f"FastMRISliceDataset: challenge must be 'multicoil' or 'singlecoil', got {challenge!r}")
         if not 0.0 < sample_rate <= 1.0:
             raise ValueError(f"FastMRISliceDataset: sample_rate must be in (0, 1], got {sample_rate}")
-        if isinstance(root, (str, os.PathLike)):
-            rp = Path(root)
-            if rp.is_dir():
-                files = sorted(rp.glob("*.h5"))
-                if not files:
-                    raise FileNotFoundError(f"FastMRISliceDataset: no *.h5 files in {rp}")
-            elif rp.is_file():
-                files = [rp]
-            else:
-                raise FileNotFoundError(f"FastMRISliceDataset: {rp} does not exist")
-        else:
-            files = [Path(f) for f in root]
-            if not files:
-                raise ValueError("FastMRISliceDataset: the list of files is empty")
+        files = list_volume_files(root, "FastMRISliceDataset")
         if sample_rate < 1.0:
             keep = round(len(files) * sample_rate)
             order = np.random.default_rng(seed).permutation(len(files))[: max(keep, 1)]
@@ -286,7 +329,7 @@ class FastMRISliceDataset(torch.utils.data.Dataset):
             mask = None
             if "mask" in hf:
                 m = np.asarray(hf["mask"], dtype=np.float32)
-                mask = m if m.ndim == 1 else m[s]
+                mask = m if m.ndim == 1 else volume_mask(m, hf["kspace"].shape)[s].astype(np.float32)
             target = hf[self.recons_key][s] if self.recons_key in hf else None
         if self.check_finite:
             _check_finite(info.path, s, kspace)
@@ -360,8 +403,7 @@ def fastmri_rss(kspace: np.ndarray, recon_size: tuple[int, int]) -> np.ndarray:
     ``(..., coils, H, W)`` complex → ``(..., h, w)`` float32.
     """
     k = np.asarray(kspace)
-    img = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(k, axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
-    img = center_crop(img, recon_size)
+    img = center_crop(ifft2c(k), recon_size)
     return np.sqrt((np.abs(img) ** 2).sum(axis=-3)).astype(np.float32)
 
 
@@ -380,8 +422,7 @@ def remove_readout_oversampling(kspace: np.ndarray, height: int) -> np.ndarray:
     H = kspace.shape[-2]
     if height >= H:
         return kspace
-    img = np.fft.fftshift(np.fft.ifft(np.fft.ifftshift(kspace, axes=-2), axis=-2, norm="ortho"), axes=-2)
+    img = centered_fft(kspace, (-2,), inverse=True)
     top = (H - height) // 2
-    img = img[..., top : top + height, :]
-    out = np.fft.fftshift(np.fft.fft(np.fft.ifftshift(img, axes=-2), axis=-2, norm="ortho"), axes=-2)
+    out = centered_fft(img[..., top : top + height, :], (-2,))
     return out.astype(kspace.dtype, copy=False)

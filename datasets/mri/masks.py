@@ -35,6 +35,8 @@ __all__ = [
     "LineMaskFunc",
     "acs_width",
     "apply_line_mask",
+    "as_line_mask",
+    "infer_mask",
     "line_masks_for_volume",
     "poisson_mask",
     "volume_seed",
@@ -262,13 +264,32 @@ def apply_line_mask(
 
 
 def acs_width(mask: np.ndarray) -> int:
-    """Width of the contiguous fully sampled centre of a line mask (the auto-calibration signal region).
+    """Width of the fully sampled centre of a mask (the auto-calibration signal region).
 
-    Counts sampled columns outward from ``W // 2`` until the first gap on each side.
+    Line mask ``(W,)``: the contiguous sampled columns around ``W // 2`` (counted outward until the first gap on
+    each side). 2-D mask ``(H, W)``: the side of the largest fully sampled square centred as ESPIRiT's
+    calibration block is (rows ``H//2 − s//2 …``, columns ``W//2 − s//2 …``).
+
+    Examples
+    --------
+    >>> m = np.zeros((64, 48), bool)
+    >>> m[20:44, 12:36] = True  # a 24×24 fully sampled centre
+    >>> acs_width(m), acs_width(m[32])
+    (24, 24)
     """
     mask = np.asarray(mask).astype(bool)
+    if mask.ndim == 2:
+        H, W = mask.shape
+        side = 0
+        while side < min(H, W):
+            s = side + 1
+            r0, c0 = H // 2 - s // 2, W // 2 - s // 2
+            if not mask[r0 : r0 + s, c0 : c0 + s].all():
+                break
+            side = s
+        return side
     if mask.ndim != 1:
-        raise ValueError(f"acs_width: expected a (W,) line mask, got shape {mask.shape}")
+        raise ValueError(f"acs_width: expected a (W,) line mask or an (H, W) mask, got shape {mask.shape}")
     c = mask.size // 2
     if not mask[c]:
         return 0
@@ -279,6 +300,40 @@ def acs_width(mask: np.ndarray) -> int:
     while hi < mask.size - 1 and mask[hi + 1]:
         hi += 1
     return hi - lo + 1
+
+
+def infer_mask(kspace: np.ndarray) -> np.ndarray:
+    """The sampling pattern of zero-filled multi-coil k-space: sampled where any coil is non-zero (sigpy's rule).
+
+    Shape
+    -----
+    ``(..., coils, H, W)`` → ``(..., H, W)`` bool.
+
+    Examples
+    --------
+    >>> k = np.ones((2, 4, 6), np.complex64)
+    >>> k[:, :, 1::2] = 0
+    >>> infer_mask(k)[0].astype(int)
+    array([1, 0, 1, 0, 1, 0])
+    """
+    k = np.asarray(kspace)
+    if k.ndim < 3:
+        raise ValueError(f"infer_mask: expected multi-coil k-space (..., coils, H, W), got shape {k.shape}")
+    return (k != 0).any(axis=-3)
+
+
+def as_line_mask(mask: np.ndarray) -> np.ndarray | None:
+    """A 2-D pattern ``(..., H, W)`` as line masks ``(..., W)`` if it samples whole columns only, else ``None``.
+
+    Examples
+    --------
+    >>> m = np.zeros((4, 6), bool); m[:, 2] = True
+    >>> as_line_mask(m).astype(int), as_line_mask(np.eye(4, dtype=bool))
+    (array([0, 0, 1, 0, 0, 0]), None)
+    """
+    m = np.asarray(mask).astype(bool)
+    cols = m.any(axis=-2)
+    return cols if (m == cols[..., None, :]).all() else None
 
 
 def poisson_mask(

@@ -38,6 +38,7 @@ from scipy import ndimage
 
 from monarch_sci.datasets.mri.fastmri import fastmri_rss, write_fastmri_volume
 from monarch_sci.datasets.mri.ismrmrd_header import make_ismrmrd_header
+from monarch_sci.fourier import fft2c, ifft2c
 
 __all__ = [
     "SimulatedVolume",
@@ -358,15 +359,12 @@ def simulate_volume(cfg: SimulationConfig, index: int) -> SimulatedVolume:
         mag = _anatomy(rng, u, v, p, t, px)
         obj = mag * np.exp(1j * (phase + 0.2 * t))
         coil_imgs = maps_f * obj[None]
-        k_f = np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(coil_imgs, axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
+        k_f = fft2c(coil_imgs)
         kspace[s] = k_f[:, top : top + H, left : left + W] / f  # 1/f keeps image intensities (ortho FFTs)
-        o_f = np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(obj), norm="ortho"))
-        o_k = o_f[top : top + H, left : left + W] / f
-        images[s] = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(o_k), norm="ortho"))
+        o_k = fft2c(obj)[top : top + H, left : left + W] / f
+        images[s] = ifft2c(o_k)
     # noise relative to the mean coil-image magnitude over the object, correlated across coils
-    coil_mag = np.abs(
-        np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(kspace, axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
-    )
+    coil_mag = np.abs(ifft2c(kspace))
     support = np.abs(images)[:, None] > 0.1 * np.abs(images).max()
     level = float(coil_mag[np.broadcast_to(support, coil_mag.shape)].mean())
     sigma = noise_rel * level
@@ -379,9 +377,7 @@ def simulate_volume(cfg: SimulationConfig, index: int) -> SimulatedVolume:
     rss = (rss * gain).astype(np.float32)
     images = (images * gain).astype(np.complex64)
     # coil maps at acquisition resolution: the same band-limiting as the data (for reference/analysis only)
-    mk = np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(maps_f, axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
-    mk = mk[:, top : top + H, left : left + W] / f
-    maps = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(mk, axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
+    maps = ifft2c(fft2c(maps_f)[:, top : top + H, left : left + W] / f)
     return SimulatedVolume(kspace, rss, images, maps.astype(np.complex64), acquisition, sigma * gain)
 
 

@@ -113,7 +113,7 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
 
 def _hparams(args: argparse.Namespace) -> dict[str, Any]:
     if args.model == "msense":
-        return {"learn_axes": args.learn_axes}
+        return {"learn": args.learn_axes}
     if args.model == "unrolled":
         hp = {
             "fourier": args.fourier,
@@ -139,7 +139,7 @@ def _cache(folder: str | os.PathLike) -> Path:
 
 
 def _banks(args: argparse.Namespace):
-    from monarch_sci.operators.mri.recon_task import load_slice_bank
+    from monarch_sci.operators.mri.slice_bank import load_slice_bank
 
     progress = not args.no_progress and int(os.environ.get("RANK", "0")) == 0
     bank = load_slice_bank(args.data, calib=args.calib, cache=_cache(args.data), progress=progress)
@@ -169,7 +169,8 @@ def run_training(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from monarch_sci.operators.mri.models import build_model, model_label
-    from monarch_sci.operators.mri.recon_task import ReconSlices, ReconTask
+    from monarch_sci.operators.mri.recon_task import ReconTask
+    from monarch_sci.operators.mri.slice_bank import ReconSlices
     from monarch_sci.training.trainer import TrainConfig, Trainer, seed_everything
 
     if args.threads:
@@ -205,6 +206,7 @@ def run_training(args: argparse.Namespace) -> dict[str, Any]:
             "train_slices": len(bank.volume),
             "recon_size": list(bank.recon_size),
             "coils": int(bank.kspace.shape[1]),
+            "coil_maps": bank.maps_settings,
         },
         "task": {"accel": args.accel, "mask_policy": args.mask_policy, "loss": args.loss},
     }
@@ -268,14 +270,15 @@ def train(args: argparse.Namespace) -> int:
 
 # -- learned runs in recon / compare ------------------------------------------------------------------------
 def evaluate_run(folder: str | os.PathLike, test, *, accel: int, mask_policy: str = "slice") -> dict[str, Any]:
-    """Metrics of a trained run on a :class:`~monarch_sci.operators.mri.recon_task.SliceBank` of test volumes.
+    """Metrics of a trained run on a :class:`~monarch_sci.operators.mri.slice_bank.SliceBank` of test volumes.
 
     Returns per-volume ``nmse``/``psnr``/``ssim`` lists, ``seconds_per_slice``, the label and the seed.
     """
     import torch
 
     from monarch_sci.operators.mri.models import load_run
-    from monarch_sci.operators.mri.recon_task import ReconSlices, ReconTask, volume_metrics
+    from monarch_sci.operators.mri.recon_task import ReconTask, volume_metrics
+    from monarch_sci.operators.mri.slice_bank import ReconSlices
 
     model, record = load_run(folder)
     if tuple(record["model"]["shape"]) != test.shape:

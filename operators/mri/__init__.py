@@ -5,8 +5,9 @@ from monarch_sci.operators.mri.classical import ReconProblem, cg_sense, l1_wavel
 from monarch_sci.operators.mri.coil_maps import calibration_width, espirit_maps
 from monarch_sci.operators.mri.models import build_model, load_run
 from monarch_sci.operators.mri.msense import MSENSE, DiagonalSENSE
-from monarch_sci.operators.mri.recon_task import ReconSlices, ReconTask, load_slice_bank, volume_metrics
+from monarch_sci.operators.mri.recon_task import ReconTask, volume_metrics
 from monarch_sci.operators.mri.sense import SenseOperator
+from monarch_sci.operators.mri.slice_bank import ReconSlices, SliceBank, load_slice_bank
 from monarch_sci.operators.mri.unet import UNetRecon
 from monarch_sci.operators.mri.unrolled import UnrolledSENSE
 
@@ -18,6 +19,7 @@ __all__ = [
     "ReconSlices",
     "ReconTask",
     "SenseOperator",
+    "SliceBank",
     "UNetRecon",
     "UnrolledSENSE",
     "build_model",

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from monarch_sci.fourier import CenteredFFT2
+from monarch_sci.fourier import ifft2c
 from monarch_sci.operators.mri.cg import CGResult, conjugate_gradient
 from monarch_sci.operators.mri.coil_maps import calibration_width, espirit_maps
 from monarch_sci.operators.mri.sense import SenseOperator
@@ -54,7 +54,7 @@ def zero_filled_rss(kspace: torch.Tensor) -> torch.Tensor:
     -----
     ``(*batch, C, H, W)`` complex → ``(*batch, H, W)`` real.
     """
-    return rss(CenteredFFT2(tuple(kspace.shape[-2:])).adjoint(kspace))
+    return rss(ifft2c(kspace))
 
 
 def cg_sense(
@@ -87,7 +87,7 @@ def cg_sense(
     -----
     → images ``(S, H, W)`` complex and the :class:`~monarch_sci.operators.mri.cg.CGResult`.
     """
-    A = SenseOperator(maps, mask, fourier=fourier, learnable=False)
+    A = SenseOperator(maps, mask, fourier=fourier, learn="none")
     with torch.no_grad():
         b = A.adjoint(kspace)
         res = conjugate_gradient(A.normal, b, lam=lam, max_iter=max_iter, tol=tol, ndim=2)
@@ -114,10 +114,15 @@ def l1_wavelet(
     S, _, H, W = kspace.shape
     mask = np.broadcast_to(np.asarray(mask, dtype=np.float32), (S, 1, H, W))
     out = np.empty((S, H, W), np.complex64)
+    maps_t, mask_t, kspace_t = (
+        torch.from_numpy(np.array(a, dtype))
+        for a, dtype in ((maps, np.complex64), (mask, np.float32), (kspace, np.complex64))
+    )
+    with torch.no_grad():  # λ relative to the peak of zero-filled SENSE, per slice
+        peak = SenseOperator(maps_t, mask_t).H(kspace_t).abs().flatten(1).amax(1).numpy()
     for s in range(S):
         y = kspace[s].astype(np.complex64)
-        zf = np.sum(np.conj(maps[s]) * _ifft2c_np(y * mask[s]), axis=0)
-        lam = lam_rel * float(np.abs(zf).max())
+        lam = lam_rel * float(peak[s])
         app = sigpy.mri.app.L1WaveletRecon(
             y,
             maps[s].astype(np.complex64),
@@ -131,10 +136,6 @@ def l1_wavelet(
     return out
 
 
-def _ifft2c_np(k: np.ndarray) -> np.ndarray:
-    return np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(k, axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
-
-
 @dataclass
 class ReconProblem:
     """One volume to reconstruct.
@@ -146,12 +147,18 @@ class ReconProblem:
         constructor takes the acquired ``(S, C, H, W)`` k-space; with ``recon_height`` it keeps the central
         ``H' = recon_height`` readout rows (:func:`~monarch_sci.datasets.mri.fastmri.remove_readout_oversampling`).
     mask
-        ``(W,)`` or ``(S, W)`` bool line masks (all ``True`` for fully sampled data); stored as ``(S, W)``.
+        Line masks ``(W,)`` or ``(S, W)`` (all ``True`` for fully sampled data), stored as ``(S, W)``, or 2-D
+        sampling patterns ``(H, W)`` or ``(S, H, W)`` (e.g. Poisson-disc in the phase-encode plane of a 3-D
+        Cartesian acquisition), stored as ``(S, H, W)`` — or as line masks if they sample whole columns only.
+        ``None``: inferred from the k-space (sampled where any coil is non-zero, sigpy's rule;
+        :func:`~monarch_sci.datasets.mri.masks.infer_mask`) and :attr:`mask_inferred` set — never taken as
+        fully sampled.
     recon_height
         Optional readout field of view to reconstruct (the header's recon height). A line mask leaves the image
         rows decoupled, so the linear methods and the exact CG-SENSE solution are unchanged on the kept rows
         (truncated CG iterates differ slightly: their step sizes use inner products over all rows), at a
-        fraction of the cost.
+        fraction of the cost. A 2-D mask couples the rows (both axes are phase encodes): ``recon_height`` is
+        then ignored and the methods reconstruct the full ``(H, W)`` grid (the caller crops).
     device
         Torch device for the torch methods.
     maps
@@ -162,10 +169,12 @@ class ReconProblem:
         Wall and CPU time spent estimating the maps (0 if they were given).
     acquired_kspace
         The ``(S, C, H, W)`` k-space as given.
+    mask_inferred
+        Whether :attr:`mask` was inferred from the k-space.
     """
 
     kspace: np.ndarray
-    mask: np.ndarray
+    mask: np.ndarray | None
     recon_height: int | None = None
     device: str = "cpu"
     maps: np.ndarray | None = None
@@ -173,20 +182,27 @@ class ReconProblem:
     maps_cpu_seconds: float = 0.0
 
     def __post_init__(self) -> None:
-        from monarch_sci.datasets.mri.fastmri import remove_readout_oversampling
+        from monarch_sci.datasets.mri.fastmri import remove_readout_oversampling, volume_mask
+        from monarch_sci.datasets.mri.masks import as_line_mask, infer_mask
 
-        k, m = self.kspace, np.asarray(self.mask)
+        k = self.kspace
         if k.ndim != 4 or not np.iscomplexobj(k):
             raise ValueError(f"ReconProblem: kspace must be complex (slices, coils, H, W), got {k.shape} {k.dtype}")
-        if m.ndim == 1:
-            m = np.broadcast_to(m, (k.shape[0], m.shape[0]))
-        if m.shape != (k.shape[0], k.shape[-1]):
+        S, _, H, W = k.shape
+        self.mask_inferred = self.mask is None
+        m = infer_mask(k) if self.mask is None else np.asarray(self.mask)
+        try:
+            m = volume_mask(m, k.shape)
+        except ValueError:
             raise ValueError(
-                f"ReconProblem: mask must be (W,) or (slices, W) = ({k.shape[0]}, {k.shape[-1]}), got {m.shape}"
-            )
-        self.mask = m.astype(bool)
-        H = k.shape[-2]
-        height = H if self.recon_height is None else min(int(self.recon_height), H)
+                f"ReconProblem: mask must be (W,) or (slices, W) = ({S}, {W}), or a 2-D pattern (H, W) or "
+                f"(slices, H, W) = ({S}, {H}, {W}), got {m.shape}"
+            ) from None
+        if m.ndim == 3:
+            lines = as_line_mask(m)
+            m = m if lines is None else lines
+        self.mask = np.ascontiguousarray(m)
+        height = H if self.recon_height is None or m.ndim == 3 else min(int(self.recon_height), H)
         top = (H - height) // 2
         self._rows = slice(top, top + height)
         self.acquired_kspace = k
@@ -213,13 +229,17 @@ class ReconProblem:
             return np.ascontiguousarray(self.maps)
         return np.ascontiguousarray(self.maps[..., self._rows, :])
 
+    def sampling(self) -> np.ndarray:
+        """The mask as float32 broadcastable to the k-space: ``(S, 1, 1, W)`` (lines) or ``(S, 1, H, W)``."""
+        m = self.mask.astype(np.float32)
+        return m[:, None, None, :] if m.ndim == 2 else m[:, None]
+
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(kspace, maps, mask)`` as torch tensors on :attr:`device` (readout-cropped); mask ``(S, 1, 1, W)``."""
+        """``(kspace, maps, mask)`` as torch tensors on :attr:`device` (readout-cropped), mask :meth:`sampling`."""
         dev = torch.device(self.device)
         k = torch.from_numpy(self.kspace).to(dev)
         maps = torch.from_numpy(self.coil_maps()).to(dev)
-        mask = torch.from_numpy(self.mask.astype(np.float32))[:, None, None, :].to(dev)
-        return k, maps, mask
+        return k, maps, torch.from_numpy(self.sampling()).to(dev)
 
 
 def _zero_filled_rss(p: ReconProblem) -> np.ndarray:
@@ -238,7 +258,7 @@ def _cg_sense(p: ReconProblem) -> np.ndarray:
 
 
 def _l1_wavelet(p: ReconProblem) -> np.ndarray:
-    return l1_wavelet(p.kspace, p.coil_maps(), p.mask[:, None, None, :])
+    return l1_wavelet(p.kspace, p.coil_maps(), p.sampling())
 
 
 #: name -> method(problem) -> images (S, H, W); the jobs take magnitudes and crop to the recon size.

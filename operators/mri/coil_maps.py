@@ -13,23 +13,47 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["calibration_width", "espirit_maps"]
+__all__ = [
+    "ESPIRIT_DEFAULTS",
+    "calibration_width",
+    "default_kernel_width",
+    "espirit_maps",
+    "espirit_settings",
+    "map_coverage",
+]
+
+#: The settings every coil-map estimate of the toolkit uses (the defaults of :func:`espirit_maps`), recorded with
+#: the slice banks of the learned models so that a run says how its maps were made.
+ESPIRIT_DEFAULTS = {"thresh": 0.02, "crop": 0.8, "max_iter": 100, "min_coverage": 0.95}
 
 #: Narrowest usable calibration region: a 3×3 ESPIRiT kernel needs at least 5 lines (2 shifts each way).
 MIN_CALIB = 5
 
 
 def calibration_width(mask: np.ndarray, *, max_calib: int = 24) -> int:
-    """ACS width usable for calibration: the fully sampled centre of a line mask, capped at ``max_calib``.
+    """ACS width usable for calibration, capped at ``max_calib``: the fully sampled centre of a line mask
+    ``(W,)`` (columns), or the side of the fully sampled centre square of a 2-D mask ``(H, W)``.
 
-    Raises ``ValueError`` if the centre is narrower than :data:`MIN_CALIB` lines.
+    Raises ``ValueError`` if the centre is narrower than :data:`MIN_CALIB`.
+
+    Examples
+    --------
+    >>> m = np.zeros((64, 48), bool)
+    >>> m[::3, ::2] = True
+    >>> m[20:44, 12:36] = True  # a 24×24 fully sampled centre in a 2-D pattern
+    >>> calibration_width(m)
+    24
     """
     from monarch_sci.datasets.mri.masks import acs_width
 
-    width = acs_width(np.asarray(mask).reshape(-1))
+    mask = np.asarray(mask)
+    if mask.ndim not in (1, 2):
+        raise ValueError(f"calibration_width: expected a (W,) line mask or an (H, W) mask, got shape {mask.shape}")
+    width = acs_width(mask)
     if width < MIN_CALIB:
+        what = "lines wide" if mask.ndim == 1 else "wide (side of the fully sampled centre square)"
         raise ValueError(
-            f"calibration_width: the mask's fully sampled centre is {width} lines wide; ESPIRiT needs at least "
+            f"calibration_width: the mask's fully sampled centre is {width} {what}; ESPIRiT needs at least "
             f"{MIN_CALIB} (use a larger centre fraction)"
         )
     return min(width, int(max_calib))
@@ -39,12 +63,26 @@ def espirit_maps(
     kspace: np.ndarray,
     calib: int,
     *,
-    thresh: float = 0.02,
+    thresh: float = ESPIRIT_DEFAULTS["thresh"],
     kernel_width: int | None = None,
-    crop: float = 0.95,
-    max_iter: int = 100,
+    crop: float = ESPIRIT_DEFAULTS["crop"],
+    max_iter: int = ESPIRIT_DEFAULTS["max_iter"],
+    min_coverage: float = ESPIRIT_DEFAULTS["min_coverage"],
 ) -> np.ndarray:
     """ESPIRiT coil maps of one slice (sigpy ``EspiritCalib``) from the central ``calib × calib`` k-space.
+
+    The one coil-map estimate of the toolkit: classical methods, ``mri compare`` and the training data of the
+    learned models all call it with these defaults, chosen so that small matrices (≤ 64², calibration regions
+    of 5–12 lines) work:
+
+    * ``kernel_width`` defaults to ``min(6, max(3, calib // 2))`` — sigpy's 6 for wide calibration regions,
+      smaller for narrow ones, whose calibration matrix has too few rows for 6×6 kernels (the eigenvalues then
+      fall below ``crop`` over much of the object and the maps vanish there);
+    * ``crop = 0.8`` rather than sigpy's 0.95;
+    * a coverage check: the object support is estimated from the low-resolution root-sum-of-squares image of the
+      calibration block (pixels above 10 % of its maximum); if the maps are non-zero on less than
+      ``min_coverage`` of it, ESPIRiT is rerun with ``crop = 0`` (maps of unit norm everywhere) instead of
+      returning maps that cut away anatomy.
 
     Parameters
     ----------
@@ -53,8 +91,9 @@ def espirit_maps(
     calib
         Side of the calibration block (≤ the ACS width).
     thresh, kernel_width, crop, max_iter
-        sigpy's ESPIRiT parameters (singular-value threshold, kernel size, eigenvalue crop, power iterations);
-        ``kernel_width`` defaults to ``min(6, calib − 2)`` (sigpy's 6 unless the ACS is narrower).
+        sigpy's ESPIRiT parameters (singular-value threshold, kernel size, eigenvalue crop, power iterations).
+    min_coverage
+        Fraction of the estimated object the maps must cover before the ``crop = 0`` fallback (0 disables it).
 
     Shape
     -----
@@ -70,14 +109,66 @@ def espirit_maps(
             f"espirit_maps: calib must be in [{MIN_CALIB}, {min(k.shape[-2:])}] for {k.shape}, got {calib}"
         )
     if kernel_width is None:
-        kernel_width = min(6, calib - 2)
-    maps = sigpy.mri.app.EspiritCalib(
-        k.astype(np.complex64),
-        calib_width=int(calib),
-        thresh=thresh,
-        kernel_width=kernel_width,
-        crop=crop,
-        max_iter=max_iter,
-        show_pbar=False,
-    ).run()
-    return np.asarray(maps, dtype=np.complex64)
+        kernel_width = default_kernel_width(calib)
+    if not 1 <= kernel_width < calib:
+        raise ValueError(
+            f"espirit_maps: kernel_width must be in [1, {calib - 1}] for calib {calib}, got {kernel_width}"
+        )
+    k = k.astype(np.complex64)
+
+    def run(crop_: float) -> np.ndarray:
+        app = sigpy.mri.app.EspiritCalib(
+            k,
+            calib_width=int(calib),
+            thresh=thresh,
+            kernel_width=int(kernel_width),
+            crop=crop_,
+            max_iter=max_iter,
+            show_pbar=False,
+        )
+        return np.asarray(app.run(), dtype=np.complex64)
+
+    maps = run(crop)
+    if crop > 0 and min_coverage > 0 and map_coverage(maps, k, calib) < min_coverage:
+        maps = run(0.0)
+    return maps
+
+
+def default_kernel_width(calib: int) -> int:
+    """ESPIRiT kernel side for a ``calib``-wide calibration block: ``min(6, max(3, calib // 2))``."""
+    return min(6, max(3, int(calib) // 2))
+
+
+def espirit_settings(calib: int) -> dict[str, float | int]:
+    """Everything that defines :func:`espirit_maps` with its defaults for a ``calib``-wide block (for records).
+
+    Examples
+    --------
+    >>> espirit_settings(10)
+    {'calib': 10, 'kernel_width': 5, 'thresh': 0.02, 'crop': 0.8, 'max_iter': 100, 'min_coverage': 0.95}
+    """
+    return {"calib": int(calib), "kernel_width": default_kernel_width(calib), **ESPIRIT_DEFAULTS}
+
+
+def map_coverage(maps: np.ndarray, kspace: np.ndarray, calib: int) -> float:
+    """Fraction of the object (estimated from the calibration block) where the maps are non-zero.
+
+    The object is where the root-sum-of-squares image of the central ``calib × calib`` k-space (zero-filled to
+    ``(H, W)``) exceeds 10 % of its maximum; the maps count as non-zero where ``Σ_c |S_c|² > 0.5``.
+
+    Shape
+    -----
+    ``maps``, ``kspace`` ``(C, H, W)`` → a number in ``[0, 1]``.
+    """
+    from monarch_sci.fourier import ifft2c
+
+    C, H, W = kspace.shape
+    centre = np.zeros_like(kspace)
+    rows = slice(H // 2 - calib // 2, H // 2 - calib // 2 + calib)
+    cols = slice(W // 2 - calib // 2, W // 2 - calib // 2 + calib)
+    centre[:, rows, cols] = kspace[:, rows, cols]
+    low = np.sqrt((np.abs(ifft2c(centre)) ** 2).sum(0))
+    obj = low > 0.1 * low.max()
+    if not obj.any():
+        return 1.0
+    return float(((np.abs(maps) ** 2).sum(0) > 0.5)[obj].mean())

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,12 @@ __all__ = ["MODEL_NAMES", "build_model", "load_run", "model_label"]
 
 MODEL_NAMES = ("msense", "diag", "unrolled", "unet")
 
+#: Hyperparameters renamed since runs were first recorded: model -> {old name: new name}.
+RENAMED_HPARAMS: dict[str, dict[str, str]] = {"msense": {"learn_axes": "learn"}}
+
 #: Allowed hyperparameters per model, with defaults (the CLI exposes them as options).
 HPARAMS: dict[str, dict[str, Any]] = {
-    "msense": {"learn_axes": "both"},
+    "msense": {"learn": "both"},
     "diag": {},
     "unrolled": {
         "fourier": "fft",
@@ -56,6 +60,14 @@ def build_model(name: str, shape: tuple[int, int], **hparams: Any) -> nn.Module:
 
     if name not in MODEL_NAMES:
         raise ValueError(f"build_model: model must be one of {MODEL_NAMES}, got {name!r}")
+    if set(hparams) & set(RENAMED_HPARAMS.get(name, {})):
+        warnings.warn(
+            f"build_model: {name!r} hyperparameters {sorted(set(hparams) & set(RENAMED_HPARAMS[name]))} are "
+            f"deprecated spellings; use {RENAMED_HPARAMS[name]}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        hparams = current_hparams(name, hparams)
     unknown = sorted(set(hparams) - set(HPARAMS[name]))
     if unknown:
         raise ValueError(f"build_model: {name!r} takes hyperparameters {sorted(HPARAMS[name])}, got unknown {unknown}")
@@ -70,11 +82,23 @@ def build_model(name: str, shape: tuple[int, int], **hparams: Any) -> nn.Module:
     return UNetRecon(shape, **hp)
 
 
+def current_hparams(name: str, hparams: dict[str, Any]) -> dict[str, Any]:
+    """``hparams`` with renamed keys under their current names (for records written by older versions).
+
+    Examples
+    --------
+    >>> current_hparams("msense", {"learn_axes": "phase"})
+    {'learn': 'phase'}
+    """
+    renamed = RENAMED_HPARAMS.get(name, {})
+    return {renamed.get(k, k): v for k, v in hparams.items()}
+
+
 def model_label(name: str, hparams: dict[str, Any]) -> str:
     """Row label for tables: ``mSENSE``, ``diag-SENSE``, ``unrolled-FFT``, ``unrolled-Monarch``, ``U-Net``."""
     if name == "msense":
-        axes = hparams.get("learn_axes", "both")
-        return "mSENSE" if axes == "both" else f"mSENSE ({axes} axis)"
+        learn = current_hparams(name, hparams).get("learn", "both")
+        return "mSENSE" if learn == "both" else f"mSENSE ({learn} axis)" if learn != "none" else "mSENSE (frozen)"
     if name == "diag":
         return "diag-SENSE"
     if name == "unrolled":
@@ -99,7 +123,7 @@ def load_run(folder: str | os.PathLike, *, which: str = "best") -> tuple[nn.Modu
         raise ValueError(f"load_run: {rec_path} has no 'model' entry; was it written by `monarch-sci mri train`?")
     if which not in ("best", "last"):
         raise ValueError(f"load_run: which must be 'best' or 'last', got {which!r}")
-    model = build_model(spec["name"], tuple(spec["shape"]), **spec.get("hparams", {}))
+    model = build_model(spec["name"], tuple(spec["shape"]), **current_hparams(spec["name"], spec.get("hparams", {})))
     ckpt = load_checkpoint(folder / f"{which}.pt")
     model.load_state_dict(ckpt["model"])
     model.eval()

@@ -9,7 +9,10 @@ FFT ``F⁻¹``. mSENSE replaces ``F⁻¹`` by a learnable Monarch matrix ``G`` (
     \\hat x = \\sum_c \\overline{S_c} \\; G(M y_c), \\qquad G = G_0 \\otimes G_1 \\; (G_0 = G_1 = F^{-1}_{1d}
     \\text{ at initialisation}),
 
-trained end to end against fully sampled SENSE images, so it is exactly zero-filled SENSE before training.
+trained end to end against fully sampled SENSE images, so it is exactly zero-filled SENSE before training. It is
+written as what it is: the adjoint of the one SENSE physics,
+``x̂ = Aᴴ y`` with :class:`~monarch_sci.operators.mri.sense.SenseOperator` built on ``F = Gᴴ`` (so that
+``Fᴴ = G``, the learned inverse transform).
 
 The ablation :class:`DiagonalSENSE` keeps the FFT fixed and learns only diagonal reweightings, separable per
 axis, in k-space and in image space:
@@ -19,37 +22,27 @@ axis, in k-space and in image space:
     \\hat x = (c \\otimes e) \\odot \\sum_c \\overline{S_c} \\; F^{-1}\\big((a \\otimes b) \\odot M y_c\\big),
 
 with complex ``a, c`` of length ``H`` and ``b, e`` of length ``W``, all ones at initialisation (``2(H + W)``
-complex numbers). If it matches mSENSE, the Monarch structure itself is not what helps.
+complex numbers), around the same SENSE adjoint with the FFT. If it matches mSENSE, the Monarch structure
+itself is not what helps.
 """
 
 from __future__ import annotations
-
-from typing import Literal
 
 import torch
 from torch import nn
 
 from monarch_sci.fourier import make_fourier
-from monarch_sci.operators.mri.sense import check_batch
+from monarch_sci.operators.mri.sense import Learn, SenseOperator, renamed_state_keys, resolve_learn
 
 __all__ = ["MSENSE", "DiagonalSENSE"]
 
-LearnAxes = Literal["both", "phase", "readout"]
-_LEARN_AXES = ("both", "phase", "readout")
+_LEARN_AXES = {"both": "both", "phase": "phase", "readout": "readout"}
 
 
 def _check_shape(shape: tuple[int, int], where: str) -> tuple[int, int]:
     if len(shape) != 2 or any(int(n) < 2 for n in shape):
         raise ValueError(f"{where}: shape must be the image size (H, W) with H, W >= 2, got {shape!r}")
     return int(shape[0]), int(shape[1])
-
-
-def _check_size(kspace: torch.Tensor, shape: tuple[int, int], where: str) -> None:
-    if tuple(kspace.shape[-2:]) != shape:
-        raise ValueError(
-            f"{where}: this model was built for {shape[0]}×{shape[1]} k-space, got (B, C, H, W) = "
-            f"{tuple(kspace.shape)}; train a model for this matrix size"
-        )
 
 
 class MSENSE(nn.Module):
@@ -59,9 +52,12 @@ class MSENSE(nn.Module):
     ----------
     shape
         Image / k-space matrix ``(H, W)``; both must be composite (a Monarch needs factors).
-    learn_axes
+    learn
         Which Monarch factors learn: ``"both"`` axes, only the ``"phase"``-encode axis (the last axis, along
-        which fastMRI masks lines) or only the ``"readout"`` axis (the other stays the exact inverse FFT).
+        which fastMRI masks lines), only the ``"readout"`` axis (the other stays the exact inverse FFT), or
+        ``"none"`` (zero-filled SENSE, frozen).
+    learn_axes
+        Deprecated spelling of ``learn`` (``"both"``, ``"phase"`` or ``"readout"``).
     dtype, device
         Complex dtype and device of the Monarch factors.
 
@@ -83,37 +79,39 @@ class MSENSE(nn.Module):
         self,
         shape: tuple[int, int],
         *,
-        learn_axes: LearnAxes = "both",
+        learn: Learn | None = None,
+        learn_axes: str | None = None,
         dtype: torch.dtype = torch.complex64,
         device: torch.device | str | None = None,
     ) -> None:
         super().__init__()
         self.shape = _check_shape(shape, "MSENSE")
-        if learn_axes not in _LEARN_AXES:
-            raise ValueError(f"MSENSE: learn_axes must be one of {_LEARN_AXES}, got {learn_axes!r}")
-        self.learn_axes = learn_axes
-        self.inverse_fourier = make_fourier("monarch", self.shape, inverse=True, dtype=dtype, device=device)
-        frozen = {"both": (), "phase": (self.inverse_fourier.f0,), "readout": (self.inverse_fourier.f1,)}[learn_axes]
-        for axis in frozen:
-            for p in axis.parameters():
-                p.requires_grad_(False)
+        self.learn = resolve_learn("MSENSE", learn, "learn_axes", learn_axes, _LEARN_AXES)
+        inverse = make_fourier("monarch", self.shape, inverse=True, dtype=dtype, device=device)
+        self.physics = SenseOperator(shape=self.shape, fourier=inverse.H, learn=self.learn)
+        self._register_load_state_dict_pre_hook(renamed_state_keys("inverse_fourier.", "physics.fourier.op."))
+
+    @property
+    def inverse_fourier(self) -> nn.Module:
+        """The learned inverse transform ``G`` (``Fᴴ`` of the physics)."""
+        return self.physics.fourier.op
 
     def reset_parameters(self) -> None:
         """Back to the exact centred inverse FFT (zero-filled SENSE)."""
         self.inverse_fourier.reset_parameters()
 
     def forward(self, kspace: torch.Tensor, mask: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
-        check_batch(kspace, mask, maps, "MSENSE")
-        _check_size(kspace, self.shape, "MSENSE")
-        masked = mask.to(dtype=kspace.real.dtype) * kspace
-        return (maps.conj() * self.inverse_fourier(masked)).sum(dim=-3)
+        self.physics.check_acquisition(kspace, mask, maps, "MSENSE")
+        return self.physics.H(kspace, maps=maps, mask=mask)
 
     def extra_repr(self) -> str:
-        return f"shape={self.shape}, learn_axes={self.learn_axes!r}"
+        return f"shape={self.shape}, learn={self.learn!r}"
 
 
 class DiagonalSENSE(nn.Module):
     """Ablation of :class:`MSENSE`: FFT fixed, learnable separable diagonals in k-space and image space.
+
+    ``x̂ = (c ⊗ e) ⊙ Aᴴ((a ⊗ b) ⊙ y)`` with the FFT SENSE physics ``A``.
 
     Parameters
     ----------
@@ -151,7 +149,7 @@ class DiagonalSENSE(nn.Module):
         self.k_cols = nn.Parameter(torch.empty(w, **factory))
         self.x_rows = nn.Parameter(torch.empty(h, **factory))
         self.x_cols = nn.Parameter(torch.empty(w, **factory))
-        self.inverse_fourier = make_fourier("fft", self.shape, inverse=True)
+        self.physics = SenseOperator(shape=self.shape, fourier="fft")
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -161,12 +159,10 @@ class DiagonalSENSE(nn.Module):
                 p.fill_(1.0)
 
     def forward(self, kspace: torch.Tensor, mask: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
-        check_batch(kspace, mask, maps, "DiagonalSENSE")
-        _check_size(kspace, self.shape, "DiagonalSENSE")
+        self.physics.check_acquisition(kspace, mask, maps, "DiagonalSENSE")
         k_weight = self.k_rows[:, None] * self.k_cols[None, :]  # (H, W)
         x_weight = self.x_rows[:, None] * self.x_cols[None, :]  # (H, W)
-        masked = mask.to(dtype=kspace.real.dtype) * kspace * k_weight
-        return x_weight * (maps.conj() * self.inverse_fourier(masked)).sum(dim=-3)
+        return x_weight * self.physics.H(kspace * k_weight, maps=maps, mask=mask)
 
     def extra_repr(self) -> str:
         return f"shape={self.shape}"

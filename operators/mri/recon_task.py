@@ -1,282 +1,49 @@
-"""MRI reconstruction as a training task: slices, coil maps, targets, undersampling, loss and fastMRI metrics.
-
-From fully sampled fastMRI files (``kspace`` ``(slices, coils, H, W)``) every slice gives
-
-* coil maps ``S`` from ESPIRiT (sigpy) on the central ``calib × calib`` block of the fully sampled k-space —
-  by default the auto-calibration width of the 2× mask (``round(0.16·W)``, at least 8). One set per slice,
-  shared by the target, every method and both accelerations; at 4× (ACS ``0.08·W``) these maps are therefore
-  slightly better than a 4× acquisition alone could estimate — the same advantage for every SENSE-based
-  method, classical or learned, and the usual precomputed-maps protocol of MoDL-type studies;
-* the target ``x = Sᴴ F⁻¹ y_full``: the fully sampled SENSE image (complex, on the full ``(H, W)`` matrix);
-* an undersampled acquisition ``M y_full`` with a fastMRI random line mask (centre fraction 0.16 at 2×,
-  0.08 at 4×). Mask policy ``"fixed"``: one mask per acceleration (seed 0) for every slice, in training and
-  test; ``"slice"``: a fresh random mask for every training sample and fastMRI's per-slice seed
-  ``volume_seed(fname) + (slice,)`` in evaluation.
+"""MRI reconstruction as a training task: the loss and fastMRI's evaluation of a model on :class:`ReconSlices`.
 
 Loss (per slice, averaged over the batch): ``"mse"`` ``‖x̂ − x‖² / ‖x‖²`` or ``"l1"`` ``‖x̂ − x‖₁ / ‖x‖₁``.
 Evaluation follows fastMRI: per volume, on magnitudes centre-cropped to the header's recon size, NMSE, PSNR
 and SSIM with the data range the volume's target maximum (:mod:`monarch_sci.metrics`), then the mean over
-volumes.
+volumes. The samples (slices, coil maps, targets, masks) are :mod:`monarch_sci.operators.mri.slice_bank`.
 """
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
+import warnings
 from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from monarch_sci.fourier import CenteredFFT2
-from monarch_sci.operators.mri.sense import sense_adjoint
-from monarch_sci.training.checkpoint import load_checkpoint, save_checkpoint
+from monarch_sci.operators.mri.slice_bank import ReconSlices
 
-__all__ = [
-    "ReconSlices",
-    "ReconTask",
-    "SliceBank",
-    "espirit_maps",
-    "load_slice_bank",
-    "volume_metrics",
-]
+__all__ = ["ReconTask", "volume_metrics"]
 
-MaskPolicy = Literal["fixed", "slice"]
 Loss = Literal["mse", "l1"]
-CALIB_FRACTION = 0.16  # the 2× auto-calibration fraction (see the module docstring)
+
+#: Names that moved to :mod:`~monarch_sci.operators.mri.slice_bank` (or, for ``espirit_maps``, to
+#: :mod:`~monarch_sci.operators.mri.coil_maps`); importing them from here still works, with a DeprecationWarning.
+_MOVED = {
+    "SliceBank": "monarch_sci.operators.mri.slice_bank",
+    "ReconSlices": "monarch_sci.operators.mri.slice_bank",
+    "load_slice_bank": "monarch_sci.operators.mri.slice_bank",
+    "espirit_maps": "monarch_sci.operators.mri.coil_maps",
+}
 
 
-ESPIRIT_KERNEL, ESPIRIT_CROP = 4, 0.8
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        import importlib
 
-
-def espirit_maps(kspace: np.ndarray, calib: int) -> np.ndarray:
-    """ESPIRiT coil maps for training (:func:`~monarch_sci.operators.mri.coil_maps.espirit_maps`), kernel 4, crop 0.8.
-
-    sigpy's defaults (kernel 6, crop 0.95) return all-zero maps for some of our 64² slices with a 10-line
-    calibration block (the calibration matrix is too small for 6×6 kernels), hence the smaller kernel.
-
-    Shape
-    -----
-    ``(coils, H, W)`` complex → ``(coils, H, W)`` complex64.
-    """
-    from monarch_sci.operators.mri.coil_maps import espirit_maps as _espirit
-
-    maps = _espirit(np.asarray(kspace), int(calib), kernel_width=ESPIRIT_KERNEL, crop=ESPIRIT_CROP)
-    if not np.abs(maps).max() > 0:
-        raise ValueError(f"espirit_maps: ESPIRiT returned all-zero maps for k-space {kspace.shape}, calib {calib}")
-    return maps
-
-
-@dataclass
-class SliceBank:
-    """All slices of some volumes, in memory, with maps and fully sampled SENSE targets.
-
-    Attributes
-    ----------
-    kspace, maps
-        ``(N, C, H, W)`` complex64: fully sampled k-space and coil maps.
-    target
-        ``(N, H, W)`` complex64: ``Sᴴ F⁻¹ y_full``.
-    volume, slice
-        ``(N,)`` long: volume index (into ``names``) and slice index of each row.
-    names
-        File name of every volume.
-    recon_size
-        ``(h, w)`` the metrics crop to.
-    """
-
-    kspace: torch.Tensor
-    maps: torch.Tensor
-    target: torch.Tensor
-    volume: torch.Tensor
-    slice: torch.Tensor
-    names: list[str]
-    recon_size: tuple[int, int]
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return int(self.kspace.shape[-2]), int(self.kspace.shape[-1])
-
-    def subset(self, volumes: Sequence[int]) -> SliceBank:
-        """Only the slices of the given volume indices (renumbered ``0…``)."""
-        keep = [int(v) for v in volumes]
-        rows = torch.cat([torch.nonzero(self.volume == v).flatten() for v in keep])
-        remap = torch.full((len(self.names),), -1, dtype=torch.long)
-        remap[keep] = torch.arange(len(keep))
-        return SliceBank(
-            self.kspace[rows],
-            self.maps[rows],
-            self.target[rows],
-            remap[self.volume[rows]],
-            self.slice[rows],
-            [self.names[v] for v in keep],
-            self.recon_size,
+        warnings.warn(
+            f"monarch_sci.operators.mri.recon_task.{name} moved to {_MOVED[name]}.{name}",
+            DeprecationWarning,
+            stacklevel=2,
         )
-
-
-def _list_files(root: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
-    if isinstance(root, (str, os.PathLike)):
-        p = Path(root)
-        if p.is_dir():
-            files = sorted(p.glob("*.h5"))
-            if not files:
-                raise FileNotFoundError(f"no *.h5 files in {p}")
-            return files
-        if p.is_file():
-            return [p]
-        raise FileNotFoundError(f"{p} does not exist")
-    return [Path(f) for f in root]
-
-
-def load_slice_bank(
-    root: str | os.PathLike | Sequence[str | os.PathLike],
-    *,
-    calib: int | None = None,
-    cache: str | os.PathLike | None = None,
-    max_volumes: int | None = None,
-    progress: bool = False,
-) -> SliceBank:
-    """Read fully sampled fastMRI files and compute coil maps and SENSE targets for every slice.
-
-    K-space is cropped to the header's recon height along the readout (removing fastMRI's 2× readout
-    oversampling), exactly as :class:`~monarch_sci.operators.mri.classical.ReconProblem` does for reconstruction.
-
-    Parameters
-    ----------
-    root
-        A folder of ``*.h5`` files (sorted by name) or a list of files.
-    calib
-        Side of the ESPIRiT calibration block (default ``max(8, round(0.16·W))``, the 2× ACS width).
-    cache
-        Optional ``.pt`` file: loaded if it exists and was made from the same files and ``calib``, else written.
-    max_volumes
-        Use only the first ``max_volumes`` files.
-    """
-    from monarch_sci.datasets.mri.fastmri import inspect_volume, remove_readout_oversampling
-
-    files = _list_files(root)[: max_volumes or None]
-    infos = [inspect_volume(f) for f in files]
-    for info in infos:
-        if not info.multicoil:
-            raise ValueError(f"{info.path}: expected multi-coil k-space (slices, coils, H, W), got {info.kspace_shape}")
-        if info.has_mask:
-            raise ValueError(f"{info.path}: holds a 'mask' (undersampled test file); training needs fully sampled data")
-        if info.kspace_shape[1:] != infos[0].kspace_shape[1:]:
-            raise ValueError(
-                f"{info.path}: k-space (coils, H, W) = {info.kspace_shape[1:]} differs from {infos[0].path}'s "
-                f"{infos[0].kspace_shape[1:]}; a learned model needs one matrix size and coil count"
-            )
-    width = infos[0].kspace_shape[-1]
-    calib = max(8, round(CALIB_FRACTION * width)) if calib is None else int(calib)
-    if calib < 8:
-        raise ValueError(f"load_slice_bank: calib must be >= 8 (for ESPIRiT's kernels), got {calib}")
-    # Train on the readout-cropped grid that reconstruction uses (ReconProblem): a model built for the files'
-    # (H, W) k-space then reconstructs the same files through `mri recon` / `mri compare`.
-    height = min(infos[0].geometry.recon_size[0], infos[0].kspace_shape[-2])
-    key = {
-        "files": [os.path.basename(i.path) for i in infos],
-        "calib": calib,
-        "espirit": [ESPIRIT_KERNEL, ESPIRIT_CROP],
-        "readout_rows": height,
-    }
-    if cache is not None and Path(cache).is_file():
-        data = load_checkpoint(cache)
-        if data.get("key") == key:
-            return SliceBank(**{k: v for k, v in data.items() if k != "key"})
-    import h5py
-
-    ks, maps, vol, sl = [], [], [], []
-    it = list(enumerate(infos))
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(it, desc="coil maps", unit="vol")
-    for v, info in it:
-        with h5py.File(info.path, "r") as hf:
-            k = np.asarray(hf["kspace"])
-        if not np.isfinite(k).all():
-            raise ValueError(f"{info.path}: 'kspace' holds NaN or Inf")
-        top = (k.shape[-2] - height) // 2
-        k_cropped = remove_readout_oversampling(k, height)
-        for s in range(k.shape[0]):
-            ks.append(k_cropped[s])
-            # ESPIRiT on the acquired grid (a cropped, wrapped field of view breaks its model), then crop.
-            maps.append(espirit_maps(k[s], calib)[..., top : top + height, :])
-            vol.append(v)
-            sl.append(s)
-    kspace = torch.from_numpy(np.stack(ks)).to(torch.complex64)
-    smaps = torch.from_numpy(np.stack(maps))
-    full = torch.ones(1, 1, 1, kspace.shape[-1])
-    target = sense_adjoint(kspace, smaps, full, CenteredFFT2(tuple(kspace.shape[-2:])))
-    rs = infos[0].geometry.recon_size[:2]
-    bank = SliceBank(
-        kspace, smaps, target, torch.tensor(vol), torch.tensor(sl), [os.path.basename(i.path) for i in infos], rs
-    )
-    if cache is not None:  # atomic, with a per-process temporary file: two jobs may build the same cache
-        save_checkpoint(cache, {"key": key, **bank.__dict__})
-    return bank
-
-
-def _line_mask(width: int, accel: int, seed: Any) -> np.ndarray:
-    from monarch_sci.datasets.mri.masks import LineMaskFunc
-
-    return LineMaskFunc("random", [accel])(width, seed=seed).mask
-
-
-class ReconSlices(Dataset):
-    """Undersampled slices of a :class:`SliceBank` as training/evaluation samples.
-
-    Parameters
-    ----------
-    bank
-        The slices.
-    accel
-        Nominal acceleration (2, 4 or 8; fastMRI random line masks).
-    mask_policy
-        ``"fixed"`` or ``"slice"`` (see the module docstring).
-    train
-        With ``"slice"``: draw a fresh mask per sample from torch's global generator (so a resumed run
-        draws the same ones) instead of the deterministic per-slice evaluation masks.
-
-    A sample is a dict: ``kspace`` ``(C, H, W)`` undersampled, ``mask`` ``(1, 1, W)`` float32, ``maps``
-    ``(C, H, W)``, ``target`` ``(H, W)``.
-    """
-
-    def __init__(self, bank: SliceBank, *, accel: int, mask_policy: MaskPolicy = "fixed", train: bool = False) -> None:
-        if mask_policy not in ("fixed", "slice"):
-            raise ValueError(f"ReconSlices: mask_policy must be 'fixed' or 'slice', got {mask_policy!r}")
-        self.bank, self.accel, self.mask_policy, self.train = bank, int(accel), mask_policy, train
-        width = bank.shape[1]
-        if mask_policy == "fixed":
-            self.masks = torch.from_numpy(_line_mask(width, self.accel, 0)).expand(len(bank.volume), width)
-        else:
-            from monarch_sci.datasets.mri.masks import volume_seed
-
-            seeds = [(*volume_seed(bank.names[int(v)]), int(s)) for v, s in zip(bank.volume, bank.slice)]
-            self.masks = torch.from_numpy(np.stack([_line_mask(width, self.accel, sd) for sd in seeds]))
-
-    def __len__(self) -> int:
-        return int(self.bank.volume.shape[0])
-
-    def mask(self, i: int) -> torch.Tensor:
-        if self.train and self.mask_policy == "slice":
-            seed = int(torch.randint(0, 2**31 - 1, ()).item())
-            return torch.from_numpy(_line_mask(self.bank.shape[1], self.accel, seed))
-        return self.masks[i]
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        m = self.mask(i).to(torch.float32).reshape(1, 1, -1)
-        return {
-            "kspace": self.bank.kspace[i] * m,
-            "mask": m,
-            "maps": self.bank.maps[i],
-            "target": self.bank.target[i],
-        }
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _crop(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -22,9 +22,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from monarch_sci.dtypes import REAL_OF
-from monarch_sci.fourier import make_fourier
 from monarch_sci.operators.mri.networks import UNet, channels_to_complex, complex_to_channels
-from monarch_sci.operators.mri.sense import check_batch, sense_adjoint
+from monarch_sci.operators.mri.sense import SenseOperator
 
 __all__ = ["UNetRecon"]
 
@@ -69,7 +68,7 @@ class UNetRecon(nn.Module):
         if len(shape) != 2:
             raise ValueError(f"UNetRecon: shape must be (H, W), got {shape!r}")
         self.shape = (int(shape[0]), int(shape[1]))
-        self.fourier = make_fourier("fft", self.shape)
+        self.physics = SenseOperator(shape=self.shape, fourier="fft")
         self.unet = UNet(2, 2, channels=channels, depth=depth, dtype=REAL_OF[dtype], device=device)
         self.reset_parameters()
 
@@ -83,13 +82,8 @@ class UNetRecon(nn.Module):
             self.unet.head.bias.zero_()
 
     def forward(self, kspace: torch.Tensor, mask: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
-        check_batch(kspace, mask, maps, "UNetRecon")
-        if tuple(kspace.shape[-2:]) != self.shape:
-            raise ValueError(
-                f"UNetRecon: built for {self.shape[0]}×{self.shape[1]} k-space, got (B, C, H, W) = "
-                f"{tuple(kspace.shape)}"
-            )
-        x0 = sense_adjoint(kspace, maps, mask, self.fourier)
+        self.physics.check_acquisition(kspace, mask, maps, "UNetRecon")
+        x0 = self.physics.H(kspace, maps=maps, mask=mask)
         scale = x0.abs().flatten(1).amax(dim=1).clamp_min(torch.finfo(x0.real.dtype).tiny)[:, None, None]
         m = 2**self.unet.depth
         h, w = self.shape

@@ -34,13 +34,14 @@ Design choices (documented, since the issue leaves them open):
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 import torch
 from torch import nn
 
 from monarch_sci.dtypes import REAL_OF
-from monarch_sci.fourier import FOURIERS, Fourier, make_fourier
+from monarch_sci.fourier import FOURIERS, Fourier
 from monarch_sci.operators.mri.cg import conjugate_gradient
 from monarch_sci.operators.mri.networks import (
     ConvRegulariser,
@@ -49,7 +50,7 @@ from monarch_sci.operators.mri.networks import (
     complex_to_channels,
     zero_last,
 )
-from monarch_sci.operators.mri.sense import check_batch, sense_adjoint, sense_forward
+from monarch_sci.operators.mri.sense import SenseOperator, renamed_state_keys
 
 __all__ = ["UnrolledSENSE"]
 
@@ -123,7 +124,8 @@ class UnrolledSENSE(nn.Module):
         self.init, self.init_iters, self.init_lam = init, int(init_iters), float(init_lam)
         self.shape = (int(shape[0]), int(shape[1]))
         self.fourier_kind, self.cascades, self.shared = fourier, cascades, shared
-        self.fourier = make_fourier(fourier, self.shape, dtype=dtype, device=device)
+        self.physics = SenseOperator(shape=self.shape, fourier=fourier, dtype=dtype, device=device)
+        self._register_load_state_dict_pre_hook(renamed_state_keys("fourier.", "physics.fourier."))
         real = REAL_OF[dtype]
         n_reg = 1 if shared else cascades
         if regulariser not in ("cnn", "unet"):
@@ -137,6 +139,11 @@ class UnrolledSENSE(nn.Module):
                 zero_last(r.head)
         self.regularisers = nn.ModuleList(regs)
         self.step = nn.Parameter(torch.ones(cascades, dtype=real, device=device))
+
+    @property
+    def fourier(self) -> nn.Module:
+        """The physics' Fourier transform ``F`` (learnable with ``fourier="monarch"``)."""
+        return self.physics.fourier
 
     def reset_parameters(self) -> None:
         for r in self.regularisers:
@@ -153,28 +160,20 @@ class UnrolledSENSE(nn.Module):
             self.step.fill_(1.0)
 
     def forward(self, kspace: torch.Tensor, mask: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
-        check_batch(kspace, mask, maps, "UnrolledSENSE")
-        if tuple(kspace.shape[-2:]) != self.shape:
-            raise ValueError(
-                f"UnrolledSENSE: built for {self.shape[0]}×{self.shape[1]} k-space, got (B, C, H, W) = "
-                f"{tuple(kspace.shape)}"
-            )
-        x = sense_adjoint(kspace, maps, mask, self.fourier)  # (B, H, W)
+        A = self.physics
+        A.check_acquisition(kspace, mask, maps, "UnrolledSENSE")
+        x = A.H(kspace, maps=maps, mask=mask)  # (B, H, W)
         scale = x.abs().flatten(1).amax(dim=1).clamp_min(torch.finfo(x.real.dtype).tiny)[:, None, None]
         y = kspace / scale[..., None]
         x = x / scale
         if self.init == "cg":
-
-            def normal(v: torch.Tensor) -> torch.Tensor:  # AᴴA v
-                return sense_adjoint(sense_forward(v, maps, mask, self.fourier), maps, mask, self.fourier)
-
             with torch.no_grad():  # the stop-gradient warm start (see the module docstring)
+                normal = functools.partial(A.normal, maps=maps, mask=mask)
                 x = conjugate_gradient(normal, x.detach(), lam=self.init_lam, max_iter=self.init_iters, tol=0.0).x
         for k in range(self.cascades):
             reg = self.regularisers[0 if self.shared else k]
-            residual = sense_forward(x, maps, mask, self.fourier) - mask.to(dtype=y.real.dtype) * y
             correction = channels_to_complex(reg(complex_to_channels(x)))
-            x = x - self.step[k] * sense_adjoint(residual, maps, mask, self.fourier) + correction
+            x = x - self.step[k] * A.H(A(x, maps=maps, mask=mask) - y, maps=maps, mask=mask) + correction
         return x * scale
 
     def extra_repr(self) -> str:

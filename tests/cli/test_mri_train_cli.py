@@ -48,7 +48,7 @@ def test_train_writes_a_run_folder(msense_run):
     assert record["model"] == {
         "name": "msense",
         "shape": [32, 32],
-        "hparams": {"learn_axes": "both"},
+        "hparams": {"learn": "both"},
         "label": "mSENSE",
     }
     assert record["data"]["train_slices"] == 4 and len(record["data"]["val_volumes"]) == 1
@@ -79,7 +79,7 @@ def test_unrolled_monarch_trains_through_the_cli(tiny_data, tmp_path):
 def test_load_run_reconstructs_and_checks_the_matrix_size(tiny_data, msense_run):
     from monarch_sci.cli.mri_learned import evaluate_run, reconstruct_with_run, run_loader
     from monarch_sci.operators.mri.models import load_run
-    from monarch_sci.operators.mri.recon_task import load_slice_bank
+    from monarch_sci.operators.mri.slice_bank import load_slice_bank
 
     model, record = load_run(msense_run)
     assert record["model"]["label"] == "mSENSE" and not model.training

@@ -117,7 +117,11 @@ def test_readout_crop_is_exact_for_kept_rows():
 
 def test_errors():
     k, mask, _, _ = acquisition(4)
-    with pytest.raises(ValueError, match=r"mask must be \(W,\) or \(slices, W\) = \(1, 32\), got \(1, 31\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"mask must be \(W,\) or \(slices, W\) = \(1, 32\), or a 2-D pattern \(H, W\) or \(slices, H, W\) = "
+        r"\(1, 32, 32\), got \(31,\)",
+    ):
         ReconProblem(k, mask[:31])
     with pytest.raises(ValueError, match="kspace must be complex"):
         ReconProblem(k.real, mask)

@@ -3,9 +3,8 @@
 import pytest
 import torch
 
-from monarch_sci.fourier import CenteredFFT2
 from monarch_sci.operators.mri.msense import MSENSE, DiagonalSENSE
-from monarch_sci.operators.mri.sense import sense_adjoint
+from monarch_sci.operators.mri.sense import SenseOperator
 
 
 def rel(a, b):
@@ -26,7 +25,7 @@ def batch(b=2, c=3, h=16, w=12, dtype=torch.complex128, accel=2):
 def test_equals_zero_filled_sense_at_init_complex128(shape, model_cls):
     y, mask, maps = batch(h=shape[0], w=shape[1])
     model = model_cls(shape, dtype=torch.complex128)
-    ref = sense_adjoint(y, maps, mask, CenteredFFT2(shape))
+    ref = SenseOperator(maps, mask).adjoint(y)
     # zero-filled SENSE by hand, without any of our helpers
     by_hand = (
         maps.conj()
@@ -48,15 +47,39 @@ def test_reset_parameters_restores_zero_filled():
     assert rel(model(y, mask, maps), before) <= 1e-12
 
 
-@pytest.mark.parametrize("learn_axes,n_learned", [("both", 4), ("phase", 2), ("readout", 2)])
-def test_learn_axes_freezes_the_other_axis(learn_axes, n_learned):
-    model = MSENSE((16, 12), learn_axes=learn_axes)
+@pytest.mark.parametrize("learn,n_learned", [("both", 4), ("phase", 2), ("readout", 2), ("none", 0)])
+def test_learn_freezes_the_other_axis(learn, n_learned):
+    model = MSENSE((16, 12), learn=learn)
     assert sum(p.requires_grad for p in model.parameters()) == n_learned
     y, mask, maps = batch(dtype=torch.complex64)
-    model(y, mask.float(), maps).abs().sum().backward()
-    frozen = {"both": [], "phase": [model.inverse_fourier.f0], "readout": [model.inverse_fourier.f1]}[learn_axes]
+    out = model(y, mask.float(), maps)
+    if n_learned:
+        out.abs().sum().backward()
+    G = model.inverse_fourier
+    frozen = {"both": [], "phase": [G.f0], "readout": [G.f1], "none": [G]}[learn]
     for axis in frozen:
         assert all(p.grad is None for p in axis.parameters())
+
+
+def test_learn_axes_is_a_deprecated_spelling_of_learn():
+    with pytest.warns(DeprecationWarning, match="learn_axes= is deprecated"):
+        old = MSENSE((16, 12), learn_axes="phase")
+    assert old.learn == "phase" and sum(p.requires_grad for p in old.parameters()) == 2
+    with pytest.raises(TypeError, match="not both"):
+        MSENSE((16, 12), learn="both", learn_axes="both")
+
+
+def test_checkpoints_written_before_the_physics_object_still_load():
+    model = MSENSE((16, 12), dtype=torch.complex128)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    old_keys = {k.replace("physics.fourier.op.", "inverse_fourier."): v for k, v in model.state_dict().items()}
+    assert any(k.startswith("inverse_fourier.") for k in old_keys)
+    fresh = MSENSE((16, 12), dtype=torch.complex128)
+    fresh.load_state_dict(old_keys)
+    y, mask, maps = batch()
+    assert rel(fresh(y, mask, maps), model(y, mask, maps)) == 0.0
 
 
 @pytest.mark.parametrize("model_cls", [MSENSE, DiagonalSENSE])
@@ -69,7 +92,7 @@ def test_a_few_steps_reduce_the_error_to_a_linear_target(model_cls):
     y, mask, maps = batch(b=4, dtype=torch.complex64)
     mask = mask.float()
     with torch.no_grad():
-        zf = sense_adjoint(y, maps, mask, CenteredFFT2(shape))
+        zf = SenseOperator(maps, mask).adjoint(y)
         target = 0.7 * zf + 0.3 * torch.roll(zf, 1, dims=-1)
     losses = []
     for _ in range(30):
@@ -91,7 +114,9 @@ def test_errors_restate_the_input():
         model(y.real, mask, maps)
     with pytest.raises(ValueError, match="does not broadcast"):
         model(y, torch.ones(1, 1, 1, 7), maps)
-    with pytest.raises(ValueError, match="learn_axes"):
+    with pytest.raises(ValueError, match="learn must be one of"):
+        MSENSE((16, 12), learn="columns")
+    with pytest.raises(ValueError, match="learn_axes"), pytest.warns(DeprecationWarning):
         MSENSE((16, 12), learn_axes="columns")
     with pytest.raises(ValueError, match="shape"):
         DiagonalSENSE((16,))

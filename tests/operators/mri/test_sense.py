@@ -63,8 +63,43 @@ def test_monarch_learns_fixed_when_asked():
     A = SenseOperator(maps, mask, fourier="monarch")
     A(x).abs().square().sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in A.parameters())
-    frozen = SenseOperator(maps, mask, fourier="monarch", learnable=False)
+    frozen = SenseOperator(maps, mask, fourier="monarch", learn="none")
     assert not any(p.requires_grad for p in frozen.parameters())
+    phase = SenseOperator(maps, mask, fourier="monarch", learn="phase")
+    assert not any(p.requires_grad for p in phase.fourier.f0.parameters())
+    assert all(p.requires_grad for p in phase.fourier.f1.parameters())
+
+
+def test_learnable_is_a_deprecated_spelling_of_learn():
+    maps, mask, _, _ = problem()
+    with pytest.warns(DeprecationWarning, match="learnable= is deprecated"):
+        frozen = SenseOperator(maps, mask, fourier="monarch", learnable=False)
+    assert frozen.learn == "none" and not any(p.requires_grad for p in frozen.parameters())
+    with pytest.warns(DeprecationWarning):
+        assert SenseOperator(maps, mask, fourier="monarch", learnable=True).learn == "both"
+    with pytest.raises(ValueError, match="learn must be one of"):
+        SenseOperator(maps, mask, learn="all")
+
+
+@pytest.mark.parametrize("fourier", ["fft", "monarch"])
+def test_maps_and_mask_per_call_equal_stored_ones(fourier):
+    maps, mask, x, y = problem()
+    stored = SenseOperator(maps, mask, fourier=fourier)
+    per_call = SenseOperator(shape=(16, 12), fourier=fourier, dtype=C128)
+    assert per_call.oshape == (-1, 16, 12)
+    assert rel(per_call(x, maps=maps, mask=mask), stored(x)) <= 1e-14
+    assert rel(per_call.H(y, maps=maps, mask=mask), stored.H(y)) <= 1e-14
+    assert rel(per_call.normal(x, maps=maps, mask=mask), stored.normal(x)) <= 1e-14
+    # per-call values override stored ones; a missing mask means fully sampled
+    assert rel(stored(x, maps=2 * maps), 2 * stored(x)) <= 1e-14
+    full = SenseOperator(maps, torch.ones(12, dtype=torch.float64))
+    assert rel(per_call(x, maps=maps), full(x)) <= 1e-14
+    with pytest.raises(ValueError, match="no coil maps stored; pass maps="):
+        per_call(x)
+    with pytest.raises(ValueError, match=r"mask of shape \(11,\) does not broadcast"):
+        per_call(x, maps=maps, mask=torch.ones(11))
+    with pytest.raises(ValueError, match=r"built for 16×12 images, got maps \(2, 3, 8, 12\)"):
+        per_call(x, maps=maps[..., :8, :])
 
 
 def test_single_map_set_broadcasts_over_images():

@@ -5,7 +5,7 @@ import torch
 
 from monarch_sci.fourier import CenteredFFT2
 from monarch_sci.operators.mri.networks import UNet
-from monarch_sci.operators.mri.sense import sense_adjoint
+from monarch_sci.operators.mri.sense import SenseOperator
 from monarch_sci.operators.mri.unet import UNetRecon
 
 
@@ -25,7 +25,7 @@ def test_recon_starts_as_zero_filled_sense_pads_odd_sizes_and_is_scale_equivaria
     y = torch.randn(2, 3, h, w, dtype=torch.complex128)
     maps = torch.randn(2, 3, h, w, dtype=torch.complex128)
     mask = torch.ones(1, 1, 1, w, dtype=torch.float64)
-    zf = sense_adjoint(y, maps, mask, CenteredFFT2((h, w)))
+    zf = SenseOperator(maps, mask).adjoint(y)
     assert ((net(y, mask, maps) - zf).abs().max() / zf.abs().max()) <= 1e-12
     with torch.no_grad():
         net.unet.head.weight.normal_()

@@ -3,9 +3,8 @@
 import pytest
 import torch
 
-from monarch_sci.fourier import CenteredFFT2, make_fourier
 from monarch_sci.operators.mri.networks import ConvRegulariser
-from monarch_sci.operators.mri.sense import sense_adjoint, sense_forward
+from monarch_sci.operators.mri.sense import SenseOperator
 from monarch_sci.operators.mri.unrolled import UnrolledSENSE
 
 
@@ -19,17 +18,17 @@ def batch(b=2, c=3, h=16, w=12, dtype=torch.complex128):
     maps = maps / maps.abs().square().sum(1, keepdim=True).sqrt()
     mask = (torch.rand(b, 1, 1, w) < 0.4).to(x.real.dtype)
     mask[..., w // 2 - 1 : w // 2 + 1] = 1
-    y = sense_forward(x, maps, mask, CenteredFFT2((h, w)))
+    y = SenseOperator(maps, mask)(x)
     return x, y, mask, maps
 
 
 def test_sense_helpers_are_adjoint_complex128():
     x, y, mask, maps = batch()
-    for kind in ("fft", "monarch"):
-        F = make_fourier(kind, (16, 12), dtype=torch.complex128)
+    for kind in ("fft", "monarch"):  # the physics object of the learned models: maps and mask per call
+        A = SenseOperator(shape=(16, 12), fourier=kind, dtype=torch.complex128)
         u = torch.randn_like(y)
-        lhs = torch.vdot(sense_forward(x, maps, mask, F).flatten(), u.flatten())
-        rhs = torch.vdot(x.flatten(), sense_adjoint(u, maps, mask, F).flatten())
+        lhs = torch.vdot(A(x, maps=maps, mask=mask).flatten(), u.flatten())
+        rhs = torch.vdot(x.flatten(), A.H(u, maps=maps, mask=mask).flatten())
         assert abs(lhs - rhs) <= 1e-12 * abs(lhs)
 
 
@@ -38,10 +37,10 @@ def test_at_init_it_is_landweber_on_sense(regulariser):
     x, y, mask, maps = batch()
     kw = {"cascades": 3, "channels": 4, "layers": 3, "init": "adjoint", "regulariser": regulariser}
     net = UnrolledSENSE((16, 12), **kw, dtype=torch.complex128)
-    F = CenteredFFT2((16, 12))
-    ref = sense_adjoint(y, maps, mask, F)
+    A = SenseOperator(maps, mask)
+    ref = A.adjoint(y)
     for _ in range(3):
-        ref = ref - sense_adjoint(sense_forward(ref, maps, mask, F) - y, maps, mask, F)
+        ref = ref - A.adjoint(A(ref) - y)
     assert rel(net(y, mask, maps), ref) <= 1e-12
 
 
@@ -117,9 +116,9 @@ def test_cg_warm_start_solves_the_tikhonov_problem_and_reset_restores_it():
     )
     with torch.no_grad():
         net.step.zero_()  # no gradient step: the output is the (rescaled) warm start
-    F = CenteredFFT2((16, 12))
+    A = SenseOperator(maps, mask)
     out = net(y, mask, maps)
-    normal = sense_adjoint(sense_forward(out, maps, mask, F), maps, mask, F) + 1e-2 * out
-    assert rel(normal, sense_adjoint(y, maps, mask, F)) <= 1e-8
+    normal = A.normal(out) + 1e-2 * out
+    assert rel(normal, A.adjoint(y)) <= 1e-8
     net.reset_parameters()
     assert torch.equal(net.step, torch.ones(1, dtype=torch.float64))
