@@ -16,10 +16,10 @@ def test_parameter_counts_match_the_original_benchmark():
 
 def test_monarch_adds_only_the_factors():
     fft = count_parameters(FNO2d(8, 8, 20, size=(32, 32)))
-    mon = FNO2d(8, 8, 20, size=(32, 32), transform="monarch")
+    mon = FNO2d(8, 8, 20, size=(32, 32), fourier="monarch")
     factors = sum(2 * p.numel() for n, p in mon.named_parameters() if n.endswith("_blocks"))
     assert count_parameters(mon) == fft + factors
-    shared = FNO2d(8, 8, 20, size=(32, 32), transform="monarch", share_transform=True)
+    shared = FNO2d(8, 8, 20, size=(32, 32), fourier="monarch", share_transform=True)
     assert count_parameters(shared) == fft + factors // 4
 
 
@@ -31,7 +31,7 @@ def _copy_fft_weights(fft: torch.nn.Module, mon: torch.nn.Module) -> None:
 @pytest.mark.parametrize(("dtype", "tol"), [(torch.float32, 1e-5), (torch.float64, 1e-12)])
 def test_fno2d_monarch_equals_fft_at_init(dtype, tol):
     fft = FNO2d(3, 3, 6, t_in=4, size=(12, 12), dtype=dtype)
-    mon = FNO2d(3, 3, 6, t_in=4, size=(12, 12), transform="monarch", dtype=dtype)
+    mon = FNO2d(3, 3, 6, t_in=4, size=(12, 12), fourier="monarch", dtype=dtype)
     _copy_fft_weights(fft, mon)
     x = torch.randn(2, 12, 12, 4, dtype=dtype)
     with torch.no_grad():
@@ -41,7 +41,7 @@ def test_fno2d_monarch_equals_fft_at_init(dtype, tol):
 
 def test_fno3d_monarch_equals_fft_at_init():
     fft = FNO3d(2, 2, 2, 4, t_in=3, size=(8, 8, 6), dtype=torch.float64)
-    mon = FNO3d(2, 2, 2, 4, t_in=3, size=(8, 8, 6), transform="monarch", dtype=torch.float64)
+    mon = FNO3d(2, 2, 2, 4, t_in=3, size=(8, 8, 6), fourier="monarch", dtype=torch.float64)
     _copy_fft_weights(fft, mon)
     x = torch.randn(2, 8, 8, 6, 3, dtype=torch.float64)
     with torch.no_grad():
@@ -70,12 +70,15 @@ def test_unused_batchnorm_layers_are_frozen_and_outside_the_computation():
 
 
 def test_bad_input_restates_the_shape():
-    model = FNO2d(2, 2, 4, t_in=3, size=(8, 8), transform="monarch")
-    with pytest.raises(ValueError, match=r"expected input \(batch, 8, 8, t_in=3\), got \(1, 8, 8, 4\)"):
+    model = FNO2d(2, 2, 4, t_in=3, size=(8, 8), fourier="monarch")
+    with pytest.raises(
+        ValueError, match=r"expected input \(batch, s1, s2, t_in=3\) \(channels_last\), got \(1, 8, 8, 4\)"
+    ):
         model(torch.randn(1, 8, 8, 4))
-    with pytest.raises(ValueError, match=r"got \(1, 16, 16, 3\)"):
-        model(torch.randn(1, 16, 16, 3))
-    with pytest.raises(ValueError, match="share_transform=True needs transform='monarch'"):
+    # Any grid that holds the modes runs (resolution transfer); one that does not is refused with the numbers.
+    with pytest.raises(ValueError, match=r"need a grid of at least \(4, 2\), got an input of shape \(1, 3, 8, 3\)"):
+        model(torch.randn(1, 3, 8, 3))
+    with pytest.raises(ValueError, match="share_transform=True needs fourier='monarch'"):
         FNO2d(2, 2, 4, share_transform=True)
     with pytest.raises(ValueError, match="FNO3d: expected input"):
-        FNO3d(2, 2, 2, 4, t_in=3, size=(8, 8, 6))(torch.randn(1, 8, 8, 5, 3))
+        FNO3d(2, 2, 2, 4, t_in=3, size=(8, 8, 6))(torch.randn(1, 8, 8, 6, 4))
