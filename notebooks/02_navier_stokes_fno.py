@@ -112,7 +112,7 @@ print("train input", tuple(train_set.x.shape), "target", tuple(train_set.y.shape
 # %% [markdown]
 # ## 2 · Two FNOs, one budget
 # Same architecture (modes, width, four layers), same seed, same optimiser; the only difference is
-# `transform="fft"` or `transform="monarch"`. At initialisation the two compute the same function (up to
+# `fourier="fft"` or `fourier="monarch"`. At initialisation the two compute the same function (up to
 # float32 rounding) — checked below before training. The Monarch factors add parameters (two complex
 # block-diagonal matrices per axis, direction and layer).
 
@@ -127,7 +127,7 @@ train_cfg = TrainConfig(
 
 def build(transform):
     seed_everything(0)
-    fno = FNO2d(modes, modes, width, t_in=t_in, size=(s, s), transform=transform)
+    fno = FNO2d(modes, modes, width, t_in=t_in, size=(s, s), fourier=transform)
     return ForecastModel(fno, t_out)
 
 

@@ -121,7 +121,7 @@ def _build(args: argparse.Namespace, transform: str, s: int):
     from monarch_sci.operators.pde.fno import FNO2d, FNO3d
     from monarch_sci.operators.pde.tasks import ForecastModel
 
-    common = {"transform": transform, "learn": args.learn, "share_transform": args.share_transform}
+    common = {"fourier": transform, "learn": args.learn, "share_transform": args.share_transform}
     m = args.modes
     if args.model == "fno2d":
         fno = FNO2d(m, m, args.width, t_in=args.t_in, size=(s, s), **common)

@@ -125,7 +125,7 @@ def make_mode_transform(
     if fourier == "monarch":
         if size is None:
             raise ValueError(
-                "fourier='monarch' needs the grid size of training (size=(n1, n2, ...)): the Monarch factors depend on it"
+                "fourier='monarch' needs the grid size of training (size=(n1, n2, ...)): its factors depend on it"
             )
         return MonarchModes(size, modes, learn=learn, dtype=complex_dtype_for(dtype), device=device)
     raise ValueError(f"fourier must be one of {FOURIERS} or a transform module, got {fourier!r}")
