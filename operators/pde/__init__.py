@@ -1,8 +1,10 @@
-"""Neural PDE solvers: spectral convolutions with a swappable Fourier (FFT or Monarch), FNO-2D/3D, tasks."""
+"""Neural PDE solvers: spectral convolutions with a swappable Fourier (FFT or Monarch, any grid), FNO-2D/3D, tasks
+(rollout forecasting, steady field maps)."""
 
-from monarch_sci.operators.pde.fno import FNO2d, FNO3d, count_parameters
+from monarch_sci.operators.pde.fno import FNO2d, FNO3d, count_parameters, modes_from_n_modes
 from monarch_sci.operators.pde.fourier_modes import FourierModes, MonarchModes, kept_modes
-from monarch_sci.operators.pde.spectral_conv import SpectralConv2d, SpectralConv3d
+from monarch_sci.operators.pde.spectral_conv import SpectralConv, SpectralConv2d, SpectralConv3d, make_mode_transform
+from monarch_sci.operators.pde.steady import SteadyModel, SteadyTask, relative_h1_per_sample
 from monarch_sci.operators.pde.tasks import ForecastModel, ForecastTask, ForecastWindows
 
 __all__ = [
@@ -13,8 +15,14 @@ __all__ = [
     "ForecastWindows",
     "FourierModes",
     "MonarchModes",
+    "SpectralConv",
     "SpectralConv2d",
     "SpectralConv3d",
+    "SteadyModel",
+    "SteadyTask",
     "count_parameters",
     "kept_modes",
+    "make_mode_transform",
+    "modes_from_n_modes",
+    "relative_h1_per_sample",
 ]
