@@ -204,7 +204,7 @@ class SpectralConv(nn.Module):
             raise ValueError(f"{type(self).__name__}: size {tuple(size)} must have one entry per mode count {d}")
         self.size = None if size is None else tuple(int(s) for s in size)
         self.kind = fourier if isinstance(fourier, str) else "injected"
-        self.transform = make_mode_transform(fourier, self.size, self.n_modes, learn=learn, dtype=dtype, device=device)
+        self.fourier = make_mode_transform(fourier, self.size, self.n_modes, learn=learn, dtype=dtype, device=device)
         mode_shape = (*(2 * m for m in self.n_modes[:-1]), self.n_modes[-1])
         self.weight = nn.Parameter(
             torch.empty(self.in_channels, self.out_channels, *mode_shape, dtype=complex_dtype_for(dtype), device=device)
@@ -212,6 +212,12 @@ class SpectralConv(nn.Module):
         k = _LETTERS[:d]
         self._mix = f"bi{k},io{k}->bo{k}"  # per-mode channel mixing
         self.reset_parameters()
+
+    @property
+    def transform(self) -> nn.Module:
+        """Deprecated name of :attr:`fourier` (the kept-modes transform module); warns."""
+        warnings.warn(f"{type(self).__name__}.transform is deprecated; use .fourier", DeprecationWarning, stacklevel=2)
+        return self.fourier
 
     def reset_parameters(self) -> None:
         """FNO initialisation of ``W`` (real and imaginary parts uniform in ``[0, 1/(in·out))``)."""
@@ -230,9 +236,16 @@ class SpectralConv(nn.Module):
             raise TypeError(f"{type(self).__name__}: expected a real {self.weight.real.dtype} field, got {x.dtype}")
         grid = tuple(x.shape[2:])
         check_grid(grid, self.n_modes, type(self).__name__, what=f"an input of shape {tuple(x.shape)}, grid")
-        c = self.transform(x)  # (b, i, *mode_shape) complex
+        c = self.fourier(x)  # (b, i, *mode_shape) complex
         c = torch.einsum(self._mix, c, self.weight)
-        return self.transform.inverse(c, size=grid)
+        return self.fourier.inverse(c, size=grid)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # Checkpoints written before the rename hold the transform under "transform."; read them as "fourier.".
+        old = prefix + "transform."
+        for key in [k for k in state_dict if k.startswith(old)]:
+            state_dict[prefix + "fourier." + key[len(old) :]] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def extra_repr(self) -> str:
         return (

@@ -114,7 +114,7 @@ def test_factors_learn_and_stay_real_output():
 def test_shared_injected_transform_is_used_by_every_layer():
     shared = MonarchModes((12, 12), (3, 3))
     layers = [SpectralConv2d(2, 2, 3, 3, size=(12, 12), fourier=shared) for _ in range(3)]
-    assert all(layer.transform is shared for layer in layers)
+    assert all(layer.fourier is shared for layer in layers)
     model = torch.nn.ModuleList(layers)
     factor_params = [n for n, _ in model.named_parameters() if n.endswith("_blocks")]
     assert len(factor_params) == 8  # registered once despite three users
@@ -152,3 +152,17 @@ def test_generic_layer_matches_named_2d_layer():
     b = SpectralConv2d(2, 3, 2, 3, size=(8, 8))
     x = torch.randn(1, 2, 8, 8)
     assert torch.equal(a(x), b(x))
+
+
+def test_checkpoints_with_the_old_transform_keys_still_load():
+    a = SpectralConv2d(2, 2, 3, 3, size=(12, 12), fourier="monarch", dtype=torch.float64)
+    with torch.no_grad():
+        a.fourier.fwd[0].l_blocks.mul_(1.1)
+    old = {k.replace("fourier.", "transform."): v for k, v in a.state_dict().items()}
+    assert any(k.startswith("transform.") for k in old)
+    b = SpectralConv2d(2, 2, 3, 3, size=(12, 12), fourier="monarch", dtype=torch.float64)
+    b.load_state_dict(old)
+    x = torch.randn(1, 2, 12, 12, dtype=torch.float64)
+    assert torch.equal(a(x), b(x))
+    with pytest.warns(DeprecationWarning, match=r"\.transform is deprecated; use \.fourier"):
+        assert b.transform is b.fourier
