@@ -20,10 +20,9 @@ The weights are one complex tensor ``(in, out, 2m_1, …, 2m_{d−1}, m_d)``; it
 FNO's ``weights1 … weights{2^{d−1}}`` (same count, same uniform ``[0, 1/(in·out))`` initialisation of real and
 imaginary parts), laid out in the order the kept-mode indices are listed.
 
-neuraloperator: the first three positional arguments of :class:`SpectralConv` (``in_channels``,
-``out_channels``, ``n_modes``) match neuraloperator's ``conv_module`` call, but neuraloperator also passes a
-dozen keyword options (``rank``, ``factorization``, …) that this layer does not implement; accepting and
-ignoring them would be a silent fallback, so the layer is not a drop-in ``conv_module``.
+neuraloperator: neuraloperator's ``FNO(..., conv_module=...)`` passes a dozen keyword options (``rank``,
+``factorization``, …); :class:`~monarch_sci.operators.pde.neuralop_conv.NeuralopSpectralConv` is this layer with
+that signature (unsupported options refused, not ignored).
 """
 
 from __future__ import annotations
