@@ -27,6 +27,7 @@ that signature (unsupported options refused, not ignored).
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
 
@@ -130,22 +131,15 @@ def make_mode_transform(
     raise ValueError(f"fourier must be one of {FOURIERS} or a transform module, got {fourier!r}")
 
 
-def make_transform(
-    kind: Fourier | nn.Module,
-    size: Sequence[int] | None,
-    modes: Sequence[int],
-    *,
-    learn: Learn = "both",
-    dtype: torch.dtype = torch.float32,
-    device: torch.device | str | None = None,
-) -> nn.Module:
+@functools.wraps(make_mode_transform)
+def make_transform(*args, **kwargs) -> nn.Module:
     """Deprecated name of :func:`make_mode_transform` (warns)."""
     warnings.warn(
         "make_transform is deprecated and will be removed in the next release; use make_mode_transform",
         DeprecationWarning,
         stacklevel=2,
     )
-    return make_mode_transform(kind, size, modes, learn=learn, dtype=dtype, device=device)
+    return make_mode_transform(*args, **kwargs)
 
 
 class SpectralConv(nn.Module):

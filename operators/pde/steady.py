@@ -21,11 +21,12 @@ from typing import Literal
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from monarch_sci.datasets.pde.pairs import FieldNormalizer
 from monarch_sci.metrics import relative_l2_per_sample
 from monarch_sci.operators.pde.fno import FNO2d
+from monarch_sci.operators.pde.tasks import predict_all
 
 __all__ = ["SteadyModel", "SteadyTask", "relative_h1_per_sample"]
 
@@ -137,12 +138,7 @@ class SteadyTask:
     @torch.no_grad()
     def predict(self, model: nn.Module, dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
         """All predictions and targets of ``dataset`` (no gradient)."""
-        device = next(model.parameters()).device
-        preds, trues = [], []
-        for x, y in DataLoader(dataset, batch_size=self.eval_batch, shuffle=False):
-            preds.append(model(x.to(device)).cpu())
-            trues.append(y)
-        return torch.cat(preds), torch.cat(trues)
+        return predict_all(model, dataset, self.eval_batch)
 
     def evaluate(self, model: nn.Module, dataset: Dataset, prefix: str = "val") -> dict[str, float | list[float]]:
         pred, true = self.predict(model, dataset)
