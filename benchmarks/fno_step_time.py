@@ -22,7 +22,7 @@ def main(reps: int = 6) -> dict:
     models = {}
     for kind in ("fft", "monarch"):
         torch.manual_seed(0)
-        m = FNO2d(8, 8, 20, size=(32, 32), transform=kind)
+        m = FNO2d(8, 8, 20, size=(32, 32), fourier=kind)
         models[kind] = (m, torch.optim.Adam(m.parameters(), 1e-3))
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(20, 32, 32, 10, generator=g), torch.randn(20, 32, 32, 10, generator=g)

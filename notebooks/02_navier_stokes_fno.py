@@ -112,7 +112,7 @@ print("train input", tuple(train_set.x.shape), "target", tuple(train_set.y.shape
 # %% [markdown]
 # ## 2 · Two FNOs, one budget
 # Same architecture (modes, width, four layers), same seed, same optimiser; the only difference is
-# `transform="fft"` or `transform="monarch"`. At initialisation the two compute the same function (up to
+# `fourier="fft"` or `fourier="monarch"`. At initialisation the two compute the same function (up to
 # float32 rounding) — checked below before training. The Monarch factors add parameters (two complex
 # block-diagonal matrices per axis, direction and layer).
 
@@ -127,7 +127,7 @@ train_cfg = TrainConfig(
 
 def build(transform):
     seed_everything(0)
-    fno = FNO2d(modes, modes, width, t_in=t_in, size=(s, s), transform=transform)
+    fno = FNO2d(modes, modes, width, t_in=t_in, size=(s, s), fourier=transform)
     return ForecastModel(fno, t_out)
 
 
@@ -238,14 +238,14 @@ def distance(op):
     return ((learned - exact).norm() / exact.norm()).item()
 
 
-layers = [conv.transform for conv in models["monarch"].fno.convs]
+layers = [conv.fourier for conv in models["monarch"].fno.convs]
 assert all(isinstance(tr, MonarchModes) for tr in layers)
 labels = [f"{d} axis {a}" for d in ("forward", "inverse") for a in ("x", "y (half)")]
 dist = torch.tensor([[distance(op) for op in (*tr.fwd, *tr.inv)] for tr in layers])  # (layer, 4)
 print(f"{'layer':>5} " + " ".join(f"{lab:>16}" for lab in labels))
 for i, row in enumerate(dist):
     print(f"{i + 1:5d} " + " ".join(f"{v:16.4f}" for v in row))
-fresh = build("monarch").fno.convs[0].transform
+fresh = build("monarch").fno.convs[0].fourier
 print("sanity check, an untrained layer:", max(distance(op) for op in (*fresh.fwd, *fresh.inv)))
 
 fig, ax = plt.subplots(figsize=(6, 3.5))

@@ -1,4 +1,4 @@
-"""Navier–Stokes data for the FNO benchmark: one import for the solver, the random fields, the store and loaders.
+"""PDE data: Navier–Stokes (solver, store, loaders), Darcy flow, and input/output field pairs of any PDE.
 
 The pieces live in one file per concept:
 
@@ -10,7 +10,10 @@ The pieces live in one file per concept:
 * :mod:`.ns_generate` — :func:`generate_store`, resumable and sharded by ``torchrun`` rank
   (``monarch-sci ns generate`` on the command line);
 * :mod:`.ns_dataset` — :class:`NavierStokesDataset` and :func:`read_ns_frames` over our store and the original
-  FNO ``.mat`` files (v7.3 and v5).
+  FNO ``.mat`` files (v7.3 and v5);
+* :mod:`.pairs` — :func:`read_field_pairs` (input/output fields from HDF5, ``.mat``, ``.npz``, ``.pt``),
+  :class:`FieldPairs`, :class:`FieldNormalizer` (output statistics fitted on the training split);
+* :mod:`.darcy` — :func:`generate_darcy` / :func:`solve_darcy`: the FNO paper's Darcy flow problem.
 
 Examples
 --------
@@ -21,28 +24,38 @@ Examples
 torch.Size([2, 2, 32, 32])
 """
 
+from .darcy import DarcyConfig, darcy_coefficient, generate_darcy, solve_darcy
 from .grf import GaussianRandomField, grf_spectrum, sample_generator, sample_seed
 from .ns_dataset import NavierStokesDataset, detect_ns_format, read_ns_frames
 from .ns_generate import NSGenerationConfig, generate_store, shard_path
 from .ns_solver import CFLError, NavierStokes2d, downsample_field, fno_forcing
 from .ns_store import STORE_FORMAT, StoreError, merge_shards
+from .pairs import FieldNormalizer, FieldPairs, detect_pairs_format, read_field_pairs
 
 __all__ = [
     "STORE_FORMAT",
     "CFLError",
+    "DarcyConfig",
+    "FieldNormalizer",
+    "FieldPairs",
     "GaussianRandomField",
     "NSGenerationConfig",
     "NavierStokes2d",
     "NavierStokesDataset",
     "StoreError",
+    "darcy_coefficient",
     "detect_ns_format",
+    "detect_pairs_format",
     "downsample_field",
     "fno_forcing",
+    "generate_darcy",
     "generate_store",
     "grf_spectrum",
     "merge_shards",
+    "read_field_pairs",
     "read_ns_frames",
     "sample_generator",
     "sample_seed",
     "shard_path",
+    "solve_darcy",
 ]

@@ -1,10 +1,14 @@
-"""Neural PDE solvers: spectral convolutions with a swappable Fourier (FFT or Monarch), FNO-2D/3D, tasks."""
+"""Neural PDE solvers: spectral convolutions with a swappable Fourier (FFT or Monarch, any grid), FNO-2D/3D, tasks
+(rollout forecasting, steady field maps); the neuraloperator drop-in is
+:mod:`monarch_sci.operators.pde.neuralop_conv` (``monarch_conv``)."""
 
-from monarch_sci.operators.pde.fno import FNO2d, FNO3d, count_parameters
+from monarch_sci.operators.pde.fno import FNO2d, FNO3d, count_parameters, modes_from_n_modes
 from monarch_sci.operators.pde.forecast_compare import compare_forecasters
 from monarch_sci.operators.pde.forecasting import ForecastSpec, train_forecaster
 from monarch_sci.operators.pde.fourier_modes import FourierModes, MonarchModes, kept_modes
-from monarch_sci.operators.pde.spectral_conv import SpectralConv2d, SpectralConv3d
+from monarch_sci.operators.pde.neuralop_conv import NeuralopSpectralConv, monarch_conv
+from monarch_sci.operators.pde.spectral_conv import SpectralConv, SpectralConv2d, SpectralConv3d, make_mode_transform
+from monarch_sci.operators.pde.steady import SteadyModel, SteadyTask, relative_h1_per_sample
 from monarch_sci.operators.pde.tasks import ForecastModel, ForecastTask, ForecastWindows
 
 __all__ = [
@@ -16,10 +20,18 @@ __all__ = [
     "ForecastWindows",
     "FourierModes",
     "MonarchModes",
+    "NeuralopSpectralConv",
+    "SpectralConv",
     "SpectralConv2d",
     "SpectralConv3d",
-    "compare_forecasters",
+    "SteadyModel",
+    "SteadyTask",
     "count_parameters",
     "kept_modes",
+    "make_mode_transform",
+    "modes_from_n_modes",
+    "monarch_conv",
+    "relative_h1_per_sample",
+    "compare_forecasters",
     "train_forecaster",
 ]

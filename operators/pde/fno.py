@@ -1,9 +1,12 @@
-"""Fourier neural operators for Navier–Stokes: FNO-2D (autoregressive in time) and FNO-3D (space–time).
+"""Fourier neural operators: FNO-2D (steady maps, autoregressive in time) and FNO-3D (space–time).
 
 Both follow the benchmark scripts of Li et al. (``fourier_2d_time.py`` and ``fourier_3d.py`` of
 zongyi-li/fourier_neural_operator): a pointwise lift ``P`` to ``width`` channels, four Fourier layers
 ``v ← σ(K_ℓ v + W_ℓ v)`` (``K_ℓ`` a :class:`~monarch_sci.operators.pde.spectral_conv.SpectralConv`, ``W_ℓ`` a 1×1
 convolution, ``σ`` = GELU, none after the last layer) and a pointwise projection ``Q`` (``width → 128 → 1``).
+The defaults are that benchmark; ``n_layers``, ``in_channels``/``out_channels`` (fields in and out, the grid
+coordinates are appended to the input), ``proj_width`` and ``layout`` (``"channels_last"``: ``(b, x, y, c)`` as
+the FNO scripts, or ``"channels_first"``: ``(b, c, x, y)``) make the same model for any steady map.
 
 * :class:`FNO2d` maps the last ``t_in`` vorticity snapshots plus the grid ``(x, y)`` to the next snapshot;
   :meth:`FNO2d.rollout` applies it autoregressively.
@@ -16,7 +19,19 @@ weights counting two reals each — :func:`count_parameters`). They are kept her
 match; they take no part in the computation (frozen so that DistributedDataParallel sees no unused trainable
 parameters; Adam never updated them in the original either, since they never receive a gradient).
 
-``transform=`` passes through to every Fourier layer; ``share_transform=True`` builds one Monarch transform
+Modes: ``modes1, modes2(, modes3)`` are the FNO paper's modes *per sign* (full axes keep frequencies
+``−m … m−1``, the last, half-spectrum axis ``0 … m−1``); ``n_modes=(M1, M2(, M3))`` is neuraloperator 2.0's
+meaning, the *total* number of modes per axis including both signs: full axis ``m = M/2`` (``M`` even), last
+axis ``m = M//2 + 1`` — neuraloperator's ``n_modes=(16, 16)`` is ``FNO2d(8, 9)``. Mode counts that do not fit
+``size`` are refused at construction; any other grid is checked at the call.
+
+Any grid: the model runs on any grid that holds its modes. ``fourier="fft"`` needs no ``size``;
+``fourier="monarch"`` learns its transforms on ``size`` and carries them to other grids (see
+:class:`~monarch_sci.operators.pde.fourier_modes.MonarchModes`), so a state dict trained at 16² loads into the
+same constructor call and evaluates at 32².
+
+``fourier=`` passes through to every Fourier layer (``transform=`` is its deprecated spelling);
+``share_transform=True`` builds one Monarch transform
 used by all four layers instead of one per layer. Default for ``"monarch"``: per layer, forward and inverse
 transforms along both axes learn (four complex Monarch matrices restricted to the kept modes, initialised to
 the DFT); the ablation over learnable parts, sharing and factor learning rate is in
@@ -26,20 +41,24 @@ the DFT); the ablation over learnable parts, sharing and factor learning rate is
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from monarch_sci.operators.pde.fourier_modes import Learn
-from monarch_sci.operators.pde.spectral_conv import SpectralConv, TransformKind, make_transform
+from monarch_sci.fourier import Fourier
+from monarch_sci.operators.pde.fourier_modes import Learn, check_grid
+from monarch_sci.operators.pde.spectral_conv import SpectralConv, make_mode_transform, resolve_fourier
 
-__all__ = ["FNO2d", "FNO3d", "count_parameters"]
+__all__ = ["FNO2d", "FNO3d", "count_parameters", "modes_from_n_modes"]
 
 N_LAYERS = 4
 PROJ_WIDTH = 128
 TIME_PAD = 6  # fourier_3d.py pads the (non-periodic) time axis by 6 samples
+Layout = Literal["channels_last", "channels_first"]
+_LAYOUTS = ("channels_last", "channels_first")
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -53,6 +72,40 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() * (2 if p.is_complex() else 1) for p in module.parameters())
 
 
+def modes_from_n_modes(n_modes: Sequence[int], where: str = "modes_from_n_modes") -> tuple[int, ...]:
+    """Modes per sign (ours) from neuraloperator's total modes per axis ``n_modes`` (see the module docstring).
+
+    Examples
+    --------
+    >>> modes_from_n_modes((16, 16))
+    (8, 9)
+    """
+    n_modes = tuple(int(m) for m in n_modes)
+    bad = [m for m in n_modes[:-1] if m < 2 or m % 2] + ([n_modes[-1]] if n_modes and n_modes[-1] < 1 else [])
+    if not n_modes or bad:
+        raise ValueError(
+            f"{where}: n_modes (total modes per axis, both signs) must be even and >= 2 on every axis but the last "
+            f"and >= 1 on the last, got n_modes={n_modes}"
+        )
+    return (*(m // 2 for m in n_modes[:-1]), n_modes[-1] // 2 + 1)
+
+
+def _resolve_modes(modes: Sequence[int | None], n_modes: Sequence[int] | None, where: str) -> tuple[int, ...]:
+    given = [m is not None for m in modes]
+    if n_modes is not None:
+        if any(given):
+            raise ValueError(f"{where}: pass either the modes per sign (modes1, …) or n_modes, got both")
+        if len(tuple(n_modes)) != len(modes):
+            raise ValueError(f"{where}: n_modes needs {len(modes)} entries, got {tuple(n_modes)}")
+        return modes_from_n_modes(n_modes, where)
+    if not all(given):
+        raise ValueError(f"{where}: pass the modes per sign (modes1, …) or n_modes=(M1, …), got neither")
+    out = tuple(int(m) for m in modes)
+    if min(out) < 1:
+        raise ValueError(f"{where}: modes per sign must be >= 1, got {out}")
+    return out
+
+
 def _grid(shape: Sequence[int], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """Coordinates ``linspace(0, 1, n)`` per axis, as channels: ``(1, n_1, …, n_d, d)``."""
     axes = [torch.linspace(0, 1, n, dtype=dtype, device=device) for n in shape]
@@ -60,149 +113,229 @@ def _grid(shape: Sequence[int], dtype: torch.dtype, device: torch.device) -> tor
 
 
 class _FNOBase(nn.Module):
-    """Lift, four Fourier layers with 1×1 skips, projection; ``d`` spatial(-temporal) axes."""
+    """Lift, ``n_layers`` Fourier layers with 1×1 skips, projection; ``d`` spatial(-temporal) axes."""
+
+    #: Names of the grid axes in error messages (FNO-3D's last one is time).
+    GRID_AXES: tuple[str, ...] = ("s1", "s2")
 
     def __init__(
         self,
         modes: tuple[int, ...],
         width: int,
-        in_features: int,
         *,
+        in_channels: int,
+        out_channels: int,
+        n_layers: int,
+        proj_width: int,
+        layout: Layout,
         size: tuple[int, ...] | None,
-        transform: TransformKind | nn.Module,
+        fourier: Fourier | nn.Module,
         learn: Learn,
         share_transform: bool,
         dtype: torch.dtype,
         device: torch.device | str | None,
     ) -> None:
         super().__init__()
+        where = type(self).__name__
         d = len(modes)
+        for name, v in (("width", width), ("in_channels", in_channels), ("out_channels", out_channels)):
+            if int(v) < 1:
+                raise ValueError(f"{where}: {name} must be >= 1, got {v}")
+        if int(n_layers) < 1 or int(proj_width) < 1:
+            raise ValueError(f"{where}: n_layers and proj_width must be >= 1, got {n_layers}, {proj_width}")
+        if layout not in _LAYOUTS:
+            raise ValueError(f"{where}: layout must be one of {_LAYOUTS}, got {layout!r}")
         self.modes, self.width = modes, int(width)
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.n_layers, self.layout = int(n_layers), layout
         factory = {"dtype": dtype, "device": device}
-        self.fc0 = nn.Linear(in_features, self.width, **factory)
+        self.fc0 = nn.Linear(self.in_channels + d, self.width, **factory)
         if share_transform:
-            if transform != "monarch":
-                raise ValueError(f"share_transform=True needs transform='monarch', got transform={transform!r}")
-            transform = make_transform("monarch", size, modes, learn=learn, dtype=dtype, device=device)
+            if fourier != "monarch":
+                raise ValueError(f"share_transform=True needs fourier='monarch', got fourier={fourier!r}")
+            fourier = make_mode_transform("monarch", size, modes, learn=learn, dtype=dtype, device=device)
         self.convs = nn.ModuleList(
             SpectralConv(
-                self.width, self.width, modes, transform=transform, size=size, learn=learn, dtype=dtype, device=device
+                self.width, self.width, modes, fourier=fourier, size=size, learn=learn, dtype=dtype, device=device
             )
-            for _ in range(N_LAYERS)
+            for _ in range(self.n_layers)
         )
         conv = nn.Conv2d if d == 2 else nn.Conv3d
-        self.ws = nn.ModuleList(conv(self.width, self.width, 1, **factory) for _ in range(N_LAYERS))
+        self.ws = nn.ModuleList(conv(self.width, self.width, 1, **factory) for _ in range(self.n_layers))
         norm = nn.BatchNorm2d if d == 2 else nn.BatchNorm3d
-        self.bns = nn.ModuleList(norm(self.width, **factory) for _ in range(N_LAYERS))
+        self.bns = nn.ModuleList(norm(self.width, **factory) for _ in range(self.n_layers))
         self.bns.requires_grad_(False)  # declared, never used: see the module docstring
-        self.fc1 = nn.Linear(self.width, PROJ_WIDTH, **factory)
-        self.fc2 = nn.Linear(PROJ_WIDTH, 1, **factory)
+        self.fc1 = nn.Linear(self.width, int(proj_width), **factory)
+        self.fc2 = nn.Linear(int(proj_width), self.out_channels, **factory)
 
-    #: Names of the grid axes in error messages (FNO-3D's last one is time).
-    GRID_AXES: tuple[str, ...] = ("s1", "s2")
+    @property
+    def n_modes(self) -> tuple[int, ...]:
+        """neuraloperator's total modes per axis (``2m`` on full axes, ``2(m − 1)`` on the last)."""
+        return (*(2 * m for m in self.modes[:-1]), 2 * (self.modes[-1] - 1))
 
-    def check_input(self, x: torch.Tensor) -> None:
-        """Raise a ``ValueError`` restating ``x``'s shape if it does not fit this model."""
+    def _channels_last(self, x: torch.Tensor) -> torch.Tensor:
+        """Check ``x`` and return it channels-last ``(b, *grid, c)``."""
         nd = len(self.GRID_AXES)
-        ok = isinstance(x, torch.Tensor) and x.dim() == nd + 2 and x.shape[-1] == self.t_in
-        if ok and self.size is not None:
-            ok = tuple(x.shape[1 : 1 + nd]) == self.size
+        where = type(self).__name__
+        if self.layout == "channels_first" and isinstance(x, torch.Tensor) and x.dim() == nd + 2:
+            x = x.movedim(1, -1)
+        ok = isinstance(x, torch.Tensor) and x.dim() == nd + 2 and x.shape[-1] == self.in_channels
         if not ok:
             got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            grid = ", ".join(self.GRID_AXES if self.size is None else map(str, self.size))
-            raise ValueError(f"{type(self).__name__}: expected input (batch, {grid}, t_in={self.t_in}), got {got}")
+            if self.layout == "channels_first" and isinstance(x, torch.Tensor) and x.dim() == nd + 2:
+                got = tuple(x.movedim(-1, 1).shape)
+            grid = ", ".join(self.GRID_AXES)
+            c = f"{self.channel_name}={self.in_channels}"
+            want = f"(batch, {c}, {grid})" if self.layout == "channels_first" else f"(batch, {grid}, {c})"
+            raise ValueError(f"{where}: expected input {want} ({self.layout}), got {got}")
+        if not x.is_floating_point():
+            raise TypeError(
+                f"{where}: expected a floating-point input ({self.fc0.weight.dtype}), got {x.dtype}; "
+                "convert it explicitly (for a boolean or integer field: x.to(torch.float32))"
+            )
+        grid = tuple(x.shape[1 : 1 + nd])
+        check_grid(self._transform_grid(grid), self.modes, where, what=f"an input of shape {tuple(x.shape)}, grid")
+        return x
+
+    def _transform_grid(self, grid: tuple[int, ...]) -> tuple[int, ...]:
+        return grid
+
+    def _output(self, y: torch.Tensor) -> torch.Tensor:
+        return y.movedim(-1, 1) if self.layout == "channels_first" else y
 
     def _layers(self, v: torch.Tensor) -> torch.Tensor:
         for i, (k, w) in enumerate(zip(self.convs, self.ws)):
             v = k(v) + w(v)
-            if i < N_LAYERS - 1:
+            if i < self.n_layers - 1:
                 v = F.gelu(v)
         return v
 
     def _project(self, v: torch.Tensor) -> torch.Tensor:
         return self.fc2(F.gelu(self.fc1(v)))
 
+    #: How the input channels are called in messages.
+    channel_name = "in_channels"
+
+
+def _channels(in_channels: int | None, t_in: int | None, where: str) -> int:
+    if in_channels is not None and t_in is not None and int(in_channels) != int(t_in):
+        raise ValueError(f"{where}: in_channels={in_channels} and t_in={t_in} name the same count; pass one")
+    return int(in_channels if in_channels is not None else (t_in if t_in is not None else 10))
+
 
 class FNO2d(_FNOBase):
-    """FNO-2D: next vorticity snapshot from the last ``t_in`` snapshots and the grid.
+    """FNO-2D: a field map ``(in_channels fields + grid) → out_channels fields``; by default the next vorticity
+    snapshot from the last ``t_in`` snapshots, as in ``fourier_2d_time.py``.
 
-    ``u_{t+1} = Q ∘ L_4 ∘ … ∘ L_1 ∘ P([u_{t−t_in+1}, …, u_t, x, y])`` with the Fourier layers ``L_ℓ``.
+    ``u_out = Q ∘ L_n ∘ … ∘ L_1 ∘ P([u_1, …, u_{in_channels}, x, y])`` with the Fourier layers ``L_ℓ``.
 
     Parameters
     ----------
     modes1, modes2
-        Modes kept per sign along ``x`` and on the half-spectrum axis ``y``.
+        Modes kept per sign along ``x`` and on the half-spectrum axis ``y`` (or ``n_modes``).
     width
         Channels of the Fourier layers.
-    t_in
-        Snapshots in the input window (10 in the benchmark).
+    n_modes
+        ``(M1, M2)``: neuraloperator's total modes per axis, instead of ``modes1, modes2``.
+    in_channels, out_channels
+        Input fields (``t_in``, 10, for the rollout; ``t_in`` is its older name) and output fields (1).
+    n_layers, proj_width
+        Fourier layers (4) and width of the projection's hidden layer (128).
+    layout
+        ``"channels_last"`` ``(batch, s1, s2, c)`` (default, as the FNO scripts) or ``"channels_first"``
+        ``(batch, c, s1, s2)``; input and output alike.
     size
-        Grid ``(s1, s2)``; required for ``transform="monarch"`` (the FFT model accepts any grid).
-    transform, learn, share_transform
-        The spectral transform of every layer (see the module docstring).
+        Training grid ``(s1, s2)``; required for ``fourier="monarch"``; the model runs on any grid.
+    fourier, learn, share_transform
+        The spectral transform of every layer (see the module docstring); ``transform=`` is deprecated.
 
     Shape
     -----
-    ``(batch, s1, s2, t_in) → (batch, s1, s2, 1)`` (channels last, as in the original).
+    ``(batch, s1, s2, in_channels) → (batch, s1, s2, out_channels)`` (channels last).
 
     Examples
     --------
-    >>> model = FNO2d(4, 4, 8, size=(16, 16), transform="monarch")
-    >>> model(torch.randn(2, 16, 16, 10)).shape
-    torch.Size([2, 16, 16, 1])
+    >>> model = FNO2d(4, 4, 8, size=(16, 16), fourier="monarch")
+    >>> model(torch.randn(2, 16, 16, 10)).shape, model(torch.randn(2, 32, 32, 10)).shape
+    (torch.Size([2, 16, 16, 1]), torch.Size([2, 32, 32, 1]))
     >>> model.rollout(torch.randn(2, 16, 16, 10), steps=3).shape
     torch.Size([2, 16, 16, 3])
+    >>> darcy = FNO2d(n_modes=(12, 12), width=16, in_channels=1, out_channels=2, layout="channels_first")
+    >>> darcy.modes, darcy(torch.randn(2, 1, 24, 24)).shape
+    ((6, 7), torch.Size([2, 2, 24, 24]))
     """
 
     def __init__(
         self,
-        modes1: int,
-        modes2: int,
-        width: int,
+        modes1: int | None = None,
+        modes2: int | None = None,
+        width: int = 20,
         *,
-        t_in: int = 10,
+        n_modes: Sequence[int] | None = None,
+        in_channels: int | None = None,
+        out_channels: int = 1,
+        t_in: int | None = None,
+        n_layers: int = N_LAYERS,
+        proj_width: int = PROJ_WIDTH,
+        layout: Layout = "channels_last",
         size: tuple[int, int] | None = None,
-        transform: TransformKind | nn.Module = "fft",
+        fourier: Fourier | nn.Module = "fft",
         learn: Learn = "both",
         share_transform: bool = False,
         dtype: torch.dtype = torch.float32,
         device: torch.device | str | None = None,
+        transform: Fourier | nn.Module | None = None,
     ) -> None:
+        fourier = resolve_fourier(fourier, transform, "FNO2d")
         size = None if size is None else (int(size[0]), int(size[1]))
         super().__init__(
-            (int(modes1), int(modes2)),
+            _resolve_modes((modes1, modes2), n_modes, "FNO2d"),
             width,
-            t_in + 2,
+            in_channels=_channels(in_channels, t_in, "FNO2d"),
+            out_channels=out_channels,
+            n_layers=n_layers,
+            proj_width=proj_width,
+            layout=layout,
             size=size,
-            transform=transform,
+            fourier=fourier,
             learn=learn,
             share_transform=share_transform,
             dtype=dtype,
             device=device,
         )
-        self.t_in, self.size = int(t_in), size
+        self.size = size
+
+    channel_name = "t_in"
+
+    @property
+    def t_in(self) -> int:
+        """Input snapshots of the rollout (= ``in_channels``)."""
+        return self.in_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
+        x = self._channels_last(x)
         grid = _grid(x.shape[1:3], x.dtype, x.device).expand(x.shape[0], -1, -1, -1)
         v = self.fc0(torch.cat((x, grid), dim=-1))
         v = rearrange(v, "b x y c -> b c x y")
         v = self._layers(v)
-        return self._project(rearrange(v, "b c x y -> b x y c"))
+        return self._output(self._project(rearrange(v, "b c x y -> b x y c")))
 
     def rollout(self, x: torch.Tensor, steps: int) -> torch.Tensor:
         """Predict ``steps`` snapshots autoregressively, feeding each prediction back into the window.
 
         Shape
         -----
-        ``(batch, s1, s2, t_in) → (batch, s1, s2, steps)``
+        ``(batch, s1, s2, t_in) → (batch, s1, s2, steps)`` (channels on axis 1 for ``"channels_first"``).
         """
+        if self.out_channels != 1:
+            raise ValueError(f"FNO2d.rollout: needs out_channels=1 (one snapshot per step), got {self.out_channels}")
+        axis = 1 if self.layout == "channels_first" else -1
         preds = []
         for _ in range(int(steps)):
             y = self(x)
             preds.append(y)
-            x = torch.cat((x[..., 1:], y), dim=-1)
-        return torch.cat(preds, dim=-1)
+            x = torch.cat((x.narrow(axis, 1, x.shape[axis] - 1), y), dim=axis)
+        return torch.cat(preds, dim=axis)
 
 
 class FNO3d(_FNOBase):
@@ -215,63 +348,84 @@ class FNO3d(_FNOBase):
     Parameters
     ----------
     modes1, modes2, modes3
-        Modes kept per sign along ``x`` and ``y``, and on the half-spectrum time axis.
+        Modes kept per sign along ``x`` and ``y``, and on the half-spectrum time axis (or ``n_modes``).
     width
         Channels of the Fourier layers.
-    t_in
-        Snapshots in the input (10 in the benchmark).
+    n_modes, in_channels, out_channels, n_layers, proj_width, layout, fourier, learn, share_transform
+        As for :class:`FNO2d` (``in_channels`` defaults to ``t_in`` = 10).
     size
-        ``(s1, s2, T)`` (``T`` output times); required for ``transform="monarch"``, whose transforms act on
-        ``(s1, s2, T + 6)``.
+        ``(s1, s2, T)`` (``T`` output times) of training; required for ``fourier="monarch"``, whose transforms
+        act on ``(s1, s2, T + 6)``.
 
     Shape
     -----
-    ``(batch, s1, s2, T, t_in) → (batch, s1, s2, T, 1)``.
+    ``(batch, s1, s2, T, in_channels) → (batch, s1, s2, T, out_channels)``.
 
     Examples
     --------
-    >>> model = FNO3d(2, 2, 2, 4, size=(8, 8, 10), transform="monarch")
+    >>> model = FNO3d(2, 2, 2, 4, size=(8, 8, 10), fourier="monarch")
     >>> model(torch.randn(1, 8, 8, 10, 10)).shape
     torch.Size([1, 8, 8, 10, 1])
     """
 
     GRID_AXES = ("s1", "s2", "T")
+    channel_name = "t_in"
 
     def __init__(
         self,
-        modes1: int,
-        modes2: int,
-        modes3: int,
-        width: int,
+        modes1: int | None = None,
+        modes2: int | None = None,
+        modes3: int | None = None,
+        width: int = 20,
         *,
-        t_in: int = 10,
+        n_modes: Sequence[int] | None = None,
+        in_channels: int | None = None,
+        out_channels: int = 1,
+        t_in: int | None = None,
+        n_layers: int = N_LAYERS,
+        proj_width: int = PROJ_WIDTH,
+        layout: Layout = "channels_last",
         size: tuple[int, int, int] | None = None,
-        transform: TransformKind | nn.Module = "fft",
+        fourier: Fourier | nn.Module = "fft",
         learn: Learn = "both",
         share_transform: bool = False,
         dtype: torch.dtype = torch.float32,
         device: torch.device | str | None = None,
+        transform: Fourier | nn.Module | None = None,
     ) -> None:
+        fourier = resolve_fourier(fourier, transform, "FNO3d")
         size = None if size is None else tuple(int(s) for s in size)
         padded = None if size is None else (size[0], size[1], size[2] + TIME_PAD)
         super().__init__(
-            (int(modes1), int(modes2), int(modes3)),
+            _resolve_modes((modes1, modes2, modes3), n_modes, "FNO3d"),
             width,
-            t_in + 3,
+            in_channels=_channels(in_channels, t_in, "FNO3d"),
+            out_channels=out_channels,
+            n_layers=n_layers,
+            proj_width=proj_width,
+            layout=layout,
             size=padded,
-            transform=transform,
+            fourier=fourier,
             learn=learn,
             share_transform=share_transform,
             dtype=dtype,
             device=device,
         )
-        self.t_in, self.size = int(t_in), size
+        self.size = size
+
+    @property
+    def t_in(self) -> int:
+        """Input snapshots (= ``in_channels``)."""
+        return self.in_channels
+
+    def _transform_grid(self, grid: tuple[int, ...]) -> tuple[int, ...]:
+        return (grid[0], grid[1], grid[2] + TIME_PAD)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
+        x = self._channels_last(x)
         grid = _grid(x.shape[1:4], x.dtype, x.device).expand(x.shape[0], -1, -1, -1, -1)
         v = self.fc0(torch.cat((x, grid), dim=-1))
         v = rearrange(v, "b x y t c -> b c x y t")
         v = F.pad(v, (0, TIME_PAD))
         v = self._layers(v)[..., :-TIME_PAD]
-        return self._project(rearrange(v, "b c x y t -> b x y t c"))
+        return self._output(self._project(rearrange(v, "b c x y t -> b x y t c")))

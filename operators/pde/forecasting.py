@@ -239,7 +239,7 @@ def build_forecaster(spec: ForecastSpec, resolution: int) -> ForecastModel:
 
     The one place that calls the FNO constructors (their Fourier keyword is being renamed).
     """
-    common = {"transform": spec.fourier, "learn": spec.learn, "share_transform": spec.share_fourier}
+    common = {"fourier": spec.fourier, "learn": spec.learn, "share_transform": spec.share_fourier}
     m, s = spec.modes, resolution
     if spec.model == "fno2d":
         fno = FNO2d(m, m, spec.width, t_in=spec.t_in, size=(s, s), **common)

@@ -38,6 +38,9 @@ from torch import nn
 
 from monarch_sci.dft import MonarchDFT
 from monarch_sci.dtypes import COMPLEX_OF
+from monarch_sci.operators.pde.mode_resampling import carry_dense_t
+from monarch_sci.plan import MonarchPlan
+from monarch_sci.projection import project
 
 __all__ = ["FourierModes", "MonarchModes", "half_axis_weights", "kept_modes"]
 
@@ -81,22 +84,59 @@ def _check_size_modes(size: Sequence[int], modes: Sequence[int], where: str) -> 
     size_t, modes_t = tuple(int(s) for s in size), tuple(int(m) for m in modes)
     if len(size_t) != len(modes_t) or not size_t:
         raise ValueError(f"{where}: size and modes need one entry per axis, got size={size_t} modes={modes_t}")
-    for j, (n, m) in enumerate(zip(size_t, modes_t)):
-        kept_modes(n, m, half=j == len(size_t) - 1)  # raises with the offending axis' numbers
+    check_grid(size_t, modes_t, where, what="size")
     return size_t, modes_t
+
+
+def check_grid(grid: Sequence[int], modes: Sequence[int], where: str, *, what: str = "grid") -> None:
+    """Raise a ``ValueError`` naming ``where`` unless ``grid`` holds ``modes`` on every axis (:func:`min_grid`)."""
+    grid, modes = tuple(int(n) for n in grid), tuple(int(m) for m in modes)
+    for j, (n, m) in enumerate(zip(grid, modes)):
+        try:
+            kept_modes(n, m, half=j == len(grid) - 1)
+        except ValueError as err:
+            raise ValueError(
+                f"{where}: modes {modes} (per sign on full axes, kept on the last, half-spectrum axis) need a grid "
+                f"of at least {min_grid(modes)}, got {what}={grid} ({err})"
+            ) from None
+
+
+def min_grid(modes: Sequence[int]) -> tuple[int, ...]:
+    """Smallest grid that holds ``modes``: ``2m`` on every full axis, ``max(2, 2m − 2)`` on the half axis.
+
+    Examples
+    --------
+    >>> min_grid((8, 9))
+    (16, 16)
+    """
+    modes = tuple(int(m) for m in modes)
+    return (*(2 * m for m in modes[:-1]), max(2, 2 * modes[-1] - 2))
+
+
+def fits(grid: Sequence[int], modes: Sequence[int]) -> bool:
+    """Whether a grid holds the kept modes on every axis (see :func:`min_grid`)."""
+    return len(grid) == len(modes) and all(m >= 1 and n >= g for n, m, g in zip(grid, modes, min_grid(modes)))
 
 
 def _mode_shape(modes: tuple[int, ...]) -> tuple[int, ...]:
     return (*(2 * m for m in modes[:-1]), modes[-1])
 
 
+def _kept_all(grid: tuple[int, ...], modes: tuple[int, ...]) -> list[tuple[int, ...]]:
+    d = len(grid)
+    return [kept_modes(n, m, half=j == d - 1) for j, (n, m) in enumerate(zip(grid, modes))]
+
+
 class FourierModes(nn.Module):
     """``rfftn``/``irfftn`` (``norm="ortho"``) restricted to the FNO's kept modes, with ``torch.fft``.
+
+    Works on any grid that holds the kept modes (:func:`min_grid`): the FFT needs no fixed size.
 
     Parameters
     ----------
     size
-        Grid ``(n_1, …, n_d)`` over the last ``d`` axes; the last axis is the half-spectrum axis.
+        Default grid ``(n_1, …, n_d)`` over the last ``d`` axes (the output grid of :meth:`inverse` when none
+        is passed), or ``None``; the last axis is the half-spectrum axis.
     modes
         ``(m_1, …, m_d)``: modes kept per sign on each full axis, and on the half axis.
 
@@ -109,39 +149,41 @@ class FourierModes(nn.Module):
     >>> T = FourierModes((16, 16), (4, 4))
     >>> c = T(torch.randn(2, 3, 16, 16)); c.shape
     torch.Size([2, 3, 8, 4])
-    >>> T.inverse(c).shape
-    torch.Size([2, 3, 16, 16])
+    >>> T.inverse(c).shape, T.inverse(c, size=(32, 24)).shape
+    (torch.Size([2, 3, 16, 16]), torch.Size([2, 3, 32, 24]))
     """
 
-    def __init__(self, size: Sequence[int], modes: Sequence[int]) -> None:
+    def __init__(self, size: Sequence[int] | None, modes: Sequence[int]) -> None:
         super().__init__()
-        self.size, self.modes = _check_size_modes(size, modes, "FourierModes")
+        self.modes = tuple(int(m) for m in modes)
+        self.size = None if size is None else _check_size_modes(size, self.modes, "FourierModes")[0]
         self.mode_shape = _mode_shape(self.modes)
-        self.dims = tuple(range(-len(self.size), 0))
-        d = len(self.size)
-        for j, (n, m) in enumerate(zip(self.size, self.modes)):
-            idx = torch.tensor(kept_modes(n, m, half=j == d - 1), dtype=torch.long)
-            self.register_buffer(f"index{j}", idx, persistent=False)
+        self.dims = tuple(range(-len(self.modes), 0))
 
-    def _index(self, j: int) -> torch.Tensor:
-        return getattr(self, f"index{j}")
+    def _indices(self, grid: tuple[int, ...], device: torch.device) -> list[torch.Tensor]:
+        cache = self.__dict__.setdefault("_index_cache", {})
+        key = (grid, str(device))
+        if key not in cache:
+            cache[key] = [torch.tensor(k, dtype=torch.long, device=device) for k in _kept_all(grid, self.modes)]
+        return cache[key]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_field(self, x)
+        grid = _check_field(self, x)
         c = torch.fft.rfftn(x, dim=self.dims, norm="ortho")
-        for j, dim in enumerate(self.dims):
-            c = c.index_select(dim, self._index(j))
+        for dim, idx in zip(self.dims, self._indices(grid, x.device)):
+            c = c.index_select(dim, idx)
         return c
 
-    def inverse(self, c: torch.Tensor) -> torch.Tensor:
-        _check_modes(self, c)
-        full = (*self.size[:-1], self.size[-1] // 2 + 1)
-        for j, dim in enumerate(self.dims):
+    def inverse(self, c: torch.Tensor, size: Sequence[int] | None = None) -> torch.Tensor:
+        """Field on ``size`` (default: the constructor's ``size``) from its kept modes ``c``."""
+        grid = _output_grid(self, c, size)
+        full = (*grid[:-1], grid[-1] // 2 + 1)
+        for j, (dim, idx) in enumerate(zip(self.dims, self._indices(grid, c.device))):
             # Scatter the kept modes of axis j into a zero spectrum of that axis' full length.
             shape = list(c.shape)
             shape[c.dim() + dim] = full[j]
-            c = c.new_zeros(shape).index_copy(c.dim() + dim, self._index(j), c)
-        return torch.fft.irfftn(c, s=self.size, dim=self.dims, norm="ortho")
+            c = c.new_zeros(shape).index_copy(c.dim() + dim, idx, c)
+        return torch.fft.irfftn(c, s=grid, dim=self.dims, norm="ortho")
 
     def extra_repr(self) -> str:
         return f"size={self.size}, modes={self.modes}"
@@ -155,10 +197,19 @@ class MonarchModes(nn.Module):
     ``G_j = MonarchDFT(n_j, inverse=True, modes=kept_j, norm="ortho")``, with the weights ``1, 2, 2, …`` folded
     into ``G_d`` (see the module docstring). At initialisation it equals :class:`FourierModes`.
 
+    Resolution transfer: the factors live on the training grid ``size``. A field on another grid is transformed
+    by the learned maps carried to that grid (:mod:`~monarch_sci.operators.pde.mode_resampling`: the learned
+    deviation from the DFT is interpolated band-limitedly, the exact DFT part is rebuilt at the new size), so at
+    initialisation it equals :class:`FourierModes` on every grid. The ``"dense"`` path multiplies by the carried
+    matrices (differentiable: a model can also train on other grids); the ``"factored"`` path projects them
+    onto the new size's Monarch factors with :func:`~monarch_sci.projection.project` (no gradient; training on
+    another grid needs ``path="dense"``). Carried maps are cached per grid while the factors are constant (no
+    gradient needed), keyed by the factors' version counters, never saved.
+
     Parameters
     ----------
     size, modes
-        As for :class:`FourierModes`.
+        As for :class:`FourierModes` (``size`` is required: the factors depend on it).
     learn
         Which factors are ``nn.Parameter``: ``"both"`` (forward and inverse, 2·d complex Monarch matrices),
         ``"forward"``, ``"inverse"`` or ``"none"`` (fixed buffers: an exact, slower FFT).
@@ -181,8 +232,11 @@ class MonarchModes(nn.Module):
     --------
     >>> M = MonarchModes((16, 16), (4, 4), dtype=torch.complex128)
     >>> x = torch.randn(2, 3, 16, 16, dtype=torch.float64)
-    >>> ref = FourierModes((16, 16), (4, 4))
-    >>> torch.allclose(M.inverse(M(x)), ref.inverse(ref(x)))
+    >>> ref = FourierModes(None, (4, 4))
+    >>> torch.allclose(M.inverse(M(x)), ref.inverse(ref(x), size=(16, 16)))
+    True
+    >>> x2 = torch.randn(2, 3, 24, 20, dtype=torch.float64)  # another grid
+    >>> torch.allclose(M.inverse(M(x2), size=(24, 20)), ref.inverse(ref(x2), size=(24, 20)))
     True
     """
 
@@ -203,18 +257,12 @@ class MonarchModes(nn.Module):
             raise ValueError(f"MonarchModes: path must be one of {_PATHS}, got {path!r}")
         if dtype not in (torch.complex64, torch.complex128):
             raise TypeError(f"MonarchModes: dtype must be torch.complex64 or torch.complex128, got {dtype}")
+        if size is None:
+            raise ValueError("MonarchModes: size (the training grid) is required: the Monarch factors depend on it")
         self.size, self.modes = _check_size_modes(size, modes, "MonarchModes")
         self.mode_shape = _mode_shape(self.modes)
         self.learn = learn
-        d = len(self.size)
-        fwd, inv = [], []
-        for j, (n, m) in enumerate(zip(self.size, self.modes)):
-            half = j == d - 1
-            kept = kept_modes(n, m, half=half)
-            common = {"norm": "ortho", "modes": kept, "dtype": dtype, "device": device, "dim": j - d}
-            fwd.append(MonarchDFT(n, learnable=learn in ("both", "forward"), **common))
-            weights = half_axis_weights(n, m) if half else None
-            inv.append(MonarchDFT(n, inverse=True, weights=weights, learnable=learn in ("both", "inverse"), **common))
+        fwd, inv = zip(*(_axis_pair(self.size, self.modes, j, learn, dtype, device) for j in range(len(self.size))))
         self.fwd = nn.ModuleList(fwd)
         self.inv = nn.ModuleList(inv)
         if path == "auto":
@@ -222,36 +270,94 @@ class MonarchModes(nn.Module):
         self.path = path
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_field(self, x)
+        grid = _check_field(self, x)
         if x.is_complex():
             raise TypeError(f"MonarchModes: expected a real field, got dtype {x.dtype}")
         if self.path == "factored":
-            for f in reversed(self.fwd):  # half axis first: it takes the real field
+            for f in reversed(self._factored(grid)[0]):  # half axis first: it takes the real field
                 x = f(x)
             return x
         d = len(self.size)
-        half_t = _dense_t(self.fwd[-1])  # (n_d, m_d)
-        re, im = half_t.real.contiguous(), half_t.imag.contiguous()  # strided views make matmul copy per batch
+        mats = self._dense_ts(grid, inverse=False)
+        re, im = mats[-1].real.contiguous(), mats[-1].imag.contiguous()  # strided views make matmul copy per batch
         x = x.contiguous()
         c = torch.complex(x @ re, x @ im)  # real field: two real products, no promotion
         for j in range(d - 2, -1, -1):
-            c = _apply_along(_dense_t(self.fwd[j]), c, j - d)
+            c = _apply_along(mats[j], c, j - d)
         return c
 
-    def inverse(self, c: torch.Tensor) -> torch.Tensor:
-        _check_modes(self, c)
+    def inverse(self, c: torch.Tensor, size: Sequence[int] | None = None) -> torch.Tensor:
+        """Field on ``size`` (default: the training grid) from its kept modes ``c``."""
+        grid = _output_grid(self, c, size)
         if self.path == "factored":
-            for g in self.inv:  # full axes first, the half axis last, then the real part
+            for g in self._factored(grid)[1]:  # full axes first, the half axis last, then the real part
                 c = g(c)
             return c.real
         d = len(self.size)
+        mats = self._dense_ts(grid, inverse=True)
         for j in range(d - 1):
-            c = _apply_along(_dense_t(self.inv[j]), c, j - d)
-        half_t = _dense_t(self.inv[-1])  # (m_d, n_d)
-        re, im = half_t.real.contiguous(), half_t.imag.contiguous()
+            c = _apply_along(mats[j], c, j - d)
+        re, im = mats[-1].real.contiguous(), mats[-1].imag.contiguous()  # (m_d, n_d)
         # Contiguous left operands let matmul fold the batch into one GEMM (it does not for strided inputs that need
         # a gradient, and falls back to per-sample copies).
         return c.real.contiguous() @ re - c.imag.contiguous() @ im  # Re(c @ half_t), no imaginary part computed
+
+    def _carry_kw(self, j: int, n_new: int, inverse: bool) -> dict:
+        d, n, m = len(self.size), self.size[j], self.modes[j]
+        half = j == d - 1
+        kw = {"inverse": inverse, "freqs": kept_modes(n, m, half=half), "freqs_new": kept_modes(n_new, m, half=half)}
+        if half and inverse:  # the weights 1, 2, …, 1 are folded into the half axis' inverse only
+            kw.update(weights=half_axis_weights(n, m), weights_new=half_axis_weights(n_new, m))
+        return kw
+
+    def _dense_ts(self, grid: tuple[int, ...], *, inverse: bool) -> list[torch.Tensor]:
+        """Per axis, ``Mᵀ`` of the forward (``(n_j, 2m_j)``) or inverse (``(2m_j, n_j)``) map on ``grid``."""
+        out = []
+        for j, op in enumerate(self.inv if inverse else self.fwd):
+            base = _dense_t(op)
+            n, n_new = self.size[j], grid[j]
+            if n_new != n:
+                cache = op.__dict__.setdefault("_carried_cache", {})  # grid size -> (factor key, matrix)
+                constant, key = _constant(op), _factor_key(op)
+                if constant and cache.get(n_new, (None,))[0] == key:
+                    base = cache[n_new][1]
+                else:
+                    base = carry_dense_t(base, n, n_new, **self._carry_kw(j, n_new, inverse))
+                    if constant:
+                        cache[n_new] = (key, base)
+            out.append(base)
+        return out
+
+    def _factored(self, grid: tuple[int, ...]) -> tuple[nn.ModuleList | list, nn.ModuleList | list]:
+        """Forward and inverse Monarch transforms on ``grid``: the learned ones, or projections of them carried."""
+        if grid == self.size:
+            return self.fwd, self.inv
+        if any(_needs_grad(op) for op in (*self.fwd, *self.inv)):
+            raise RuntimeError(
+                f"MonarchModes: the factored path carries the learned maps to grid {grid} by a projection without "
+                f"gradient, but the factors need one (training on a grid other than size={self.size}); "
+                "use path='dense' to train on other grids, or evaluate under torch.no_grad()"
+            )
+        cache = self.__dict__.setdefault("_factored_cache", {})  # grid -> (factor keys, (fwd, inv))
+        key = tuple(_factor_key(op) for op in (*self.fwd, *self.inv))
+        if cache.get(grid, (None,))[0] != key:
+            pairs = [
+                _axis_pair(grid, self.modes, j, "none", self.fwd[j].r_blocks.dtype, self.fwd[j].r_blocks.device)
+                for j in range(len(grid))
+            ]
+            fwd, inv = [list(p) for p in zip(*pairs)]
+            for j in range(len(grid)):
+                for new, learned, inverse in ((fwd[j], self.fwd[j], False), (inv[j], self.inv[j], True)):
+                    if grid[j] != self.size[j]:
+                        carried_t = carry_dense_t(
+                            _dense_t(learned), self.size[j], grid[j], **self._carry_kw(j, grid[j], inverse)
+                        )
+                        _project_into(new, carried_t.T)
+                    else:
+                        new.r_blocks.copy_(learned.r_blocks.detach())
+                        new.l_blocks.copy_(learned.l_blocks.detach())
+            cache[grid] = (key, (fwd, inv))
+        return cache[grid][1]
 
     def reset_parameters(self) -> None:
         """Set every factor back to the exact truncated DFT."""
@@ -262,6 +368,52 @@ class MonarchModes(nn.Module):
         return f"size={self.size}, modes={self.modes}, learn={self.learn!r}, path={self.path!r}"
 
 
+def _axis_pair(
+    size: tuple[int, ...], modes: tuple[int, ...], j: int, learn: str, dtype: torch.dtype, device
+) -> tuple[MonarchDFT, MonarchDFT]:
+    """Forward and inverse kept-modes Monarch DFTs of axis ``j`` (exact at construction)."""
+    d, n, m = len(size), size[j], modes[j]
+    half = j == d - 1
+    kept = kept_modes(n, m, half=half)
+    common = {"norm": "ortho", "modes": kept, "dtype": dtype, "device": device, "dim": j - d}
+    fwd = MonarchDFT(n, learnable=learn in ("both", "forward"), **common)
+    weights = half_axis_weights(n, m) if half else None
+    inv = MonarchDFT(n, inverse=True, weights=weights, learnable=learn in ("both", "inverse"), **common)
+    return fwd, inv
+
+
+def _project_into(op: MonarchDFT, dense: torch.Tensor) -> None:
+    """Set ``op``'s factors to the closest Monarch matrix (in ``op``'s gathers and plan) to ``dense`` ``(out, in)``.
+
+    ``op.to_dense() = M[out_index][:, in-gather]``: every input sample and kept mode has one Monarch position,
+    so ``M`` is ``dense`` scattered to those positions (zero elsewhere), then projected blockwise.
+    """
+    plan = MonarchPlan.from_shapes(tuple(op.r_blocks.shape), tuple(op.l_blocks.shape))
+    n_in = op.ishape[0]
+    valid = op.in_index < n_in  # Monarch input positions fed by a sample (the rest read the zero slot)
+    cols = dense[:, op.in_index.clamp(max=n_in - 1)] * valid.to(dense.dtype)  # (n_out, plan.n_in)
+    m = cols.new_zeros(plan.n_out, plan.n_in)
+    rows = torch.arange(dense.shape[0], device=dense.device) if op.out_index is None else op.out_index
+    m[rows] = cols
+    r, l = project(m, plan)
+    with torch.no_grad():
+        op.r_blocks.copy_(r)
+        op.l_blocks.copy_(l)
+
+
+def _factor_key(op: MonarchDFT) -> tuple[int, int, int, int]:
+    return (op.r_blocks.data_ptr(), op.l_blocks.data_ptr(), op.r_blocks._version, op.l_blocks._version)
+
+
+def _needs_grad(op: MonarchDFT) -> bool:
+    return torch.is_grad_enabled() and (op.r_blocks.requires_grad or op.l_blocks.requires_grad)
+
+
+def _constant(op: MonarchDFT) -> bool:
+    """No gradient can flow to the factors, so matrices built from them are constants that may be cached."""
+    return not _needs_grad(op) and not torch.is_inference_mode_enabled()
+
+
 def _dense_t(op: MonarchDFT) -> torch.Tensor:
     """``Mᵀ`` ``(n_in, n_out)`` of a one-axis Monarch transform, as the transform of the identity.
 
@@ -270,9 +422,7 @@ def _dense_t(op: MonarchDFT) -> torch.Tensor:
     the factors (fixed factors, or ``torch.no_grad``) the matrix is a constant and is cached on the operator,
     keyed by the factors' storage and version counters (an optimiser step or ``load_state_dict`` bumps them).
     """
-    constant = not torch.is_grad_enabled() or not (op.r_blocks.requires_grad or op.l_blocks.requires_grad)
-    constant = constant and not torch.is_inference_mode_enabled()
-    key = (op.r_blocks.data_ptr(), op.l_blocks.data_ptr(), op.r_blocks._version, op.l_blocks._version)
+    constant, key = _constant(op), _factor_key(op)
     if constant:
         cached = op.__dict__.get("_dense_t_cache")
         if cached is not None and cached[0] == key:
@@ -299,17 +449,33 @@ def complex_dtype_for(dtype: torch.dtype) -> torch.dtype:
     return COMPLEX_OF[dtype]
 
 
-def _check_trailing(t: nn.Module, x: torch.Tensor, shape: tuple[int, ...], what: str) -> None:
-    """Raise unless ``x`` is a tensor whose trailing dimensions are ``shape`` (``what`` names it)."""
-    d = len(shape)
-    if not isinstance(x, torch.Tensor) or x.dim() < d or tuple(x.shape[-d:]) != shape:
+def _check_field(t: nn.Module, x: torch.Tensor) -> tuple[int, ...]:
+    """The grid of field ``x`` (its last ``d`` axes), after checking that it holds the kept modes."""
+    d = len(t.modes)
+    if not isinstance(x, torch.Tensor) or x.dim() < d:
         got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"{type(t).__name__}: expected {what} of shape (..., {', '.join(map(str, shape))}), got {got}")
+        raise ValueError(f"{type(t).__name__}: expected a field of shape (..., {d} grid axes), got {got}")
+    grid = tuple(x.shape[-d:])
+    if not fits(grid, t.modes):
+        raise ValueError(
+            f"{type(t).__name__}: modes {t.modes} need a grid of at least {min_grid(t.modes)}, got a field of shape "
+            f"{tuple(x.shape)}"
+        )
+    return grid
 
 
-def _check_field(t: nn.Module, x: torch.Tensor) -> None:
-    _check_trailing(t, x, t.size, "a field")
-
-
-def _check_modes(t: nn.Module, c: torch.Tensor) -> None:
-    _check_trailing(t, c, t.mode_shape, "kept modes")
+def _output_grid(t: nn.Module, c: torch.Tensor, size: Sequence[int] | None) -> tuple[int, ...]:
+    """The output grid of ``t.inverse(c, size)`` after checking ``c``'s mode shape and the grid."""
+    d = len(t.mode_shape)
+    if not isinstance(c, torch.Tensor) or c.dim() < d or tuple(c.shape[-d:]) != t.mode_shape:
+        got = tuple(c.shape) if isinstance(c, torch.Tensor) else type(c).__name__
+        raise ValueError(
+            f"{type(t).__name__}: expected kept modes of shape (..., {', '.join(map(str, t.mode_shape))}), got {got}"
+        )
+    if size is None:
+        if t.size is None:
+            raise ValueError(f"{type(t).__name__}.inverse: pass size= (the output grid): this transform has no default")
+        return t.size
+    grid = tuple(int(n) for n in size)
+    check_grid(grid, t.modes, f"{type(t).__name__}.inverse", what="size")
+    return grid

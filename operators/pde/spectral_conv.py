@@ -1,4 +1,4 @@
-"""Spectral convolution (the FNO's Fourier layer) with a swappable transform: FFT, Monarch or injected.
+"""Spectral convolution (the FNO's Fourier layer) with a swappable Fourier transform: FFT, Monarch or injected.
 
 .. math::
 
@@ -9,44 +9,80 @@ where ``𝓣`` maps a real field to its kept Fourier modes ``k`` (lowest ``m_j``
 axis, ``0…m_d−1`` on the half-spectrum axis; see :mod:`monarch_sci.operators.pde.fourier_modes`) and ``W``
 mixes channels independently per mode with complex weights.
 
-``transform="fft"`` is the FNO (``rfftn``/``irfftn`` with ``norm="ortho"``); ``transform="monarch"`` uses
-learnable Monarch DFTs restricted to the kept modes, equal to the FFT layer at initialisation; a module with
-``forward``/``inverse``/``size``/``mode_shape`` (for example one :class:`MonarchModes` shared by all layers)
-can be injected instead.
+``fourier="fft"`` is the FNO (``rfftn``/``irfftn`` with ``norm="ortho"``) and works on any grid;
+``fourier="monarch"`` uses learnable Monarch DFTs restricted to the kept modes, equal to the FFT layer at
+initialisation, learned on the grid ``size`` and carried to any other grid it is called on
+(:class:`~monarch_sci.operators.pde.fourier_modes.MonarchModes`); a module with ``forward(x)``,
+``inverse(c, size=None)`` and the attributes ``size``/``mode_shape`` (for example one :class:`MonarchModes`
+shared by all layers) can be injected instead. ``transform=`` is the deprecated spelling of ``fourier=``.
 
 The weights are one complex tensor ``(in, out, 2m_1, …, 2m_{d−1}, m_d)``; its blocks are exactly the original
 FNO's ``weights1 … weights{2^{d−1}}`` (same count, same uniform ``[0, 1/(in·out))`` initialisation of real and
 imaginary parts), laid out in the order the kept-mode indices are listed.
 
-neuraloperator: the first three positional arguments of :class:`SpectralConv` (``in_channels``,
-``out_channels``, ``n_modes``) match neuraloperator's ``conv_module`` call, but neuraloperator also passes a
-dozen keyword options (``rank``, ``factorization``, …) that this layer does not implement; accepting and
-ignoring them would be a silent fallback, so the layer is not a drop-in ``conv_module``.
+neuraloperator: neuraloperator's ``FNO(..., conv_module=...)`` passes a dozen keyword options (``rank``,
+``factorization``, …); :class:`~monarch_sci.operators.pde.neuralop_conv.NeuralopSpectralConv` is this layer with
+that signature (unsupported options refused, not ignored).
 """
 
 from __future__ import annotations
 
+import functools
+import warnings
 from collections.abc import Sequence
-from typing import Literal
 
 import torch
 from torch import nn
 
+from monarch_sci.fourier import FOURIERS, Fourier
 from monarch_sci.operators.pde.fourier_modes import (
     FourierModes,
     Learn,
     MonarchModes,
+    check_grid,
     complex_dtype_for,
 )
 
-__all__ = ["SpectralConv", "SpectralConv2d", "SpectralConv3d", "make_transform"]
+__all__ = [
+    "SpectralConv",
+    "SpectralConv2d",
+    "SpectralConv3d",
+    "make_mode_transform",
+    "make_transform",
+    "resolve_fourier",
+]
 
-TransformKind = Literal["fft", "monarch"]
+#: Deprecated alias of :data:`monarch_sci.fourier.Fourier` (the ``"fft"``/``"monarch"`` choice).
+TransformKind = Fourier
 _LETTERS = "xyzuvw"
 
 
-def make_transform(
-    kind: TransformKind | nn.Module,
+def resolve_fourier(
+    fourier: Fourier | nn.Module, transform: Fourier | nn.Module | None, where: str
+) -> Fourier | nn.Module:
+    """The Fourier choice from ``fourier=`` and the deprecated ``transform=`` (which warns once per call).
+
+    Examples
+    --------
+    >>> resolve_fourier("monarch", None, "FNO2d")
+    'monarch'
+    """
+    if transform is None:
+        return fourier
+    warnings.warn(
+        f"{where}: transform= is deprecated and will be removed in the next release; use fourier=",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    if not (isinstance(fourier, str) and fourier == "fft"):
+        raise ValueError(
+            f"{where}: pass either fourier= or the deprecated transform=, got both ({fourier!r}, {transform!r})"
+        )
+    return transform
+
+
+def make_mode_transform(
+    fourier: Fourier | nn.Module,
     size: Sequence[int] | None,
     modes: Sequence[int],
     *,
@@ -54,37 +90,56 @@ def make_transform(
     dtype: torch.dtype = torch.float32,
     device: torch.device | str | None = None,
 ) -> nn.Module:
-    """Build the kept-modes transform pair named by ``kind`` (or validate an injected module).
+    """Build the kept-modes transform pair named by ``fourier`` (or validate an injected module).
 
-    ``"fft"`` needs no grid size (it is read from the input, as in the FNO) unless ``size`` is given;
-    ``"monarch"`` needs ``size`` because its factors depend on it. ``dtype`` is the real dtype of the fields.
+    ``"fft"``: :class:`FourierModes` (any grid; ``size`` optional, it only checks the modes fit);
+    ``"monarch"``: :class:`MonarchModes` on the training grid ``size`` (required: the factors depend on it).
+    ``dtype`` is the real dtype of the fields.
+
+    Examples
+    --------
+    >>> type(make_mode_transform("monarch", (16, 16), (4, 4))).__name__, make_mode_transform("fft", None, (4, 4)).size
+    ('MonarchModes', None)
     """
     modes = tuple(int(m) for m in modes)
-    if isinstance(kind, nn.Module):
+    if isinstance(fourier, nn.Module):
         for attr in ("inverse", "size", "mode_shape"):
-            if not hasattr(kind, attr):
+            if not hasattr(fourier, attr):
                 raise TypeError(
-                    f"injected transform {type(kind).__name__} lacks {attr!r}: a transform module needs "
-                    "forward(x) -> modes, inverse(modes) -> x, and the attributes size and mode_shape"
+                    f"injected transform {type(fourier).__name__} lacks {attr!r}: a transform module needs "
+                    "forward(x) -> modes, inverse(modes, size=None) -> x, and the attributes size and mode_shape"
                 )
         expected = (*(2 * m for m in modes[:-1]), modes[-1])
-        if tuple(kind.mode_shape) != expected:
+        if tuple(fourier.mode_shape) != expected:
             raise ValueError(
-                f"injected transform {type(kind).__name__} has mode_shape {tuple(kind.mode_shape)}, but modes "
+                f"injected transform {type(fourier).__name__} has mode_shape {tuple(fourier.mode_shape)}, but modes "
                 f"{modes} need {expected}"
             )
-        if size is not None and tuple(kind.size) != tuple(size):
-            raise ValueError(f"injected transform {type(kind).__name__} has size {tuple(kind.size)}, expected {size}")
-        return kind
-    if kind == "fft":
-        return None if size is None else FourierModes(size, modes)
-    if kind == "monarch":
+        if size is not None and fourier.size is not None and tuple(fourier.size) != tuple(size):
+            raise ValueError(
+                f"injected transform {type(fourier).__name__} has size {tuple(fourier.size)}, expected {size}"
+            )
+        return fourier
+    if fourier == "fft":
+        return FourierModes(size, modes)
+    if fourier == "monarch":
         if size is None:
             raise ValueError(
-                "transform='monarch' needs the grid size (size=(n1, n2, ...)): the Monarch factors depend on it"
+                "fourier='monarch' needs the grid size of training (size=(n1, n2, ...)): its factors depend on it"
             )
         return MonarchModes(size, modes, learn=learn, dtype=complex_dtype_for(dtype), device=device)
-    raise ValueError(f"transform must be 'fft', 'monarch' or a transform module, got {kind!r}")
+    raise ValueError(f"fourier must be one of {FOURIERS} or a transform module, got {fourier!r}")
+
+
+@functools.wraps(make_mode_transform)
+def make_transform(*args, **kwargs) -> nn.Module:
+    """Deprecated name of :func:`make_mode_transform` (warns)."""
+    warnings.warn(
+        "make_transform is deprecated and will be removed in the next release; use make_mode_transform",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return make_mode_transform(*args, **kwargs)
 
 
 class SpectralConv(nn.Module):
@@ -96,11 +151,12 @@ class SpectralConv(nn.Module):
         Channels ``i`` and ``o`` of ``W``.
     n_modes
         ``(m_1, …, m_d)``: modes kept per sign on each full axis, and on the last (half-spectrum) axis.
-    transform
+    fourier
         ``"fft"``, ``"monarch"`` or an injected transform module (shared modules are allowed).
+        ``transform=`` is its deprecated spelling.
     size
-        Grid ``(n_1, …, n_d)``; required for ``"monarch"``; for ``"fft"`` optional (then any grid whose axes
-        hold the kept modes is accepted).
+        Training grid ``(n_1, …, n_d)``; required for ``"monarch"`` (its factors live there), optional for
+        ``"fft"``. Either way the layer runs on any grid whose axes hold the kept modes.
     learn
         For ``"monarch"``: which Monarch factors learn (``"both"``, ``"forward"``, ``"inverse"``, ``"none"``).
     dtype
@@ -112,9 +168,9 @@ class SpectralConv(nn.Module):
 
     Examples
     --------
-    >>> conv = SpectralConv(4, 5, (3, 3), transform="monarch", size=(12, 12))
-    >>> conv(torch.randn(2, 4, 12, 12)).shape
-    torch.Size([2, 5, 12, 12])
+    >>> conv = SpectralConv(4, 5, (3, 3), fourier="monarch", size=(12, 12))
+    >>> conv(torch.randn(2, 4, 12, 12)).shape, conv(torch.randn(2, 4, 24, 20)).shape
+    (torch.Size([2, 5, 12, 12]), torch.Size([2, 5, 24, 20]))
     """
 
     def __init__(
@@ -123,13 +179,15 @@ class SpectralConv(nn.Module):
         out_channels: int,
         n_modes: Sequence[int],
         *,
-        transform: TransformKind | nn.Module = "fft",
+        fourier: Fourier | nn.Module = "fft",
         size: Sequence[int] | None = None,
         learn: Learn = "both",
         dtype: torch.dtype = torch.float32,
         device: torch.device | str | None = None,
+        transform: Fourier | nn.Module | None = None,
     ) -> None:
         super().__init__()
+        fourier = resolve_fourier(fourier, transform, type(self).__name__)
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.n_modes = tuple(int(m) for m in n_modes)
         d = len(self.n_modes)
@@ -138,8 +196,8 @@ class SpectralConv(nn.Module):
         if size is not None and len(tuple(size)) != d:
             raise ValueError(f"{type(self).__name__}: size {tuple(size)} must have one entry per mode count {d}")
         self.size = None if size is None else tuple(int(s) for s in size)
-        self.kind = transform if isinstance(transform, str) else "injected"
-        self.transform = make_transform(transform, self.size, self.n_modes, learn=learn, dtype=dtype, device=device)
+        self.kind = fourier if isinstance(fourier, str) else "injected"
+        self.fourier = make_mode_transform(fourier, self.size, self.n_modes, learn=learn, dtype=dtype, device=device)
         mode_shape = (*(2 * m for m in self.n_modes[:-1]), self.n_modes[-1])
         self.weight = nn.Parameter(
             torch.empty(self.in_channels, self.out_channels, *mode_shape, dtype=complex_dtype_for(dtype), device=device)
@@ -148,16 +206,17 @@ class SpectralConv(nn.Module):
         self._mix = f"bi{k},io{k}->bo{k}"  # per-mode channel mixing
         self.reset_parameters()
 
+    @property
+    def transform(self) -> nn.Module:
+        """Deprecated name of :attr:`fourier` (the kept-modes transform module); warns."""
+        warnings.warn(f"{type(self).__name__}.transform is deprecated; use .fourier", DeprecationWarning, stacklevel=2)
+        return self.fourier
+
     def reset_parameters(self) -> None:
         """FNO initialisation of ``W`` (real and imaginary parts uniform in ``[0, 1/(in·out))``)."""
         scale = 1.0 / (self.in_channels * self.out_channels)
         with torch.no_grad():
             self.weight.copy_(scale * torch.rand(self.weight.shape, dtype=self.weight.dtype))
-
-    def _fft_pair(self, x: torch.Tensor) -> nn.Module:
-        if self.transform is not None:
-            return self.transform
-        return FourierModes(tuple(x.shape[-len(self.n_modes) :]), self.n_modes).to(x.device)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         d = len(self.n_modes)
@@ -168,15 +227,23 @@ class SpectralConv(nn.Module):
             )
         if x.is_complex() or x.dtype != self.weight.real.dtype:
             raise TypeError(f"{type(self).__name__}: expected a real {self.weight.real.dtype} field, got {x.dtype}")
-        pair = self._fft_pair(x)
-        c = pair(x)  # (b, i, *mode_shape) complex
+        grid = tuple(x.shape[2:])
+        check_grid(grid, self.n_modes, type(self).__name__, what=f"an input of shape {tuple(x.shape)}, grid")
+        c = self.fourier(x)  # (b, i, *mode_shape) complex
         c = torch.einsum(self._mix, c, self.weight)
-        return pair.inverse(c)
+        return self.fourier.inverse(c, size=grid)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # Checkpoints written before the rename hold the transform under "transform."; read them as "fourier.".
+        old = prefix + "transform."
+        for key in [k for k in state_dict if k.startswith(old)]:
+            state_dict[prefix + "fourier." + key[len(old) :]] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def extra_repr(self) -> str:
         return (
             f"in_channels={self.in_channels}, out_channels={self.out_channels}, n_modes={self.n_modes}, "
-            f"size={self.size}, transform={self.kind!r}"
+            f"size={self.size}, fourier={self.kind!r}"
         )
 
 
@@ -200,17 +267,18 @@ class SpectralConv2d(SpectralConv):
         modes1: int,
         modes2: int,
         *,
-        transform: TransformKind | nn.Module = "fft",
+        fourier: Fourier | nn.Module = "fft",
         size: tuple[int, int] | None = None,
         learn: Learn = "both",
         dtype: torch.dtype = torch.float32,
         device: torch.device | str | None = None,
+        transform: Fourier | nn.Module | None = None,
     ) -> None:
         super().__init__(
             in_channels,
             out_channels,
             (modes1, modes2),
-            transform=transform,
+            fourier=resolve_fourier(fourier, transform, type(self).__name__),
             size=size,
             learn=learn,
             dtype=dtype,
@@ -239,17 +307,18 @@ class SpectralConv3d(SpectralConv):
         modes2: int,
         modes3: int,
         *,
-        transform: TransformKind | nn.Module = "fft",
+        fourier: Fourier | nn.Module = "fft",
         size: tuple[int, int, int] | None = None,
         learn: Learn = "both",
         dtype: torch.dtype = torch.float32,
         device: torch.device | str | None = None,
+        transform: Fourier | nn.Module | None = None,
     ) -> None:
         super().__init__(
             in_channels,
             out_channels,
             (modes1, modes2, modes3),
-            transform=transform,
+            fourier=resolve_fourier(fourier, transform, type(self).__name__),
             size=size,
             learn=learn,
             dtype=dtype,

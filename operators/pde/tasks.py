@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 from monarch_sci.metrics import relative_l2, relative_l2_per_sample
 from monarch_sci.operators.pde.fno import FNO2d, FNO3d
 
-__all__ = ["ForecastModel", "ForecastTask", "ForecastWindows", "check_windows"]
+__all__ = ["ForecastModel", "ForecastTask", "ForecastWindows", "check_windows", "predict_all"]
 
 ModelKind = Literal["fno2d", "fno3d"]
 
@@ -107,6 +107,16 @@ class ForecastModel(nn.Module):
         return self.fno(x)[..., 0]
 
 
+def predict_all(model: nn.Module, dataset: Dataset, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Predictions of ``model`` for every ``(x, y)`` of ``dataset`` (on the model's device), and the targets."""
+    device = next(model.parameters()).device
+    preds, trues = [], []
+    for x, y in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+        preds.append(model(x.to(device)).cpu())
+        trues.append(y)
+    return torch.cat(preds), torch.cat(trues)
+
+
 class ForecastTask:
     """Loss and evaluation of a :class:`ForecastModel` (see the module docstring)."""
 
@@ -122,12 +132,7 @@ class ForecastTask:
 
     def predict(self, model: nn.Module, dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
         """All predictions and targets of ``dataset``, ``(N, s, s, t_out)`` each."""
-        device = next(model.parameters()).device
-        preds, trues = [], []
-        for x, y in DataLoader(dataset, batch_size=self.eval_batch, shuffle=False):
-            preds.append(model(x.to(device)).cpu())
-            trues.append(y)
-        return torch.cat(preds), torch.cat(trues)
+        return predict_all(model, dataset, self.eval_batch)
 
     def evaluate(self, model: nn.Module, dataset: Dataset, prefix: str = "val") -> dict[str, float]:
         pred, true = self.predict(model, dataset)

@@ -22,7 +22,7 @@ def main(out: str) -> None:
     train = ForecastWindows(x[:16], y[:16], kind="fno2d")
     val = ForecastWindows(x[16:], y[16:], kind="fno2d")
     seed_everything(0)
-    fno = FNO2d(2, 2, 4, t_in=4, size=(8, 8), transform="monarch", dtype=torch.float64)
+    fno = FNO2d(2, 2, 4, t_in=4, size=(8, 8), fourier="monarch", dtype=torch.float64)
     model = ForecastModel(fno, 2)
     rank0 = int(os.environ.get("RANK", "0")) == 0
     if rank0:

@@ -30,7 +30,7 @@ def _data(n=20, s=8, t_in=4, t_out=2, seed=0):
 def _fit(out, *, epochs=3, stop_after=None, resume=False, task=None, **cfg):
     train, val = _data()
     seed_everything(0)
-    model = ForecastModel(FNO2d(2, 2, 4, t_in=4, size=(8, 8), transform="monarch"), 2)
+    model = ForecastModel(FNO2d(2, 2, 4, t_in=4, size=(8, 8), fourier="monarch"), 2)
     config = TrainConfig(
         epochs=epochs, batch_size=4, seed=5, monitor="val_rel_l2", stop_after=stop_after, progress=False, **cfg
     )
@@ -112,7 +112,7 @@ def test_non_finite_batch_is_refused(tmp_path):
 
 
 def test_param_groups_give_factors_their_own_lr_and_no_weight_decay():
-    model = FNO2d(2, 2, 4, t_in=4, size=(8, 8), transform="monarch")
+    model = FNO2d(2, 2, 4, t_in=4, size=(8, 8), fourier="monarch")
     groups = param_groups(model, TrainConfig(epochs=1, batch_size=1, factor_lr=3e-3))
     weights, factors = groups
     assert factors["lr"] == 3e-3 and factors["weight_decay"] == 0.0 and weights["weight_decay"] == 1e-4

@@ -49,7 +49,7 @@ def test_fft_layer_3d_equals_original_block_layout():
 @pytest.mark.parametrize(("dtype", "tol"), [(torch.float32, 1e-5), (torch.float64, 1e-12)])
 def test_monarch_layer_equals_fft_layer_at_init(size, modes, dtype, tol):
     fft = SpectralConv2d(3, 4, *modes, size=size, dtype=dtype)
-    mon = SpectralConv2d(3, 4, *modes, size=size, transform="monarch", dtype=dtype)
+    mon = SpectralConv2d(3, 4, *modes, size=size, fourier="monarch", dtype=dtype)
     mon.weight.data.copy_(fft.weight.data)
     x = torch.randn(2, 3, *size, dtype=dtype)
     assert _rel(mon(x), fft(x)) <= tol
@@ -60,7 +60,7 @@ def test_monarch_layer_3d_equals_fft_layer_at_init(path):
     size, modes = (8, 12, 10), (2, 3, 4)
     fft = SpectralConv3d(2, 3, *modes, size=size, dtype=torch.float64)
     transform = MonarchModes(size, modes, dtype=torch.complex128, path=path)
-    mon = SpectralConv3d(2, 3, *modes, size=size, transform=transform, dtype=torch.float64)
+    mon = SpectralConv3d(2, 3, *modes, size=size, fourier=transform, dtype=torch.float64)
     mon.weight.data.copy_(fft.weight.data)
     x = torch.randn(2, 2, *size, dtype=torch.float64)
     assert _rel(mon(x), fft(x)) <= 1e-12
@@ -102,7 +102,7 @@ def test_learn_option_selects_learnable_factors(learn, n_params):
 
 
 def test_factors_learn_and_stay_real_output():
-    conv = SpectralConv2d(2, 2, 3, 3, size=(12, 12), transform="monarch", dtype=torch.float64)
+    conv = SpectralConv2d(2, 2, 3, 3, size=(12, 12), fourier="monarch", dtype=torch.float64)
     x = torch.randn(2, 2, 12, 12, dtype=torch.float64)
     y = conv(x)
     assert not y.is_complex()
@@ -113,8 +113,8 @@ def test_factors_learn_and_stay_real_output():
 
 def test_shared_injected_transform_is_used_by_every_layer():
     shared = MonarchModes((12, 12), (3, 3))
-    layers = [SpectralConv2d(2, 2, 3, 3, size=(12, 12), transform=shared) for _ in range(3)]
-    assert all(layer.transform is shared for layer in layers)
+    layers = [SpectralConv2d(2, 2, 3, 3, size=(12, 12), fourier=shared) for _ in range(3)]
+    assert all(layer.fourier is shared for layer in layers)
     model = torch.nn.ModuleList(layers)
     factor_params = [n for n, _ in model.named_parameters() if n.endswith("_blocks")]
     assert len(factor_params) == 8  # registered once despite three users
@@ -129,16 +129,16 @@ def test_bad_inputs_are_refused_with_the_numbers():
     with pytest.raises(ValueError, match="at most n//2=4"):
         SpectralConv2d(2, 2, 5, 3, size=(8, 8))
     with pytest.raises(ValueError, match="needs the grid size"):
-        SpectralConv2d(2, 2, 2, 2, transform="monarch")
+        SpectralConv2d(2, 2, 2, 2, fourier="monarch")
     with pytest.raises(ValueError, match="mode_shape"):
-        SpectralConv2d(2, 2, 2, 2, transform=MonarchModes((8, 8), (3, 3)))
+        SpectralConv2d(2, 2, 2, 2, fourier=MonarchModes((8, 8), (3, 3)))
     with pytest.raises(TypeError, match="lacks 'inverse'"):
-        SpectralConv2d(2, 2, 2, 2, transform=torch.nn.Identity())
-    with pytest.raises(ValueError, match=r"transform must be 'fft', 'monarch'"):
-        SpectralConv2d(2, 2, 2, 2, transform="wavelet")
-    conv = SpectralConv2d(2, 2, 2, 2, size=(8, 8), transform="monarch")
-    with pytest.raises(ValueError, match=r"expected a field of shape \(\.\.\., 8, 8\), got \(1, 2, 8, 9\)"):
-        conv(torch.randn(1, 2, 8, 9))
+        SpectralConv2d(2, 2, 2, 2, fourier=torch.nn.Identity())
+    with pytest.raises(ValueError, match=r"fourier must be one of \('fft', 'monarch'\)"):
+        SpectralConv2d(2, 2, 2, 2, fourier="wavelet")
+    conv = SpectralConv2d(2, 2, 2, 2, size=(8, 8), fourier="monarch")
+    with pytest.raises(ValueError, match=r"need a grid of at least \(4, 2\), got an input of shape \(1, 2, 3, 9\)"):
+        conv(torch.randn(1, 2, 3, 9))
     with pytest.raises(ValueError, match="expected input"):
         conv(torch.randn(1, 3, 8, 8))
     with pytest.raises(TypeError, match="float32 field"):
@@ -152,3 +152,17 @@ def test_generic_layer_matches_named_2d_layer():
     b = SpectralConv2d(2, 3, 2, 3, size=(8, 8))
     x = torch.randn(1, 2, 8, 8)
     assert torch.equal(a(x), b(x))
+
+
+def test_checkpoints_with_the_old_transform_keys_still_load():
+    a = SpectralConv2d(2, 2, 3, 3, size=(12, 12), fourier="monarch", dtype=torch.float64)
+    with torch.no_grad():
+        a.fourier.fwd[0].l_blocks.mul_(1.1)
+    old = {k.replace("fourier.", "transform."): v for k, v in a.state_dict().items()}
+    assert any(k.startswith("transform.") for k in old)
+    b = SpectralConv2d(2, 2, 3, 3, size=(12, 12), fourier="monarch", dtype=torch.float64)
+    b.load_state_dict(old)
+    x = torch.randn(1, 2, 12, 12, dtype=torch.float64)
+    assert torch.equal(a(x), b(x))
+    with pytest.warns(DeprecationWarning, match=r"\.transform is deprecated; use \.fourier"):
+        assert b.transform is b.fourier

@@ -1,0 +1,175 @@
+"""Darcy flow data as in the FNO paper: piecewise-constant permeability → pressure, solved by finite differences.
+
+The steady problem on the unit square,
+
+.. math::
+
+    -\\nabla\\cdot(a\\,\\nabla u) = f \\ \\text{in } (0, 1)^2, \\qquad u = 0 \\text{ on the boundary},
+
+with ``f = 1`` and the coefficient of Li et al. (2021): a Gaussian random field ``ψ`` with covariance
+``(−Δ + τ²)^{−α}`` (``α = 2``, ``τ = 3``; :class:`~monarch_sci.datasets.pde.grf.GaussianRandomField`, periodic,
+where the FNO generator uses a Neumann cosine basis) thresholded to ``a = 12`` where ``ψ ≥ 0`` and ``a = 3``
+elsewhere.
+
+Discretisation (:func:`solve_darcy`): ``s × s`` nodes ``x_{ij} = (i, j)/(s − 1)`` including the boundary, the
+conservative 5-point scheme
+
+.. math::
+
+    \\frac{1}{h^2}\\Big[a_{i+\\frac12,j}(u_{ij} − u_{i+1,j}) + a_{i−\\frac12,j}(u_{ij} − u_{i−1,j})
+    + a_{i,j+\\frac12}(u_{ij} − u_{i,j+1}) + a_{i,j−\\frac12}(u_{ij} − u_{i,j−1})\\Big] = f_{ij},
+
+with face values ``a_{i+½,j} = (a_{ij} + a_{i+1,j})/2``, second-order accurate for smooth ``a`` (a test checks
+the order against a manufactured solution), solved by ``scipy.sparse.linalg.spsolve``.
+
+:func:`generate_darcy` writes an HDF5 pairs file (``x`` the coefficient, ``y`` the solution, ``(N, s, s)``
+float32, every parameter as attributes) that :func:`~monarch_sci.datasets.pde.pairs.read_field_pairs` reads.
+It writes ``PATH.partial`` first (resumable: a rerun with the same parameters continues after the last finished
+sample; sample ``i`` depends only on ``(seed, i)``) and renames it to ``PATH`` when complete.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .grf import GaussianRandomField
+
+__all__ = ["DarcyConfig", "darcy_coefficient", "generate_darcy", "solve_darcy"]
+
+
+def solve_darcy(a: np.ndarray, f: float | np.ndarray = 1.0) -> np.ndarray:
+    """Solve ``−∇·(a∇u) = f`` on the unit square with ``u = 0`` on the boundary (see the module docstring).
+
+    Parameters
+    ----------
+    a
+        Coefficient at the ``s × s`` nodes (boundary included), positive.
+    f
+        Right-hand side: a number or an ``(s, s)`` array of nodal values.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``u`` ``(s, s)`` float64 at the nodes (zero on the boundary).
+
+    Examples
+    --------
+    >>> u = solve_darcy(np.ones((33, 33)))
+    >>> round(float(u.max()), 3)  # the torsion function of the unit square peaks at 0.0737
+    0.074
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.linalg import spsolve
+
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim != 2 or a.shape[0] != a.shape[1] or a.shape[0] < 3:
+        raise ValueError(f"solve_darcy: a must be a square (s, s) array with s >= 3, got shape {a.shape}")
+    if not np.isfinite(a).all() or a.min() <= 0:
+        raise ValueError(f"solve_darcy: a must be finite and positive, got min {a.min()}")
+    s = a.shape[0]
+    h = 1.0 / (s - 1)
+    rhs = np.broadcast_to(np.asarray(f, dtype=np.float64), (s, s))[1:-1, 1:-1].ravel()
+    n = s - 2  # interior nodes per axis
+    idx = np.arange(n * n).reshape(n, n)
+    ii, jj = np.meshgrid(np.arange(1, s - 1), np.arange(1, s - 1), indexing="ij")
+    rows, cols, vals = [], [], []
+    diag = np.zeros((n, n))
+    for di, dj in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        face = 0.5 * (a[ii, jj] + a[ii + di, jj + dj]) / h**2  # a at the face between the node and its neighbour
+        diag += face
+        ni, nj = ii + di, jj + dj
+        inside = (ni >= 1) & (ni <= s - 2) & (nj >= 1) & (nj <= s - 2)  # boundary neighbours: u = 0, no entry
+        rows.append(idx[inside])
+        cols.append(idx[ni[inside] - 1, nj[inside] - 1])
+        vals.append(-face[inside])
+    rows.append(idx.ravel())
+    cols.append(idx.ravel())
+    vals.append(diag.ravel())
+    A = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n * n, n * n))
+    u = np.zeros((s, s))
+    u[1:-1, 1:-1] = spsolve(A.tocsr(), rhs).reshape(n, n)
+    return u
+
+
+@dataclass(frozen=True)
+class DarcyConfig:
+    """Parameters of a Darcy data set (all recorded as HDF5 attributes).
+
+    ``n`` samples on ``s × s`` nodes; GRF ``alpha``, ``tau``; coefficient ``a_pos`` where the field is ``≥ 0``
+    and ``a_neg`` elsewhere; constant forcing ``f``; master ``seed``.
+    """
+
+    n: int
+    s: int = 85
+    alpha: float = 2.0
+    tau: float = 3.0
+    a_pos: float = 12.0
+    a_neg: float = 3.0
+    f: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n < 1 or self.s < 3:
+            raise ValueError(f"DarcyConfig: expected n >= 1 and s >= 3, got n={self.n}, s={self.s}")
+        if min(self.a_pos, self.a_neg) <= 0:
+            raise ValueError(f"DarcyConfig: a_pos and a_neg must be positive, got {self.a_pos}, {self.a_neg}")
+
+
+def darcy_coefficient(config: DarcyConfig, indices: range | list[int]) -> np.ndarray:
+    """Thresholded GRF coefficients of samples ``indices``: ``(len(indices), s, s)`` float64."""
+    grf = GaussianRandomField(alpha=config.alpha, tau=config.tau)
+    psi = grf.sample(config.s, seed=config.seed, indices=indices, dtype=torch.float64).numpy()
+    return np.where(psi >= 0, config.a_pos, config.a_neg)
+
+
+def generate_darcy(path: str | os.PathLike, config: DarcyConfig, *, progress: bool = False) -> Path:
+    """Write ``config.n`` Darcy pairs to the HDF5 file ``path`` (resumable; see the module docstring).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> out = generate_darcy(os.path.join(tempfile.mkdtemp(), "darcy.h5"), DarcyConfig(n=2, s=17))
+    >>> from monarch_sci.datasets.pde.pairs import read_field_pairs
+    >>> [t.shape for t in read_field_pairs(out)]
+    [torch.Size([2, 17, 17, 1]), torch.Size([2, 17, 17, 1])]
+    """
+    import h5py
+
+    path = Path(path)
+    if path.exists():
+        raise FileExistsError(f"generate_darcy: {path} exists; remove it or choose another path")
+    partial = path.with_name(path.name + ".partial")
+    attrs = {"format": "monarch-sci/pairs/1", "problem": "darcy", **asdict(config)}
+    mode = "r+" if partial.exists() else "w"
+    with h5py.File(partial, mode) as h5:
+        if mode == "w":
+            h5.attrs.update(attrs)
+            h5.create_dataset("x", (config.n, config.s, config.s), dtype="f4", chunks=(1, config.s, config.s))
+            h5.create_dataset("y", (config.n, config.s, config.s), dtype="f4", chunks=(1, config.s, config.s))
+            h5.create_dataset("done", (config.n,), dtype=bool, fillvalue=False)
+        else:
+            old = {k: h5.attrs.get(k) for k in attrs}
+            if any(old[k] != v for k, v in attrs.items()):
+                raise ValueError(
+                    f"generate_darcy: {partial} was started with other parameters {old}; asked {attrs}. "
+                    "Remove it to start again."
+                )
+        done = h5["done"]
+        todo = [i for i in range(config.n) if not done[i]]
+        for k, i in enumerate(todo):
+            a = darcy_coefficient(config, [i])[0]
+            h5["x"][i] = a
+            h5["y"][i] = solve_darcy(a, config.f)
+            done[i] = True
+            h5.flush()
+            if progress:
+                print(f"\rdarcy: {config.n - len(todo) + k + 1}/{config.n}", end="", flush=True)
+    if progress:
+        print()
+    os.replace(partial, path)
+    return path
