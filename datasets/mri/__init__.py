@@ -8,6 +8,7 @@ from monarch_sci.datasets.mri.fastmri import (
     inspect_volume,
     write_fastmri_volume,
 )
+from monarch_sci.datasets.mri.importers import import_kspace, read_cfl
 from monarch_sci.datasets.mri.ismrmrd_header import make_ismrmrd_header, parse_ismrmrd_header
 from monarch_sci.datasets.mri.masks import LineMaskFunc, apply_line_mask, poisson_mask, volume_seed
 from monarch_sci.datasets.mri.simulate import SimulationConfig, simulate_dataset
@@ -20,10 +21,12 @@ __all__ = [
     "apply_line_mask",
     "center_crop",
     "fastmri_rss",
+    "import_kspace",
     "inspect_volume",
     "make_ismrmrd_header",
     "parse_ismrmrd_header",
     "poisson_mask",
+    "read_cfl",
     "simulate_dataset",
     "volume_seed",
     "write_fastmri_volume",

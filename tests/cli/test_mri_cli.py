@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-from monarch_sci.cli import main
+from monarch_sci.cli import main, mri_methods
 from monarch_sci.cli import mri as mri_job
 from monarch_sci.datasets.mri.fastmri import FastMRISliceDataset
 
@@ -14,7 +14,7 @@ from monarch_sci.datasets.mri.fastmri import FastMRISliceDataset
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
     out = tmp_path_factory.mktemp("sim")
-    args = "mri simulate --volumes 2 --slices 2 --coils 4 --size 32 --oversampling 2 --quiet --seed 3"
+    args = "mri simulate --volumes 2 --slices 2 --coils 4 --size 32 --oversampling 2 --no-progress --seed 3"
     assert main([*args.split(), "--out", str(out)]) == 0
     return out
 
@@ -57,7 +57,7 @@ def test_undersample_then_recon_test_style_with_png(sim, tmp_path):
 def test_compare_table_json_figure(sim, tmp_path):
     out = tmp_path / "cmp"
     args = ["mri", "compare", "--data", str(sim), "--out", str(out), "--accelerations", "2"]
-    args += ["--methods", "zero_filled_rss", "cg_sense", "--threads", "1", "--quiet"]
+    args += ["--methods", "zero_filled_rss", "cg_sense", "--threads", "1", "--no-progress"]
     assert main(args) == 0
     record = json.loads((out / "results.json").read_text())
     rows = {(r["acceleration"], r["method"]): r for r in record["summary"]}
@@ -108,8 +108,10 @@ def test_registered_method_and_run_loader_hook(sim, tmp_path, monkeypatch):
 
         return 0.5 * CLASSICAL_METHODS["zero_filled_rss"](problem)
 
-    monkeypatch.setattr(mri_job, "EXTRA_METHODS", {})
-    monkeypatch.setattr(mri_job, "RUN_LOADERS", [lambda p: ("myrun", half_rss) if (p / "run.json").exists() else None])
+    monkeypatch.setattr(mri_methods, "EXTRA_METHODS", {})
+    monkeypatch.setattr(
+        mri_methods, "RUN_LOADERS", [lambda p: ("myrun", half_rss) if (p / "run.json").exists() else None]
+    )
     run = tmp_path / "run"
     run.mkdir()
     (run / "run.json").write_text("{}")
