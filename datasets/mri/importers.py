@@ -209,7 +209,7 @@ def import_kspace(
     mask: np.ndarray | None = None,
     recon_size: tuple[int, int] | None = None,
     attrs: dict | None = None,
-    source: str = "k-space",
+    source: str = "import_kspace",
 ) -> dict:
     """Write ``(S, C, H, W)`` k-space as our fastMRI-layout file ``out``, atomically; returns what was written.
 
