@@ -143,3 +143,20 @@ def test_singlecoil_file(tmp_path):
     img = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(k, axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
     with h5py.File(out, "r") as hf:
         np.testing.assert_allclose(hf["reconstruction"][()], np.abs(img[:, 8:24, 4:20]), rtol=1e-4, atol=1e-6)
+
+
+def test_compare_refuses_non_finite_metrics_and_takes_a_centre_fraction(sim, tmp_path, monkeypatch, capsys):
+    def broken(problem):
+        return np.full((problem.num_slices, 32, 32), np.nan, np.float32)
+
+    monkeypatch.setattr(mri_methods, "EXTRA_METHODS", {"broken": broken})
+    out = tmp_path / "cmp"
+    args = ["mri", "compare", "--data", str(sim), "--out", str(out), "--accelerations", "2", "--no-progress"]
+    assert main([*args, "--methods", "zero_filled_rss", "broken"]) == 2
+    err = capsys.readouterr().err
+    assert "non-finite metrics" in err and "file_sim0030000.h5 (broken, 2x)" in err and "file_sim0030001.h5" in err
+    assert not out.exists()
+    assert main([*args, "--methods", "zero_filled_rss", "--center-fraction", "0.3", "--max-volumes", "1"]) == 0
+    record = json.loads((out / "results.json").read_text())  # standard JSON (the writer refuses NaN)
+    (row,) = [r for r in record["summary"] if r["method"] == "zero_filled_rss"]
+    assert row["volumes"] == 1 and row["psnr"] > 10 and record["args"]["center_fraction"] == 0.3

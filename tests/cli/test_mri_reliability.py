@@ -173,8 +173,9 @@ def test_killed_before_the_final_rename_keeps_the_previous_output(sim, tmp_path,
     }
     assert outputs, f"{job} wrote no file ending in {target}"
     # the rerun would write other content (so an in-place write would be seen)
-    argv = [*argv, *{"undersample": ["--mask-policy", "slice"], "simulate": ["--noise-min", "0.02"],
-                     "compare": ["--mask-type", "random"], "import": ["--recon-size", "8", "6"]}.get(job, [])]  # fmt: skip
+    changes = {"undersample": ["--mask-policy", "slice"], "simulate": ["--noise-min", "0.02"],
+               "compare": ["--mask-type", "random"], "import": ["--recon-size", "8", "6"]}  # fmt: skip
+    argv = [*argv, *changes.get(job, [])]
     if job == "recon":
         argv = [*argv[:3], "zero_filled_sense", *argv[4:]]
     killed = cli(*argv, kill_at=target)
