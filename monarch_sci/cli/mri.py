@@ -26,6 +26,7 @@ from monarch_sci.cli.mri_methods import (
     EXTRA_METHODS,
     RUN_LOADERS,
     UnknownMethodError,
+    h5_files,
     load_volume,
     make_problem,
     recon_methods,
@@ -110,12 +111,7 @@ def cmd_undersample(args: argparse.Namespace) -> int:
     from monarch_sci.datasets.mri.masks import LineMaskFunc, apply_line_mask, line_masks_for_volume
     from monarch_sci.training.checkpoint import atomic_output, write_json_atomic
 
-    src = Path(args.inp)
-    if not src.exists():
-        raise UserError(f"--in {src}: no such file or folder")
-    files = sorted(src.glob("*.h5")) if src.is_dir() else [src]
-    if not files:
-        raise UserError(f"--in {src}: no *.h5 files in the folder")
+    files = h5_files(args.inp, "--in")
     cf = None if args.center_fraction is None else [args.center_fraction]
     try:
         func = LineMaskFunc(args.mask_type, [args.acceleration], cf)

@@ -16,9 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from monarch_sci.cli.common import UserError, set_threads
+from monarch_sci.cli.common import UserError, resolve_device, set_threads
 from monarch_sci.cli.mri_methods import (
     check_recon_size,
+    h5_files,
     load_volume,
     make_problem,
     recon_methods,
@@ -41,13 +42,7 @@ def _check_inputs(args: argparse.Namespace) -> list[Path]:
 
     if args.max_volumes is not None and args.max_volumes < 1:
         raise UserError(f"--max-volumes: expected a positive count (or leave it out for all), got {args.max_volumes}")
-    data = Path(args.data)
-    if not data.exists():
-        raise UserError(f"--data {data}: no such file or folder")
-    files = sorted(data.glob("*.h5")) if data.is_dir() else [data]
-    if not files:
-        raise UserError(f"--data {data}: no *.h5 files in the folder")
-    files = files[: args.max_volumes]
+    files = h5_files(args.data, "--data")[: args.max_volumes]
     for acc in args.accelerations:
         try:
             LineMaskFunc(args.mask_type, [acc], None if args.center_fraction is None else [args.center_fraction])
@@ -76,6 +71,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from monarch_sci.metrics import nmse, psnr, ssim
 
     set_threads(args.threads)
+    device = str(resolve_device(args.device))
     files = _check_inputs(args)
     methods = [resolve_method(m) for m in (args.methods or list(recon_methods()))]
     names = [n for n, _ in methods]
@@ -105,7 +101,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 func, kspace_full.shape[-1], info.num_slices, policy=args.mask_policy, fname=f.name
             )
             kspace, masks = apply_line_mask(kspace_full, masks, padding=(g.padding_left, g.padding_right))
-            problem = make_problem(info, kspace, masks, args.device)
+            problem = make_problem(info, kspace, masks, device)
             for name, method in methods:
                 images, seconds, cpu_seconds = reconstruct(method, info, problem)
                 per_volume.append(

@@ -21,6 +21,7 @@ __all__ = [
     "EXTRA_METHODS",
     "RUN_LOADERS",
     "UnknownMethodError",
+    "h5_files",
     "load_volume",
     "make_problem",
     "recon_methods",
@@ -80,6 +81,17 @@ def resolve_method(spec: str) -> tuple[str, Callable[..., Any]]:
             f"({len(RUN_LOADERS)} loaders registered); known methods: {', '.join(methods)}"
         )
     raise UnknownMethodError(f"mri: unknown method {spec!r}; choose one of {', '.join(methods)} or a run folder")
+
+
+def h5_files(path: str | os.PathLike, flag: str) -> list[Path]:
+    """The ``*.h5`` files of a folder (sorted), or the one file ``path``; a user error naming ``flag`` if none."""
+    src = Path(path)
+    if not src.exists():
+        raise UserError(f"{flag} {src}: no such file or folder")
+    files = sorted(src.glob("*.h5")) if src.is_dir() else [src]
+    if not files:
+        raise UserError(f"{flag} {src}: no *.h5 files in the folder")
+    return files
 
 
 def check_recon_size(info) -> None:

@@ -35,6 +35,7 @@ from monarch_sci.operators.mri.recon_task import (
     ReconSlices,
     ReconTask,
     SliceBank,
+    _list_files,
     load_slice_bank,
 )
 from monarch_sci.training.records import defining_differences
@@ -182,18 +183,7 @@ def _validate_files(root) -> list[Path]:
     """Every file of ``root``, each checked (shapes, header, NaN/Inf) whether or not a cache exists."""
     from monarch_sci.datasets.mri.fastmri import inspect_volume
 
-    if isinstance(root, (str, os.PathLike)):
-        p = Path(root)
-        if p.is_dir():
-            files = sorted(p.glob("*.h5"))
-            if not files:
-                raise FileNotFoundError(f"no *.h5 files in {p}")
-        elif p.is_file():
-            files = [p]
-        else:
-            raise FileNotFoundError(f"{p} does not exist")
-    else:
-        files = [Path(f) for f in root]
+    files = _list_files(root)
     for f in files:
         inspect_volume(f, check_data=True)
     return files
