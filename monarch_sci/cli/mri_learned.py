@@ -168,3 +168,37 @@ def train(args: argparse.Namespace) -> int:
             f"{summary['best']:.4g}; run folder {args.out}"
         )
     return 0
+
+
+#: Names that lived here before the typed API moved them to :mod:`monarch_sci.operators.mri` (one release).
+_MOVED = {
+    "evaluate_run": ("monarch_sci.operators.mri.runs", "evaluate_run"),
+    "reconstruct_with_run": ("monarch_sci.operators.mri.runs", "reconstruct_with_run"),
+    "run_loader": ("monarch_sci.operators.mri.runs", "run_method"),
+}
+
+
+def run_training(args: argparse.Namespace) -> dict[str, Any]:
+    """Deprecated: build a :class:`~monarch_sci.operators.mri.training.ReconTrainSpec` and call
+    :func:`~monarch_sci.operators.mri.training.train_recon_model`."""
+    import warnings
+
+    from monarch_sci.operators.mri.training import train_recon_model
+
+    warnings.warn(
+        "run_training(args) is deprecated; use train_recon_model(spec, out)", DeprecationWarning, stacklevel=2
+    )
+    return train_recon_model(spec_from_args(args), args.out, resume=args.resume, overwrite=args.overwrite)
+
+
+def __getattr__(name: str):
+    if name in _MOVED:
+        import importlib
+        import warnings
+
+        module, new = _MOVED[name]
+        warnings.warn(
+            f"monarch_sci.cli.mri_learned.{name} is deprecated; use {module}.{new}", DeprecationWarning, stacklevel=2
+        )
+        return getattr(importlib.import_module(module), new)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

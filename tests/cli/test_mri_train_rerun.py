@@ -148,3 +148,24 @@ def test_help_shows_defaults(capsys):
         with pytest.raises(SystemExit):
             main(["mri", cmd, "--help"])
         assert "default" in capsys.readouterr().out, cmd
+
+
+def test_moved_names_still_import_with_a_warning():
+    from monarch_sci.cli import mri_learned
+    from monarch_sci.operators.mri import runs
+
+    for old, new in (("evaluate_run", "evaluate_run"), ("reconstruct_with_run", "reconstruct_with_run"),
+                     ("run_loader", "run_method")):  # fmt: skip
+        with pytest.warns(DeprecationWarning, match=f"mri_learned.{old} is deprecated"):
+            assert getattr(mri_learned, old) is getattr(runs, new)
+    with pytest.raises(AttributeError):
+        mri_learned.nothing  # noqa: B018
+
+
+def test_run_training_is_deprecated_but_trains(data, tmp_path):
+    from monarch_sci.cli import build_parser, mri_learned
+
+    args = build_parser().parse_args(["mri", "train", "--data", str(data), "--out", str(tmp_path / "r"), "--model",
+                                      "diag", "--epochs", "1", "--batch-size", "2", "--no-progress"])  # fmt: skip
+    with pytest.warns(DeprecationWarning, match="use train_recon_model"):
+        assert mri_learned.run_training(args)["status"] == "finished"
