@@ -185,7 +185,13 @@ def _validate_files(root) -> list[Path]:
 
     files = _list_files(root)
     for f in files:
-        inspect_volume(f, check_data=True)
+        info = inspect_volume(f, check_data=True)
+        (h, w), (H, W) = info.geometry.recon_size[:2], info.kspace_shape[-2:]
+        if not (1 <= h <= 2 * H and 1 <= w <= 2 * W):  # it sizes the metrics' crop and the readout crop
+            raise ValueError(
+                f"{f}: header reconSpace matrixSize (x, y) = ({h}, {w}) is not a usable image size for k-space "
+                f"(H, W) = ({H}, {W}); expected 1..{2 * H} by 1..{2 * W}"
+            )
     return files
 
 

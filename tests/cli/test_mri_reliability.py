@@ -110,6 +110,8 @@ def _battery(sim, bad, tmp):
         (["mri", "train", "--data", bad["nan"], "--val", f, "--model", "diag", "--out", tmp / "r"], "nan_k.h5",
          tmp / "r"),
         (["mri", "train", "--data", sim, "--model", "diag", "--lr", "-1", "--out", tmp / "r"], "--lr", tmp / "r"),
+        (["mri", "train", "--data", bad["recon100000"], "--val", f, "--model", "diag", "--out", tmp / "r"],
+         "recon100000.h5", tmp / "r"),
         (["mri", "train", "--data", tmp / "void", "--model", "diag", "--out", tmp / "r"], "void", tmp / "r"),
         (["mri", "import", tmp / "k.txt", "--out", o], "k.txt", o),
         (["mri", "import", tmp / "k.npy", "--out", o, "--layout", "CHX"], "--layout", o),
