@@ -347,9 +347,9 @@ def register(groups: argparse._SubParsersAction) -> None:
     add_flags(r, "out", out_help="output .h5 (reconstruction_<method> and reconstruction); record: same name .json")
     r.add_argument("--png", nargs="?", const=None, default=False, metavar="DIR",
                    help="also write one PNG per slice (default DIR: next to --out)")  # fmt: skip
-    r.add_argument("--lam", type=float, default=None, help="cg_sense: Tikhonov weight λ (default 1e-3)")
-    r.add_argument("--max-iter", type=int, default=None, help="cg_sense / l1_wavelet iterations (default 30 / 60)")
-    r.add_argument("--tol", type=float, default=None, help="cg_sense: relative residual tolerance (default 1e-5)")
+    r.add_argument("--lam", type=float, default=None, help="cg_sense: Tikhonov weight λ (None: 1e-3)")
+    r.add_argument("--max-iter", type=int, default=None, help="cg_sense / l1_wavelet iterations (None: 30 / 60)")
+    r.add_argument("--tol", type=float, default=None, help="cg_sense: relative residual tolerance (None: 1e-5)")
     add_flags(r, "device", "threads", "no_progress", device="cpu")
     r.set_defaults(func=_recon_entry)
 
