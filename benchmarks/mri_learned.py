@@ -35,18 +35,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from monarch_sci.operators.mri.models import HPARAMS
+from monarch_sci.operators.mri.training import ReconTrainSpec, train_recon_model
+
 ROOT = Path(__file__).resolve().parents[1]
 
-#: Hyperparameters per learned model (chosen on the validation split; see the module docstring).
+#: Which mSENSE axes learn: the hyperparameter's name (``learn_axes``, being renamed ``learn``).
+LEARN = "learn" if "learn" in HPARAMS["msense"] else "learn_axes"
+
+#: Hyperparameters per learned model (chosen on the validation split; see the module docstring), as
+#: :class:`~monarch_sci.operators.mri.training.ReconTrainSpec` fields.
 MODELS = {
-    "msense": ["--model", "msense", "--lr", "1e-3"],
-    "diag": ["--model", "diag", "--lr", "1e-2"],
-    "unrolled-fft": ["--model", "unrolled", "--fourier", "fft", "--cascades", "4", "--channels", "16", "--lr", "1e-3"],
-    "unrolled-monarch": [
-        "--model", "unrolled", "--fourier", "monarch", "--cascades", "4", "--channels", "16", "--lr", "1e-3",
-        "--factor-lr", "1e-4",
-    ],
-    "unet": ["--model", "unet", "--channels", "8", "--depth", "3", "--lr", "1e-3"],
+    "msense": {"model": "msense", "lr": 1e-3},
+    "diag": {"model": "diag", "lr": 1e-2},
+    "unrolled-fft": {"model": "unrolled", "hparams": {"fourier": "fft", "cascades": 4, "channels": 16}, "lr": 1e-3},
+    "unrolled-monarch": {
+        "model": "unrolled", "hparams": {"fourier": "monarch", "cascades": 4, "channels": 16}, "lr": 1e-3,
+        "factor_lr": 1e-4,
+    },
+    "unet": {"model": "unet", "hparams": {"channels": 8, "depth": 3}, "lr": 1e-3},
 }  # fmt: skip
 
 
@@ -55,19 +62,19 @@ def plan(epochs: int, seeds: list[int]) -> list[dict]:
     the 4× table, the cheap 2× rows (mSENSE, diag-SENSE, fixed masks, mSENSE ablations), low data, the
     expensive 2× rows, then the longer-training check."""
 
-    def run(group, model, accel, seed, policy="slice", volumes=None, n_epochs=epochs, extra=(), train="train"):
+    def run(group, model, accel, seed, policy="slice", volumes=None, n_epochs=epochs, extra=None, train="train"):
         return {"group": group, "model": model, "accel": accel, "seed": seed, "policy": policy,
-                "volumes": volumes, "epochs": n_epochs, "extra": list(extra), "train": train}  # fmt: skip
+                "volumes": volumes, "epochs": n_epochs, "extra": dict(extra or {}), "train": train}  # fmt: skip
 
     runs = [run("main", name, 4, seed) for seed in seeds for name in MODELS]
     runs += [run("main", name, 2, seed) for seed in seeds for name in ("msense", "diag")]
     runs += [run("fixed-mask", name, 2, seed, policy="fixed") for seed in seeds for name in ("msense", "diag")]
     ablations = {
-        "l1": ["--loss", "l1"],
-        "lr1e-4": ["--lr", "1e-4"],
-        "lr3e-3": ["--lr", "3e-3"],
-        "phase-axis": ["--learn-axes", "phase"],
-        "readout-axis": ["--learn-axes", "readout"],
+        "l1": {"loss": "l1"},
+        "lr1e-4": {"lr": 1e-4},
+        "lr3e-3": {"lr": 3e-3},
+        "phase-axis": {"hparams": {LEARN: "phase"}},
+        "readout-axis": {"hparams": {LEARN: "readout"}},
     }
     runs += [run(f"ablation-{tag}", "msense", 2, 0, extra=extra) for tag, extra in ablations.items()]
     for vols, rep in ((1, 6), (5, 1)):
@@ -86,9 +93,9 @@ def plan(epochs: int, seeds: list[int]) -> list[dict]:
     # The unrolled network was data-limited (its training loss fell below the validation loss within 20 epochs
     # on 12 volumes): 60 training volumes (a separate simulation, seed 11), a wider regulariser (32 channels),
     # 12 epochs with the rate halved every 5; the U-Net gets the same data and epochs.
-    wide = ["--channels", "32", "--step-size", "5"]
+    wide = {"hparams": {"channels": 32}, "step_size": 5}
     runs += [
-        run(DATA_60, name, 4, seed, n_epochs=12, extra=wide if name.startswith("unrolled") else ["--step-size", "5"],
+        run(DATA_60, name, 4, seed, n_epochs=12, extra=wide if name.startswith("unrolled") else {"step_size": 5},
             train="train60")
         for seed in seeds
         for name in ("unrolled-fft", "unrolled-monarch", "unet")
@@ -98,7 +105,7 @@ def plan(epochs: int, seeds: list[int]) -> list[dict]:
     # With 12 epochs on 60 volumes the Monarch factors (rate 1e-4) pulled the validation PSNR down after epoch 6
     # (seed 0); a ten times smaller factor rate, chosen on that validation curve.
     runs += [
-        run(f"{DATA_60}-flr1e-5", "unrolled-monarch", 4, seed, n_epochs=12, extra=[*wide, "--factor-lr", "1e-5"],
+        run(f"{DATA_60}-flr1e-5", "unrolled-monarch", 4, seed, n_epochs=12, extra={**wide, "factor_lr": 1e-5},
             train="train60")
         for seed in seeds
     ]  # fmt: skip
@@ -116,28 +123,32 @@ def run_name(r: dict) -> str:
     return name
 
 
-def train_one(r: dict, data: Path, out: Path) -> None:
-    from monarch_sci.cli import build_parser
+def train_spec(r: dict, data: Path, cache_dir: Path | None = None) -> ReconTrainSpec:
+    """The training spec of planned run ``r``: the model's settings, then the run's overrides (one slice cache
+    for every run: ``cache_dir``)."""
+    fields = {**MODELS[r["model"]], "hparams": dict(MODELS[r["model"]].get("hparams", {}))}
+    for key, value in r["extra"].items():
+        if key == "hparams":
+            fields["hparams"].update(value)
+        else:
+            fields[key] = value
+    return ReconTrainSpec(
+        data=data / r["train"], val=data / "val", acceleration=r["accel"], seed=r["seed"], mask_policy=r["policy"],
+        epochs=r["epochs"], batch_size=4, progress=False, train_volumes=r["volumes"], cache_dir=cache_dir, **fields,
+    )  # fmt: skip
 
+
+def train_one(r: dict, data: Path, out: Path) -> None:
     rec = out / "record.json"
     if rec.is_file() and json.loads(rec.read_text()).get("status") == "finished":
         return
-    argv = ["mri", "train", "--data", str(data / r["train"]), "--val", str(data / "val"), "--out", str(out),
-            "--accel", str(r["accel"]), "--seed", str(r["seed"]), "--mask-policy", r["policy"],
-            "--epochs", str(r["epochs"]), "--batch-size", "4", "--no-progress"]  # fmt: skip
-    argv += [*MODELS[r["model"]], *r["extra"]]
-    if r["volumes"]:
-        argv += ["--train-volumes", str(r["volumes"])]
-    if (out / "last.pt").is_file():
-        argv.append("--resume")
-    args = build_parser().parse_args(argv)
     t0 = time.perf_counter()
-    args.func(args)
+    train_recon_model(train_spec(r, data, out.parent / "cache"), out, resume=(out / "last.pt").is_file())
     print(f"[{time.strftime('%H:%M:%S')}] trained {out.name} in {time.perf_counter() - t0:.0f}s", flush=True)
 
 
 def evaluate_one(r: dict, test, out: Path) -> dict:
-    from monarch_sci.cli.mri_learned import evaluate_run
+    from monarch_sci.operators.mri.runs import evaluate_run
     from monarch_sci.training.checkpoint import save_checkpoint, write_text_atomic
 
     cache = out / "test_metrics.json"
@@ -217,11 +228,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "mri_learned"))
     args = p.parse_args(argv)
     torch.set_num_threads(1)
+    from monarch_sci.datasets.mri.cache import cache_file
     from monarch_sci.operators.mri.slice_bank import load_slice_bank
 
     data, runs_dir = Path(args.data), Path(args.runs)
-    test = load_slice_bank(data / "test", cache=data / "test" / ".monarch_cache" / "slices.pt")
-    val = load_slice_bank(data / "val", cache=data / "val" / ".monarch_cache" / "slices.pt")
+
+    def bank(folder: Path):  # cached beside the runs, keyed by the files' content
+        files = sorted(folder.glob("*.h5"))
+        return load_slice_bank(files, cache=cache_file("slices", files, {"calib": None}, cache_dir=runs_dir / "cache"))
+
+    test, val = bank(data / "test"), bank(data / "val")
     runs = plan(args.epochs, args.seeds)
     results: dict[str, dict] = {}
     try:

@@ -9,6 +9,7 @@ from monarch_sci.datasets.mri.fastmri import (
     volume_mask,
     write_fastmri_volume,
 )
+from monarch_sci.datasets.mri.importers import import_kspace, read_cfl
 from monarch_sci.datasets.mri.ismrmrd_header import make_ismrmrd_header, parse_ismrmrd_header
 from monarch_sci.datasets.mri.masks import LineMaskFunc, apply_line_mask, infer_mask, poisson_mask, volume_seed
 from monarch_sci.datasets.mri.simulate import SimulationConfig, simulate_dataset
@@ -21,11 +22,13 @@ __all__ = [
     "apply_line_mask",
     "center_crop",
     "fastmri_rss",
+    "import_kspace",
     "infer_mask",
     "inspect_volume",
     "make_ismrmrd_header",
     "parse_ismrmrd_header",
     "poisson_mask",
+    "read_cfl",
     "simulate_dataset",
     "volume_mask",
     "volume_seed",

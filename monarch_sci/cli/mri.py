@@ -1,139 +1,65 @@
-"""``monarch-sci mri``: simulate fastMRI-layout data, undersample it, reconstruct files, compare methods.
+"""``monarch-sci mri``: simulate fastMRI-layout data, import k-space, undersample it, reconstruct, compare, train.
 
 * ``mri simulate``    — simulated multi-coil volumes in the fastMRI layout (:mod:`monarch_sci.datasets.mri.simulate`).
+* ``mri import``      — NumPy or BART ``.cfl`` k-space as a fastMRI file (:mod:`~monarch_sci.datasets.mri.importers`).
 * ``mri undersample`` — fastMRI test-style copies: masked ``kspace`` plus a ``mask`` dataset, no targets.
 * ``mri recon``       — reconstruct every slice of one file with a method and write fastMRI ``reconstruction_*``.
-* ``mri compare``     — NMSE / PSNR / SSIM (mean ± std over volumes) and seconds per slice for several methods
-  and accelerations, a figure grid and a markdown + JSON table. Trained runs that differ only in their seed
-  are pooled into one more row (mean ± std over volumes and over seeds).
+* ``mri compare``     — metrics of several methods and accelerations (:mod:`monarch_sci.cli.mri_compare`).
+* ``mri train``       — a learned reconstruction (:mod:`monarch_sci.cli.mri_learned`).
 
-Methods are looked up by name in :func:`recon_methods` (the classical ones of
-:mod:`monarch_sci.operators.mri.classical` plus anything added with :func:`register_recon_method`); a run folder
-is handed to the loaders in :data:`RUN_LOADERS`, the hook through which trained models plug in. Every method
-has the signature ``method(problem: ReconProblem) -> images (slices, H', W)``.
+Methods and run folders are resolved in :mod:`monarch_sci.cli.mri_methods`. Every job checks its inputs before
+creating any output, writes each file under a temporary name and renames it into place when complete, and
+writes a JSON record (arguments, versions) beside its outputs.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
-import time
-from collections.abc import Callable
+import shutil
 from pathlib import Path
-from typing import Any
 
-from monarch_sci.cli import mri_learned
-from monarch_sci.training.records import package_versions
+from monarch_sci.cli import mri_compare, mri_learned
+from monarch_sci.cli.common import UserError, add_command, add_flags, set_threads
+from monarch_sci.cli.mri_methods import (
+    CLASSICAL_METHOD_NAMES,
+    EXTRA_METHODS,
+    RUN_LOADERS,
+    UnknownMethodError,
+    h5_files,
+    load_volume,
+    make_problem,
+    recon_methods,
+    reconstruct,
+    register_recon_method,
+    resolve_method,
+)
 
-#: The classical methods (kept here so that ``--help`` needs no heavy import; a test checks it matches).
-CLASSICAL_METHOD_NAMES = ("zero_filled_rss", "zero_filled_sense", "cg_sense", "l1_wavelet")
+__all__ = [
+    "CLASSICAL_METHOD_NAMES",
+    "EXTRA_METHODS",
+    "RUN_LOADERS",
+    "UnknownMethodError",
+    "recon_methods",
+    "register",
+    "register_recon_method",
+    "resolve_method",
+]
 
-#: Extra methods: name -> ``method(problem) -> images``; learned models register here.
-EXTRA_METHODS: dict[str, Callable[..., Any]] = {}
-
-#: Run-folder loaders: ``loader(path) -> (name, method)`` for a folder it recognises, else ``None``.
-RUN_LOADERS: list[Callable[[Path], tuple[str, Callable[..., Any]] | None]] = [mri_learned.run_loader]
-
-
-class UnknownMethodError(ValueError):
-    """``--model`` / ``--methods`` names neither a registered method nor a loadable run folder."""
-
-
-def register_recon_method(name: str, method: Callable[..., Any]) -> None:
-    """Add a reconstruction method usable by ``mri recon --model NAME`` and ``mri compare --methods NAME``."""
-    if name in CLASSICAL_METHOD_NAMES or name in EXTRA_METHODS:
-        raise ValueError(f"register_recon_method: a method named {name!r} already exists")
-    EXTRA_METHODS[name] = method
-
-
-def recon_methods() -> dict[str, Callable[..., Any]]:
-    """All methods by name: the classical ones, then the registered extras."""
-    from monarch_sci.operators.mri.classical import CLASSICAL_METHODS
-
-    return {**CLASSICAL_METHODS, **EXTRA_METHODS}
+_MASK_TYPES = ("random", "equispaced", "equispaced_fraction")
 
 
-def resolve_method(spec: str) -> tuple[str, Callable[..., Any]]:
-    """``(name, method)`` for a method name or a run folder (via :data:`RUN_LOADERS`)."""
-    methods = recon_methods()
-    if spec in methods:
-        return spec, methods[spec]
-    path = Path(spec)
-    if path.is_dir():
-        for loader in RUN_LOADERS:
-            found = loader(path)
-            if found is not None:
-                return found
-        raise UnknownMethodError(
-            f"mri: {spec} is a folder, but no registered run loader recognises it "
-            f"({len(RUN_LOADERS)} loaders registered); known methods: {', '.join(methods)}"
-        )
-    raise UnknownMethodError(f"mri: unknown method {spec!r}; choose one of {', '.join(methods)} or a run folder")
+def _record(args: argparse.Namespace, **extra) -> dict:
+    from monarch_sci.training.records import package_versions
+
+    args_ = {k: v for k, v in vars(args).items() if k not in ("func", "group_parser")}
+    return {"command": f"mri {args.command}", "args": args_, "versions": package_versions("h5py"), **extra}
 
 
-# ------------------------------------------------------------------------------------------------------------
-# shared reading
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
 
-
-def _load_volume(path: str | os.PathLike):
-    """Validate a file, read its k-space and masks; returns ``(info, kspace (S,C,H,W), masks (S,W), masked?)``."""
-    import h5py
-    import numpy as np
-
-    from monarch_sci.datasets.mri.fastmri import inspect_volume
-    from monarch_sci.datasets.mri.masks import apply_line_mask
-
-    info = inspect_volume(path, check_data=True)
-    with h5py.File(info.path, "r") as hf:
-        kspace = np.asarray(hf["kspace"])
-        mask = np.asarray(hf["mask"]).astype(bool) if info.has_mask else None
-    if not info.multicoil:  # single-coil: one "coil" with unit sensitivity
-        kspace = kspace[:, None]
-    S, W = kspace.shape[0], kspace.shape[-1]
-    g = info.geometry
-    masks = np.ones((S, W), bool) if mask is None else np.broadcast_to(mask, (S, W)).copy()
-    kspace, masks = apply_line_mask(kspace, masks, padding=(g.padding_left, g.padding_right))
-    return info, kspace.astype(np.complex64), masks, mask is not None
-
-
-def _problem(info, kspace, masks, device: str):
-    from monarch_sci.operators.mri.classical import ReconProblem
-
-    return ReconProblem(kspace, masks, recon_height=info.geometry.recon_size[0], device=device)
-
-
-def _reconstruct(method, info, problem):
-    """Run one method on one volume: magnitude images cropped to the recon size, wall and CPU seconds.
-
-    Coil maps are estimated by the first method that asks for them and reused by the next ones on the same
-    ``problem``; their time is not counted in the method's seconds. CPU time (``time.process_time``, all
-    threads of this process) is recorded next to wall time because a shared machine inflates the latter.
-    """
-    import numpy as np
-
-    from monarch_sci.datasets.mri.fastmri import FastMRIFileError, center_crop
-
-    before, before_cpu = problem.maps_seconds, problem.maps_cpu_seconds
-    t0, c0 = time.perf_counter(), time.process_time()
-    try:
-        images = method(problem)
-    except ValueError as err:
-        raise FastMRIFileError(info.path, f"cannot be reconstructed: {err}") from err
-    seconds = time.perf_counter() - t0 - (problem.maps_seconds - before)
-    cpu_seconds = time.process_time() - c0 - (problem.maps_cpu_seconds - before_cpu)
-    images = np.abs(np.asarray(images))
-    if images.ndim != 3 or images.shape[0] != problem.num_slices:
-        raise ValueError(f"mri: method returned images of shape {images.shape}, expected (slices, H, W)")
-    return center_crop(images, info.geometry.recon_size[:2]).astype(np.float32), seconds, cpu_seconds
-
-
-def _set_threads(n: int | None) -> None:
-    if n:
-        import torch
-
-        torch.set_num_threads(int(n))
+    return tqdm(total=total, desc=desc, unit="step", disable=not enabled)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -142,7 +68,10 @@ def _set_threads(n: int | None) -> None:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from monarch_sci.datasets.mri.simulate import SimulationConfig, simulate_dataset
+    from monarch_sci.training.checkpoint import write_json_atomic
 
+    if args.volumes < 1:
+        raise UserError(f"--volumes: expected a positive count, got {args.volumes}")
     cfg = SimulationConfig(
         recon_size=(args.size, args.width or args.size),
         num_coils=args.coils,
@@ -151,12 +80,25 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         fine_factor=args.fine_factor,
         noise_range=(args.noise_min, args.noise_max),
         seed=args.seed,
-    )
-    paths = simulate_dataset(args.out, cfg, args.volumes, prefix=args.prefix, progress=not args.quiet)
+    )  # validates before anything is written
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} exists and is not a folder")
+    # Written into a hidden staging folder, then renamed into place file by file: a killed run never leaves
+    # a partial .h5 under a final name (nor replaces a previous good one).
+    stage = out / f".staging-{os.getpid()}"
+    try:
+        paths = simulate_dataset(stage, cfg, args.volumes, prefix=args.prefix, progress=not args.no_progress)
+        final = [out / p.name for p in paths]
+        for p, f in zip(paths, final):
+            os.replace(p, f)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    write_json_atomic(out / "simulate.json", _record(args, files=[f.name for f in final]))
     H, W = cfg.encoding_size
     print(
-        f"wrote {len(paths)} volumes to {args.out}: kspace ({args.slices}, {args.coils}, {H}, {W}), "
-        f"recon {cfg.recon_size}"
+        f"wrote {len(final)} volumes to {out}: kspace ({args.slices}, {args.coils}, {H}, {W}), "
+        f"recon {cfg.recon_size}; record {out / 'simulate.json'}"
     )
     return 0
 
@@ -167,20 +109,26 @@ def cmd_undersample(args: argparse.Namespace) -> int:
 
     from monarch_sci.datasets.mri.fastmri import inspect_volume, write_fastmri_volume
     from monarch_sci.datasets.mri.masks import LineMaskFunc, apply_line_mask, line_masks_for_volume
+    from monarch_sci.training.checkpoint import atomic_output, write_json_atomic
 
-    src = Path(args.inp)
-    files = sorted(src.glob("*.h5")) if src.is_dir() else [src]
-    if not files:
-        raise SystemExit(f"mri undersample: no *.h5 files in {src}")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    func = LineMaskFunc(args.mask_type, [args.acceleration])
-    for f in files:
+    files = h5_files(args.inp, "--in")
+    cf = None if args.center_fraction is None else [args.center_fraction]
+    try:
+        func = LineMaskFunc(args.mask_type, [args.acceleration], cf)
+    except ValueError as err:
+        raise UserError(f"--center-fraction / --acceleration: {err}") from None
+    infos = []
+    for f in files:  # every input checked before any output exists
         info = inspect_volume(f, check_data=True)
         if info.has_mask:
-            raise SystemExit(f"mri undersample: {f} already holds a 'mask' (it is undersampled)")
+            raise UserError(f"{f} already holds a 'mask' (it is undersampled); undersample needs fully sampled files")
+        infos.append(info)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} exists and is not a folder")
+    for f, info in _bar(list(zip(files, infos)), "undersample", not args.no_progress):
         W = info.kspace_shape[-1]
-        masks = line_masks_for_volume(func, W, info.num_slices, policy=args.policy, fname=f.name)
+        masks = line_masks_for_volume(func, W, info.num_slices, policy=args.mask_policy, fname=f.name)
         g = info.geometry
         with h5py.File(f, "r") as hf:
             kspace = np.asarray(hf["kspace"])
@@ -189,38 +137,99 @@ def cmd_undersample(args: argparse.Namespace) -> int:
         keep = masks[0] if (masks == masks[0]).all() else masks
         attrs = {k: v for k, v in info.attrs.items() if k not in ("max", "norm")}
         attrs.update({"acceleration": args.acceleration, "num_low_frequency": func(W, seed=0).num_low_frequencies})
-        write_fastmri_volume(
-            out / f.name,
-            kspace=kspace,
-            header_xml=header.decode() if isinstance(header, bytes) else str(header),
-            mask=keep,
-            attrs=attrs,
-        )
+        with atomic_output(out / f.name) as tmp:
+            write_fastmri_volume(
+                tmp,
+                kspace=kspace,
+                header_xml=header.decode() if isinstance(header, bytes) else str(header),
+                mask=keep,
+                attrs=attrs,
+            )
+    write_json_atomic(out / "undersample.json", _record(args, files=[f.name for f in files]))
     print(f"wrote {len(files)} test-style files ({args.mask_type}, {args.acceleration}x) to {out}")
     return 0
+
+
+def _bar(items, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, unit="file", disable=not enabled)
+
+
+def _with_controls(name: str, method, args: argparse.Namespace):
+    """``method`` with ``--lam/--max-iter/--tol`` applied; ``(method, settings to record)``."""
+    given = {k: getattr(args, k) for k in ("lam", "max_iter", "tol") if getattr(args, k) is not None}
+    if name == "cg_sense":
+        from monarch_sci.operators.mri.classical import cg_sense
+
+        settings = {"lam": 1e-3, "max_iter": 30, "tol": 1e-5, **given}
+
+        def controlled(problem):  # seam: cg_sense / ReconProblem.tensors (MRI-physics work may rename)
+            k, maps, mask = problem.tensors()
+            x, _ = cg_sense(k, maps, mask, **settings)
+            return x.cpu().numpy()
+
+        return controlled, settings
+    if name == "l1_wavelet":
+        from monarch_sci.operators.mri.classical import l1_wavelet
+
+        if "tol" in given or "lam" in given:
+            raise UserError("--lam / --tol: l1_wavelet takes only --max-iter (its weight is relative: lam_rel)")
+        settings = {"lam_rel": 3e-4, "max_iter": 60, **given}
+
+        def controlled(problem):
+            return l1_wavelet(problem.kspace, problem.coil_maps(), problem.mask[:, None, None, :], **settings)
+
+        return controlled, settings
+    if given:
+        raise UserError(f"--lam / --max-iter / --tol: method {name} is not iterative (use cg_sense or l1_wavelet)")
+    return method, {}
 
 
 def cmd_recon(args: argparse.Namespace) -> int:
     import h5py
     import numpy as np
 
-    _set_threads(args.threads)
+    from monarch_sci.training.checkpoint import atomic_output, write_json_atomic
+
+    set_threads(args.threads)
+    for key, low in (("lam", 0.0), ("tol", 0.0)):
+        if getattr(args, key) is not None and not getattr(args, key) >= low:
+            raise UserError(f"--{key}: expected a number >= {low}, got {getattr(args, key)}")
+    if args.max_iter is not None and args.max_iter < 1:
+        raise UserError(f"--max-iter: expected a positive count, got {args.max_iter}")
+    from monarch_sci.cli.common import resolve_device
+
+    device = str(resolve_device(args.device))
     name, method = resolve_method(args.model)
-    info, kspace, masks, undersampled = _load_volume(args.inp)
-    images, seconds, _ = _reconstruct(method, info, _problem(info, kspace, masks, args.device))
+    method, settings = _with_controls(name, method, args)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; expected an .h5 file name")
+    bar = _progress(3, "recon", not args.no_progress)
+    info, kspace, masks, sampling = load_volume(args.inp)
+    bar.update(1)
+    images, seconds, _ = reconstruct(method, info, make_problem(info, kspace, masks, device))
+    bar.update(1)
     key = f"reconstruction_{name}"
-    with h5py.File(out, "w") as hf:
-        hf.create_dataset(key, data=images)
-        hf["reconstruction"] = hf[key]  # the key fastMRI's evaluation reads (a hard link, no copy)
-        with h5py.File(info.path, "r") as src:
-            hf.create_dataset("ismrmrd_header", data=src["ismrmrd_header"][()])
-        hf.attrs["method"] = name
-        hf.attrs["source"] = os.path.abspath(info.path)
-        hf.attrs["undersampled"] = bool(undersampled)
-        hf.attrs["sampled_fraction"] = float(masks.mean())
-        hf.attrs["seconds_per_slice"] = seconds / info.num_slices
+    with h5py.File(info.path, "r") as src:
+        header = src["ismrmrd_header"][()]
+    with atomic_output(out) as tmp:
+        with h5py.File(tmp, "w") as hf:
+            hf.create_dataset(key, data=images)
+            hf["reconstruction"] = hf[key]  # the key fastMRI's evaluation reads (a hard link, no copy)
+            hf.create_dataset("ismrmrd_header", data=header)
+            hf.attrs["method"] = name
+            hf.attrs["source"] = os.path.abspath(info.path)
+            hf.attrs["undersampled"] = sampling != "full"
+            hf.attrs["sampling"] = sampling
+            hf.attrs["sampled_fraction"] = float(masks.mean())
+            hf.attrs["seconds_per_slice"] = seconds / info.num_slices
+            for k, v in settings.items():
+                hf.attrs[k] = v
+    record = _record(args, method=name, settings=settings, sampling=sampling, sampled_fraction=float(masks.mean()))
+    record["seconds_per_slice"] = seconds / info.num_slices
+    write_json_atomic(out.with_suffix(".json"), record)
     if args.png:
         import matplotlib
 
@@ -228,251 +237,55 @@ def cmd_recon(args: argparse.Namespace) -> int:
         import matplotlib.pyplot as plt
 
         png_dir = Path(args.png)
-        png_dir.mkdir(parents=True, exist_ok=True)
         vmax = float(np.percentile(images, 99.5)) or 1.0
         for s, img in enumerate(images):
-            plt.imsave(png_dir / f"{Path(info.path).stem}_{name}_slice{s:03d}.png", img, cmap="gray", vmin=0, vmax=vmax)
+            with atomic_output(png_dir / f"{Path(info.path).stem}_{name}_slice{s:03d}.png") as tmp:
+                plt.imsave(tmp, img, cmap="gray", vmin=0, vmax=vmax, format="png")
+    bar.update(1)
+    bar.close()
+    if sampling == "inferred":
+        print(f"{info.name}: no 'mask'; sampling inferred from zero k-space columns ({masks.mean():.1%} sampled)")
     print(f"{info.name}: {name} on {info.num_slices} slices ({seconds / info.num_slices:.3f} s/slice) -> {out} [{key}]")
     return 0
 
 
-def _compare_figure(path: Path, truth, rows: dict, methods: list[str], title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def cmd_import(args: argparse.Namespace) -> int:
     import numpy as np
 
-    accs = sorted(rows)
-    ncol = 1 + len(methods)
-    fig, axes = plt.subplots(2 * len(accs), ncol, figsize=(2.2 * ncol, 2.3 * 2 * len(accs)), squeeze=False)
-    vmax = float(truth.max())
-    for i, acc in enumerate(accs):
-        top, bottom = axes[2 * i], axes[2 * i + 1]
-        top[0].imshow(truth, cmap="gray", vmin=0, vmax=vmax)
-        top[0].set_title("truth (RSS)", fontsize=8)
-        bottom[0].axis("off")
-        bottom[0].text(0.5, 0.5, f"{acc}×\n|error| × 5", ha="center", va="center", fontsize=9)
-        for j, m in enumerate(methods, start=1):
-            img = rows[acc][m]
-            top[j].imshow(img, cmap="gray", vmin=0, vmax=vmax)
-            psnr_v = 10 * np.log10(vmax**2 / np.mean((img - truth) ** 2))
-            top[j].set_title(f"{m} {acc}×\n{psnr_v:.1f} dB", fontsize=8)
-            bottom[j].imshow(np.abs(img - truth) * 5, cmap="magma", vmin=0, vmax=vmax)
-        for a in (*top, *bottom):
-            a.set_xticks([])
-            a.set_yticks([])
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    from monarch_sci.datasets.mri import importers
+    from monarch_sci.training.checkpoint import write_json_atomic
 
-
-def cmd_compare(args: argparse.Namespace) -> int:
-    import h5py
-    import numpy as np
-    import torch
-
-    from monarch_sci.datasets.mri.masks import LineMaskFunc, apply_line_mask, line_masks_for_volume
-    from monarch_sci.metrics import nmse, psnr, ssim
-
-    _set_threads(args.threads)
-    data = Path(args.data)
-    files = sorted(data.glob("*.h5")) if data.is_dir() else [data]
-    files = files[: args.max_volumes or None]
-    if not files:
-        raise SystemExit(f"mri compare: no *.h5 files in {data}")
-    methods = [resolve_method(m) for m in (args.methods or list(recon_methods()))]
-    names = [n for n, _ in methods]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    per_volume: list[dict[str, Any]] = []
-    figure_rows: dict[int, dict[str, np.ndarray]] = {}
-    figure_truth = None
-    progress = None
-    if not args.quiet:
-        from tqdm import tqdm
-
-        progress = tqdm(total=len(files) * len(args.accelerations) * len(methods), desc="compare", unit="recon")
-    for vi, f in enumerate(files):
-        info, kspace_full, _, undersampled = _load_volume(f)
-        if undersampled:
-            raise SystemExit(f"mri compare: {f} is undersampled (has a 'mask'); compare needs fully sampled files")
-        with h5py.File(f, "r") as hf:
-            if "reconstruction_rss" not in hf:
-                raise SystemExit(f"mri compare: {f} has no 'reconstruction_rss' target")
-            truth = np.asarray(hf["reconstruction_rss"], dtype=np.float32)
-        maxval = float(info.attrs["max"]) if args.maxval == "attr" else None
-        g = info.geometry
-        for acc in args.accelerations:
-            func = LineMaskFunc(args.mask_type, [acc])
-            masks = line_masks_for_volume(
-                func, kspace_full.shape[-1], info.num_slices, policy=args.policy, fname=f.name
-            )
-            kspace, masks = apply_line_mask(kspace_full, masks, padding=(g.padding_left, g.padding_right))
-            problem = _problem(info, kspace, masks, args.device)
-            for name, method in methods:
-                images, seconds, cpu_seconds = _reconstruct(method, info, problem)
-                per_volume.append(
-                    {
-                        "volume": f.name,
-                        "acceleration": acc,
-                        "method": name,
-                        "nmse": nmse(truth, images),
-                        "psnr": psnr(truth, images, maxval),
-                        "ssim": ssim(truth, images, maxval),
-                        "seconds_per_slice": seconds / info.num_slices,
-                        "cpu_seconds_per_slice": cpu_seconds / info.num_slices,
-                        "sampled_fraction": float(masks.mean()),
-                    }
-                )
-                if vi == 0:
-                    figure_rows.setdefault(acc, {})[name] = images[info.num_slices // 2]
-                if progress is not None:
-                    progress.update(1)
-            if problem.maps_seconds:
-                per_volume.append(
-                    {
-                        "volume": f.name,
-                        "acceleration": acc,
-                        "method": "espirit_maps",
-                        "seconds_per_slice": problem.maps_seconds / info.num_slices,
-                        "cpu_seconds_per_slice": problem.maps_cpu_seconds / info.num_slices,
-                    }
-                )
-        if vi == 0:
-            figure_truth = truth[info.num_slices // 2]
-    if progress is not None:
-        progress.close()
-    groups = _seed_groups(methods)
-    summary = _summarise(per_volume, names, args.accelerations, groups)
-    if args.hide_seeds:
-        members = {m for ms in groups.values() for m in ms}
-        summary = [r for r in summary if r["method"] not in members]
-    record = {
-        "command": "monarch-sci mri " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["mri"] else None,
-        "args": {k: v for k, v in vars(args).items() if k not in ("func", "group_parser")},
-        "versions": package_versions("sigpy", "h5py"),
-        "threads": torch.get_num_threads(),
-        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-        "volumes": [f.name for f in files],
-        "seed_groups": groups,
-        "summary": summary,
-        "per_volume": per_volume,
-    }
-    (out / "results.json").write_text(json.dumps(record, indent=2, default=str))
-    table = _markdown(summary, names, args, len(files))
-    (out / "results.md").write_text(table)
-    # The figure shows one seed of each pooled group (the first), under the group's name.
-    shown = {ms[0]: g for g, ms in groups.items()}
-    hidden = {m for ms in groups.values() for m in ms[1:]}
-    fig_names = [shown.get(n, n) for n in names if n not in hidden]
-    fig_rows = {
-        acc: {shown.get(n, n): img for n, img in row.items() if n not in hidden} for acc, row in figure_rows.items()
-    }
-    _compare_figure(
-        out / "figure.png", figure_truth, fig_rows, fig_names, f"{files[0].name}, slice {info.num_slices // 2}"
-    )
-    print(table)
-    print(f"wrote {out / 'results.md'}, {out / 'results.json'}, {out / 'figure.png'}")
-    return 0
-
-
-def _seed_groups(methods: list[tuple[str, Callable[..., Any]]]) -> dict[str, list[str]]:
-    """Pool methods that differ only in their training seed: ``{"LABEL (N seeds)": [member names]}``.
-
-    A method joins a group through its ``seed_group`` attribute ``(label, key)`` (set by run loaders; runs
-    with equal keys trained the same thing from different seeds). Groups of one are not pooled.
-    """
-    by_key: dict[tuple[str, str], list[str]] = {}
-    for name, method in methods:
-        key = getattr(method, "seed_group", None)
-        if key is not None:
-            by_key.setdefault(tuple(key), []).append(name)
-    groups: dict[str, list[str]] = {}
-    for (label, _), members in by_key.items():
-        if len(members) < 2:
-            continue
-        name = f"{label} ({len(members)} seeds)"
-        n = 2
-        while name in groups:  # two different configurations with the same label
-            name = f"{label} ({len(members)} seeds, #{n})"
-            n += 1
-        groups[name] = members
-    return groups
-
-
-_METRICS = ("nmse", "psnr", "ssim", "seconds_per_slice", "cpu_seconds_per_slice")
-
-
-def _summarise(
-    per_volume: list[dict], names: list[str], accs: list[int], groups: dict[str, list[str]] | None = None
-) -> list[dict]:
-    """Per method and acceleration: mean ± std over volumes. For a pooled seed group, each volume's value is
-    first averaged over the seeds (``*_std`` is then the std over volumes of those averages) and ``*_std_seeds``
-    is the std over seeds of each seed's mean over volumes (:func:`~monarch_sci.metrics.pool_seeds`)."""
-    from monarch_sci.metrics import pool_seeds
-
-    groups = groups or {}
-    rows = []
-    for acc in accs:
-        for name in [*names, *groups, "espirit_maps"]:
-            members = groups.get(name, [name])
-            recs = [r for r in per_volume if r["acceleration"] == acc and r["method"] in members]
-            if not recs:
-                continue
-            volumes = sorted({r["volume"] for r in recs})
-            row: dict[str, Any] = {"acceleration": acc, "method": name, "volumes": len(volumes)}
-            if name in groups:
-                row["seeds"] = len(members)
-                row["members"] = list(members)
-            for key in _METRICS:
-                if not any(key in r for r in recs):
-                    continue
-                value = {(r["method"], r["volume"]): r[key] for r in recs if key in r}
-                # (seeds, volumes); a member missing a volume would be a bug upstream, so let it raise
-                pooled = pool_seeds([[value[m, v] for v in volumes] for m in members])
-                row[key] = pooled["mean"]
-                row[key + "_std"] = pooled["std_volumes"]
-                if name in groups:
-                    row[key + "_std_seeds"] = pooled["std_seeds"]
-            rows.append(row)
-    return rows
-
-
-def _markdown(summary: list[dict], names: list[str], args: argparse.Namespace, nvol: int) -> str:
-    rng = "the file's max attr" if args.maxval == "attr" else "the volume's max"
-    lines = [
-        f"Reconstructions, {nvol} volumes, {args.mask_type} line masks ({args.policy} policy), "
-        f"metrics per volume (fastMRI definitions, data range = {rng}), "
-        "mean ± std over volumes; wall and CPU seconds per slice exclude the ESPIRiT maps (listed separately, "
-        "shared by the SENSE-based methods). Runs that differ only in their training seed are pooled in a row "
-        "`LABEL (N seeds)`: mean over seeds and volumes, ± std over volumes of the seed-averaged values, "
-        "and in brackets ± std over seeds of each seed's mean.",
-        "",
-        "| accel | method | NMSE | PSNR (dB) | SSIM | wall s / slice | CPU s / slice |",
-        "|---|---|---|---|---|---|---|",
-    ]
-
-    def cell(r: dict, key: str, fmt: str) -> str:
-        text = f"{r[key]:{fmt}} ± {r[key + '_std']:{fmt}}"
-        if key + "_std_seeds" in r:
-            text += f" [± {r[key + '_std_seeds']:{fmt}}]"
-        return text
-
-    for r in summary:
-        if r["method"] == "espirit_maps":
-            lines.append(
-                f"| {r['acceleration']}× | ESPIRiT maps | | | | {r['seconds_per_slice']:.3f} | "
-                f"{r['cpu_seconds_per_slice']:.3f} |"
-            )
-            continue
-        lines.append(
-            f"| {r['acceleration']}× | {r['method']} | {cell(r, 'nmse', '.4f')} | {cell(r, 'psnr', '.2f')} | "
-            f"{cell(r, 'ssim', '.4f')} | "
-            f"{r['seconds_per_slice']:.3f} | {r['cpu_seconds_per_slice']:.3f} |"
+    src = Path(args.input)
+    if src.suffix in (".cfl", ".hdr"):
+        kspace = importers.bart_to_fastmri_layout(importers.read_cfl(src), str(src))
+        if args.layout is not None:
+            raise UserError("--layout: a BART array has its own axis convention (READ, PHS1, PHS2, COIL, ..., SLICE)")
+    elif src.suffix in (".npy", ".npz"):
+        if not src.is_file():
+            raise UserError(f"INPUT {src}: no such file")
+        kspace = importers.to_fastmri_layout(
+            importers.read_numpy_kspace(src, key=args.key), args.layout, source=str(src)
         )
-    return "\n".join(lines) + "\n"
+    else:
+        raise UserError(f"INPUT {src}: expected a .npy, .npz, or BART .cfl/.hdr file, got suffix {src.suffix!r}")
+    mask = None
+    if args.mask is not None:
+        m = Path(args.mask)
+        mask = importers.read_cfl(m).real if m.suffix in (".cfl", ".hdr") else importers.read_numpy_kspace(m)
+        mask = np.squeeze(mask) if mask.ndim > 3 else mask
+    out = Path(args.out)
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; expected an .h5 file name")
+    written = importers.import_kspace(
+        kspace, out, mask=mask, recon_size=args.recon_size, attrs={"source": os.path.abspath(src)}, source=str(src)
+    )
+    write_json_atomic(out.with_suffix(".json"), _record(args, written=written))
+    note = " (mask inferred from zero samples)" if written["mask_inferred"] else ""
+    print(
+        f"wrote {out}: kspace {tuple(written['kspace'])}, mask {written['mask']}{note}, "
+        f"{written['sampled_fraction']:.1%} sampled"
+    )
+    return 0
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -485,7 +298,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     methods_help = ", ".join(CLASSICAL_METHOD_NAMES)
 
-    s = sub.add_parser("simulate", help="write simulated multi-coil volumes in the fastMRI layout")
+    s = add_command(sub, "simulate", cmd_simulate, help="write simulated multi-coil volumes in the fastMRI layout")
     s.add_argument("--volumes", type=int, default=20, help="number of volumes (files)")
     s.add_argument("--slices", type=int, default=8, help="slices per volume")
     s.add_argument("--coils", type=int, default=8, help="receiver coils")
@@ -495,65 +308,64 @@ def register(groups: argparse._SubParsersAction) -> None:
     s.add_argument("--fine-factor", type=int, default=2, help="simulation grid refinement (no inverse crime)")
     s.add_argument("--noise-min", type=float, default=0.01, help="min relative receiver noise")
     s.add_argument("--noise-max", type=float, default=0.04, help="max relative receiver noise")
-    s.add_argument("--seed", type=int, default=0)
     s.add_argument("--prefix", default="file_sim", help="file name prefix")
-    s.add_argument("--out", required=True, help="output folder")
-    s.add_argument("--quiet", action="store_true")
-    s.set_defaults(func=cmd_simulate)
+    add_flags(s, "seed", "out", "no_progress")
 
-    u = sub.add_parser("undersample", help="make fastMRI test-style copies (masked kspace + 'mask')")
-    u.add_argument("--in", dest="inp", required=True, help="a fully sampled file or folder")
-    u.add_argument("--out", required=True, help="output folder")
-    u.add_argument("--acceleration", type=int, default=4, choices=(2, 4, 8))
-    u.add_argument(
-        "--mask-type", default="equispaced_fraction", choices=("random", "equispaced", "equispaced_fraction")
+    i = add_command(
+        sub,
+        "import",
+        cmd_import,
+        help="write a NumPy array or BART .cfl as a fastMRI-layout file",
+        description="Import multi-coil k-space: .npy/.npz (axes named by --layout: S slices, C coils, H readout, "
+        "W phase encode; default CHW or SCHW) or BART .cfl/.hdr (READ, PHS1, PHS2, COIL, ..., SLICE). The mask "
+        "may be (W,), (H, W), (S, W) or (S, H, W); without one, zero samples are read as unsampled (the pattern "
+        "is inferred and recorded) - never as fully sampled.",
     )
-    u.add_argument("--policy", default="volume", choices=("fixed", "volume", "slice"), help="mask seeding")
-    u.set_defaults(func=cmd_undersample)
+    i.add_argument("input", metavar="INPUT", help="k-space: .npy, .npz, or BART .cfl/.hdr")
+    i.add_argument("--out", required=True, help="output .h5 file (a JSON record is written beside it)")
+    i.add_argument("--mask", default=None, help="sampling mask: .npy/.npz or BART .cfl (zeros and ones)")
+    i.add_argument("--layout", default=None, help="NumPy axis letters, e.g. CHW, SCHW, HWC (default CHW / SCHW)")
+    i.add_argument("--key", default=None, help=".npz: the array holding the k-space (default: the only one)")
+    i.add_argument("--recon-size", type=int, nargs=2, default=None, metavar=("h", "w"), help="default: (H, W)")
 
-    r = sub.add_parser(
+    u = add_command(sub, "undersample", cmd_undersample, help="make fastMRI test-style copies (masked kspace + 'mask')")
+    u.add_argument("--in", dest="inp", required=True, help="a fully sampled file or folder")
+    add_flags(u, "out", "acceleration", "mask_policy", "no_progress", mask_policy="volume")
+    u.add_argument("--mask-type", default="equispaced_fraction", choices=_MASK_TYPES, help="line mask family")
+    u.add_argument("--center-fraction", type=float, default=None, help="centre fraction (default: fastMRI's)")
+
+    r = add_command(
+        sub,
         "recon",
+        cmd_recon,
         help="reconstruct every slice of a fastMRI file",
         description=f"Reconstruct every slice of a fastMRI file (fully sampled, or test-style with a 'mask'). "
-        f"Methods: {methods_help}; or a trained run folder (once a run loader is registered).",
+        f"Methods: {methods_help}; or a trained run folder.",
     )
     r.add_argument("--model", required=True, metavar="METHOD_OR_RUN", help=f"one of {methods_help}, or a run folder")
     r.add_argument("--in", dest="inp", required=True, help="input fastMRI .h5 file")
-    r.add_argument("--out", required=True, help="output .h5 (reconstruction_<method> and reconstruction)")
-    r.add_argument(
-        "--png",
-        nargs="?",
-        const=None,
-        default=False,
-        metavar="DIR",
-        help="also write one PNG per slice (default DIR: next to --out)",
-    )
-    r.add_argument("--device", default="cpu")
-    r.add_argument("--threads", type=int, default=None, help="torch threads")
+    add_flags(r, "out", out_help="output .h5 (reconstruction_<method> and reconstruction); record: same name .json")
+    r.add_argument("--png", nargs="?", const=None, default=False, metavar="DIR",
+                   help="also write one PNG per slice (default DIR: next to --out)")  # fmt: skip
+    r.add_argument("--lam", type=float, default=None, help="cg_sense: Tikhonov weight λ (None: 1e-3)")
+    r.add_argument("--max-iter", type=int, default=None, help="cg_sense / l1_wavelet iterations (None: 30 / 60)")
+    r.add_argument("--tol", type=float, default=None, help="cg_sense: relative residual tolerance (None: 1e-5)")
+    add_flags(r, "device", "threads", "no_progress", device="cpu")
     r.set_defaults(func=_recon_entry)
 
-    c = sub.add_parser("compare", help="compare reconstruction methods on fully sampled files")
+    c = add_command(
+        sub, "compare", mri_compare.cmd_compare, help="compare reconstruction methods on fully sampled files"
+    )
     c.add_argument("--data", required=True, help="folder of fully sampled fastMRI files (with reconstruction_rss)")
-    c.add_argument("--out", required=True, help="output folder: results.md, results.json, figure.png")
+    add_flags(c, "out", "accelerations", "mask_policy", "device", "threads", "no_progress", device="cpu",
+              mask_policy="volume", out_help="output folder: results.md, results.json, figure.png")  # fmt: skip
     c.add_argument("--methods", nargs="+", default=None, help=f"default: all registered ({methods_help})")
-    c.add_argument("--accelerations", type=int, nargs="+", default=[2, 4])
-    c.add_argument(
-        "--mask-type", default="equispaced_fraction", choices=("random", "equispaced", "equispaced_fraction")
-    )
-    c.add_argument("--policy", default="volume", choices=("fixed", "volume", "slice"), help="mask seeding")
-    c.add_argument("--max-volumes", type=int, default=None)
+    c.add_argument("--mask-type", default="equispaced_fraction", choices=_MASK_TYPES, help="line mask family")
+    c.add_argument("--center-fraction", type=float, default=None, help="centre fraction (default: fastMRI's)")
+    c.add_argument("--max-volumes", type=int, default=None, help="use only the first N files (default: all)")
     c.add_argument("--maxval", default="volume", choices=("volume", "attr"), help="PSNR/SSIM data range")
-    c.add_argument("--device", default="cpu")
-    c.add_argument("--threads", type=int, default=None, help="torch threads")
-    c.add_argument("--quiet", action="store_true")
-    c.add_argument(
-        "--hide-seeds",
-        action="store_true",
-        help="list only the pooled row of runs that differ just in their seed, not each run",
-    )
-    c.set_defaults(func=cmd_compare)
+    c.add_argument("--hide-seeds", action="store_true", help="list only the pooled row of runs differing in seed")
 
-    # -- learned models (issue 6; added by its developer): `mri train`, run folders for recon/compare --------
     mri_learned.add_train_parser(sub)
 
 

@@ -6,8 +6,10 @@ from monarch_sci.operators.mri.coil_maps import calibration_width, espirit_maps
 from monarch_sci.operators.mri.models import build_model, load_run
 from monarch_sci.operators.mri.msense import MSENSE, DiagonalSENSE
 from monarch_sci.operators.mri.recon_task import ReconTask, volume_metrics
+from monarch_sci.operators.mri.runs import evaluate_run, reconstruct_with_run
 from monarch_sci.operators.mri.sense import SenseOperator
 from monarch_sci.operators.mri.slice_bank import ReconSlices, SliceBank, load_slice_bank
+from monarch_sci.operators.mri.training import ReconTrainSpec, train_recon_model
 from monarch_sci.operators.mri.unet import UNetRecon
 from monarch_sci.operators.mri.unrolled import UnrolledSENSE
 
@@ -18,6 +20,7 @@ __all__ = [
     "ReconProblem",
     "ReconSlices",
     "ReconTask",
+    "ReconTrainSpec",
     "SenseOperator",
     "SliceBank",
     "UNetRecon",
@@ -27,10 +30,13 @@ __all__ = [
     "cg_sense",
     "conjugate_gradient",
     "espirit_maps",
+    "evaluate_run",
     "l1_wavelet",
     "load_run",
     "load_slice_bank",
+    "reconstruct_with_run",
     "rss",
+    "train_recon_model",
     "volume_metrics",
     "zero_filled_rss",
 ]

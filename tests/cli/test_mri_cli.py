@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-from monarch_sci.cli import main
+from monarch_sci.cli import main, mri_methods
 from monarch_sci.cli import mri as mri_job
 from monarch_sci.datasets.mri.fastmri import FastMRISliceDataset
 
@@ -14,7 +14,7 @@ from monarch_sci.datasets.mri.fastmri import FastMRISliceDataset
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
     out = tmp_path_factory.mktemp("sim")
-    args = "mri simulate --volumes 2 --slices 2 --coils 4 --size 32 --oversampling 2 --quiet --seed 3"
+    args = "mri simulate --volumes 2 --slices 2 --coils 4 --size 32 --oversampling 2 --no-progress --seed 3"
     assert main([*args.split(), "--out", str(out)]) == 0
     return out
 
@@ -57,7 +57,7 @@ def test_undersample_then_recon_test_style_with_png(sim, tmp_path):
 def test_compare_table_json_figure(sim, tmp_path):
     out = tmp_path / "cmp"
     args = ["mri", "compare", "--data", str(sim), "--out", str(out), "--accelerations", "2"]
-    args += ["--methods", "zero_filled_rss", "cg_sense", "--threads", "1", "--quiet"]
+    args += ["--methods", "zero_filled_rss", "cg_sense", "--threads", "1", "--no-progress"]
     assert main(args) == 0
     record = json.loads((out / "results.json").read_text())
     rows = {(r["acceleration"], r["method"]): r for r in record["summary"]}
@@ -108,8 +108,10 @@ def test_registered_method_and_run_loader_hook(sim, tmp_path, monkeypatch):
 
         return 0.5 * CLASSICAL_METHODS["zero_filled_rss"](problem)
 
-    monkeypatch.setattr(mri_job, "EXTRA_METHODS", {})
-    monkeypatch.setattr(mri_job, "RUN_LOADERS", [lambda p: ("myrun", half_rss) if (p / "run.json").exists() else None])
+    monkeypatch.setattr(mri_methods, "EXTRA_METHODS", {})
+    monkeypatch.setattr(
+        mri_methods, "RUN_LOADERS", [lambda p: ("myrun", half_rss) if (p / "run.json").exists() else None]
+    )
     run = tmp_path / "run"
     run.mkdir()
     (run / "run.json").write_text("{}")
@@ -141,3 +143,20 @@ def test_singlecoil_file(tmp_path):
     img = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(k, axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
     with h5py.File(out, "r") as hf:
         np.testing.assert_allclose(hf["reconstruction"][()], np.abs(img[:, 8:24, 4:20]), rtol=1e-4, atol=1e-6)
+
+
+def test_compare_refuses_non_finite_metrics_and_takes_a_centre_fraction(sim, tmp_path, monkeypatch, capsys):
+    def broken(problem):
+        return np.full((problem.num_slices, 32, 32), np.nan, np.float32)
+
+    monkeypatch.setattr(mri_methods, "EXTRA_METHODS", {"broken": broken})
+    out = tmp_path / "cmp"
+    args = ["mri", "compare", "--data", str(sim), "--out", str(out), "--accelerations", "2", "--no-progress"]
+    assert main([*args, "--methods", "zero_filled_rss", "broken"]) == 2
+    err = capsys.readouterr().err
+    assert "non-finite metrics" in err and "file_sim0030000.h5 (broken, 2x)" in err and "file_sim0030001.h5" in err
+    assert not out.exists()
+    assert main([*args, "--methods", "zero_filled_rss", "--center-fraction", "0.3", "--max-volumes", "1"]) == 0
+    record = json.loads((out / "results.json").read_text())  # standard JSON (the writer refuses NaN)
+    (row,) = [r for r in record["summary"] if r["method"] == "zero_filled_rss"]
+    assert row["volumes"] == 1 and row["psnr"] > 10 and record["args"]["center_fraction"] == 0.3

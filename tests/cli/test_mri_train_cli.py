@@ -32,7 +32,7 @@ def weights(run):
     return torch.load(run / "last.pt", weights_only=True)["model"]
 
 
-MSENSE_ARGS = ["--model", "msense", "--accel", "2", "--lr", "1e-3"]
+MSENSE_ARGS = ["--model", "msense", "--acceleration", "2", "--lr", "1e-3"]
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +77,9 @@ def test_unrolled_monarch_trains_through_the_cli(tiny_data, tmp_path):
 
 
 def test_load_run_reconstructs_and_checks_the_matrix_size(tiny_data, msense_run):
-    from monarch_sci.cli.mri_learned import evaluate_run, reconstruct_with_run, run_loader
     from monarch_sci.operators.mri.models import load_run
+    from monarch_sci.operators.mri.runs import evaluate_run, reconstruct_with_run
+    from monarch_sci.operators.mri.runs import run_method as run_loader
     from monarch_sci.operators.mri.slice_bank import load_slice_bank
 
     model, record = load_run(msense_run)
@@ -121,7 +122,7 @@ def test_bad_input_is_refused_with_the_file_named(tiny_data, tmp_path, capsys):
 def test_ddp_two_processes_match_one_process(tiny_data, tmp_path):
     """torchrun with 2 CPU processes (gloo) sees the same global batches as one process (fixed masks)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    args = ["--model", "msense", "--accel", "2", "--mask-policy", "fixed", "--epochs", "1"]
+    args = ["--model", "msense", "--acceleration", "2", "--mask-policy", "fixed", "--epochs", "1"]
     base = [str(a) for a in train_args(tiny_data, tmp_path / "one", *args)]
     subprocess.run([sys.executable, "-m", "monarch_sci.cli", *base], check=True, env=env, timeout=120)
     ddp = [a if a != str(tmp_path / "one") else str(tmp_path / "two") for a in base]
@@ -165,7 +166,7 @@ def test_compare_pools_runs_that_differ_only_in_their_seed(tiny_data, msense_run
     other = tmp_path / "other_lr"  # a different learning rate: a different configuration, never pooled
     assert main(train_args(tiny_data, other, *MSENSE_ARGS, "--lr", "3e-3")) == 0
     out = tmp_path / "cmp"
-    argv = ["mri", "compare", "--data", str(tiny_data), "--out", str(out), "--accelerations", "2", "--quiet",
+    argv = ["mri", "compare", "--data", str(tiny_data), "--out", str(out), "--accelerations", "2", "--no-progress",
             "--threads", "1", "--methods", "zero_filled_sense", *map(str, runs), str(other)]  # fmt: skip
     assert main(argv) == 0
     result = json.loads((out / "results.json").read_text())

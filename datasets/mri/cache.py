@@ -1,0 +1,89 @@
+"""Where derived data (slices, coil maps, targets) is cached, and the content key that names a cache file.
+
+A cache file is found by a key made of what it was computed from: for every input file its name, size,
+modification time (ns) and a SHA-256 of its first and last MiB (which holds the HDF5 superblock, header and
+object table, so a file replaced or edited in place gets a new key even when size and time were kept), plus the
+computation's own settings. A changed file therefore never meets a stale cache; callers still validate the
+data (NaN/Inf, shapes) on every run, cached or not.
+
+Caches live outside the data folder, so read-only data works and a dataset is never written to:
+``$MONARCH_SCI_CACHE`` when set, else the ``cache/`` folder of the run that needs it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["CACHE_ENV", "cache_file", "default_cache_dir", "file_fingerprint"]
+
+#: Environment variable naming a shared cache folder (overrides the per-run ``cache/`` folder).
+CACHE_ENV = "MONARCH_SCI_CACHE"
+_CHUNK = 1 << 20
+
+
+def file_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
+    """``{"name", "size", "mtime_ns", "sha256"}`` of a file; ``sha256`` covers its first and last MiB.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> f = Path(tempfile.mkdtemp()) / "a.h5"
+    >>> _ = f.write_bytes(b"abc")
+    >>> fp = file_fingerprint(f)
+    >>> fp["name"], fp["size"], fp["sha256"][:8]
+    ('a.h5', 3, 'ba7816bf')
+    """
+    path = Path(path)
+    st = path.stat()
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        h.update(f.read(_CHUNK))
+        if st.st_size > 2 * _CHUNK:
+            f.seek(-_CHUNK, os.SEEK_END)
+            h.update(f.read(_CHUNK))
+        elif st.st_size > _CHUNK:
+            h.update(f.read())
+    return {"name": path.name, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": h.hexdigest()}
+
+
+def default_cache_dir(run_folder: str | os.PathLike | None = None) -> Path:
+    """``$MONARCH_SCI_CACHE`` if set, else ``<run_folder>/cache``.
+
+    Examples
+    --------
+    >>> os.environ.pop(CACHE_ENV, None) and None
+    >>> default_cache_dir("runs/x").as_posix()
+    'runs/x/cache'
+    """
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env)
+    if run_folder is None:
+        raise ValueError(f"default_cache_dir: no run folder given and ${CACHE_ENV} is not set")
+    return Path(run_folder) / "cache"
+
+
+def cache_file(
+    kind: str, files: Iterable[str | os.PathLike], settings: Mapping[str, Any], *, cache_dir: str | os.PathLike
+) -> Path:
+    """``<cache_dir>/<kind>-<hash>.pt``, the hash over every file's :func:`file_fingerprint` and ``settings``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> f = d / "v.h5"
+    >>> _ = f.write_bytes(b"one")
+    >>> a = cache_file("slices", [f], {"calib": 8}, cache_dir=d / "c")
+    >>> _ = f.write_bytes(b"two")  # replaced in place: a new key
+    >>> a != cache_file("slices", [f], {"calib": 8}, cache_dir=d / "c")
+    True
+    """
+    key = {"files": [file_fingerprint(f) for f in files], "settings": dict(settings)}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    return Path(cache_dir) / f"{kind}-{digest}.pt"

@@ -1,0 +1,274 @@
+"""Getting k-space in: NumPy arrays and BART ``.cfl``/``.hdr`` files to our fastMRI-layout file.
+
+Our file (:func:`~monarch_sci.datasets.mri.fastmri.write_fastmri_volume`): ``kspace`` ``(slices, coils, H, W)``
+complex64 with ``H`` the readout and ``W`` the phase encode (the axis line masks act on), an ISMRMRD header whose
+encoded matrix is ``(H, W)``, and a ``mask``:
+
+* ``(W,)`` or ``(slices, W)`` — fastMRI's own line masks (every readout row of a sampled column acquired);
+* ``(H, W)`` or ``(slices, H, W)`` — our documented extension for 2-D sampling patterns (e.g. the phase-encode
+  plane of a 3-D Cartesian scan with Poisson-disc sampling). A 2-D mask that is a line mask is stored as one.
+
+Without a mask, a k-space with exactly-zero points is not taken as fully sampled: the pattern is inferred
+(sigpy's rule: sampled where any coil is non-zero), stored as ``mask`` and flagged by the attribute
+``mask_inferred``. A fully sampled import also gets fastMRI's ``reconstruction_rss`` target.
+
+BART stores arrays column-major (Fortran order) as complex64 with 16 dimensions: READ, PHS1, PHS2, COIL, MAPS,
+TE, COEFF, COEFF2, ITER, CSHIFT, TIME, TIME2, LEVEL, SLICE, AVG, BATCH. READ becomes ``H``, PHS1 ``W``, COIL the
+coils, and PHS2 or SLICE (at most one of them larger than 1) the slices; every other dimension must be 1.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "bart_to_fastmri_layout",
+    "import_kspace",
+    "infer_mask",
+    "read_cfl",
+    "read_numpy_kspace",
+    "reduce_mask",
+    "to_fastmri_layout",
+    "write_cfl",
+]
+
+BART_DIMS = ("READ", "PHS1", "PHS2", "COIL", "MAPS", "TE", "COEFF", "COEFF2", "ITER", "CSHIFT", "TIME", "TIME2",
+             "LEVEL", "SLICE", "AVG", "BATCH")  # fmt: skip
+
+
+def _cfl_base(path: str | os.PathLike) -> Path:
+    p = Path(path)
+    return p.with_suffix("") if p.suffix in (".cfl", ".hdr") else p
+
+
+def read_cfl(path: str | os.PathLike) -> np.ndarray:
+    """Read a BART array (``NAME.hdr`` + ``NAME.cfl``; ``path`` with or without suffix), in BART's axis order.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> base = Path(tempfile.mkdtemp()) / "k"
+    >>> x = (np.arange(6) + 1j).astype(np.complex64).reshape(2, 3)
+    >>> write_cfl(base, x)
+    >>> bool(np.array_equal(read_cfl(base), x))
+    True
+    """
+    base = _cfl_base(path)
+    hdr, cfl = base.with_suffix(".hdr"), base.with_suffix(".cfl")
+    for f in (hdr, cfl):
+        if not f.is_file():
+            raise FileNotFoundError(f"read_cfl: {f} does not exist (a BART array is NAME.hdr + NAME.cfl)")
+    lines = [ln.strip() for ln in hdr.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    try:
+        dims = [int(v) for v in lines[0].split()]
+    except (IndexError, ValueError):
+        raise ValueError(f"read_cfl: {hdr} must hold '# Dimensions' and a line of integers, got {lines[:1]}") from None
+    if not dims or any(d < 1 for d in dims):
+        raise ValueError(f"read_cfl: {hdr}: dimensions must be positive integers, got {dims}")
+    n = int(np.prod(dims))
+    size = cfl.stat().st_size
+    if size != 8 * n:
+        raise ValueError(f"read_cfl: {cfl} holds {size} bytes; dimensions {dims} need {8 * n} (complex64)")
+    data = np.fromfile(cfl, dtype=np.complex64, count=n)
+    return data.reshape(dims, order="F")
+
+
+def write_cfl(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Write ``array`` as a BART array (column-major complex64), for exchange with BART and for tests."""
+    base = _cfl_base(path)
+    a = np.asarray(array, dtype=np.complex64)
+    base.with_suffix(".hdr").write_text("# Dimensions\n" + " ".join(str(d) for d in a.shape) + "\n")
+    a.reshape(-1, order="F").tofile(base.with_suffix(".cfl"))
+
+
+def bart_to_fastmri_layout(array: np.ndarray, source: str) -> np.ndarray:
+    dims = list(array.shape) + [1] * (16 - array.ndim)
+    if len(dims) > 16:
+        raise ValueError(f"{source}: a BART array has at most 16 dimensions, got {array.ndim}")
+    extra = {BART_DIMS[i]: d for i, d in enumerate(dims) if i not in (0, 1, 2, 3, 13) and d != 1}
+    if extra:
+        raise ValueError(f"{source}: BART dimensions {extra} must be 1 (only READ, PHS1, PHS2, COIL, SLICE are read)")
+    if dims[2] > 1 and dims[13] > 1:
+        raise ValueError(f"{source}: both PHS2 ({dims[2]}) and SLICE ({dims[13]}) are > 1; give one of them only")
+    a = array.reshape(dims)
+    slices_axis = 2 if dims[2] > 1 else 13
+    a = np.moveaxis(a, (slices_axis, 3, 0, 1), (0, 1, 2, 3))  # (S, C, READ, PHS1, ...ones)
+    return a.reshape(a.shape[:4])
+
+
+def read_numpy_kspace(path: str | os.PathLike, *, key: str | None = None) -> np.ndarray:
+    """The array in a ``.npy`` file, or ``key`` of an ``.npz`` (the only array when ``key`` is None)."""
+    path = Path(path)
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as z:
+            names = list(z.keys())
+            if key is None:
+                if len(names) != 1:
+                    raise ValueError(f"{path} holds arrays {names}; name the k-space with --key")
+                key = names[0]
+            if key not in names:
+                raise ValueError(f"{path} has no array {key!r}; it holds {names}")
+            return np.asarray(z[key])
+    return np.load(path, allow_pickle=False)
+
+
+def to_fastmri_layout(array: np.ndarray, layout: str | None, *, source: str = "k-space") -> np.ndarray:
+    """Reorder ``array`` to ``(S, C, H, W)``; ``layout`` names its axes with S, C, H (readout), W (phase encode).
+
+    Default layout: ``"CHW"`` for 3-D arrays, ``"SCHW"`` for 4-D ones.
+
+    Examples
+    --------
+    >>> to_fastmri_layout(np.zeros((64, 48, 8), np.complex64), "HWC").shape
+    (1, 8, 64, 48)
+    """
+    a = np.asarray(array)
+    if layout is None:
+        layout = {3: "CHW", 4: "SCHW"}.get(a.ndim)
+        if layout is None:
+            raise ValueError(f"{source}: expected (coils, H, W) or (slices, coils, H, W), got shape {a.shape}")
+    layout = layout.upper()
+    if (
+        len(layout) != a.ndim
+        or len(set(layout)) != len(layout)
+        or not set(layout) <= set("SCHW")
+        or not ({"C", "H", "W"} <= set(layout))
+    ):
+        raise ValueError(
+            f"{source}: --layout {layout!r} must name each axis of the shape {a.shape} once with S (slices, optional), "
+            "C (coils), H (readout), W (phase encode)"
+        )
+    if "S" not in layout:
+        a, layout = a[None], "S" + layout
+    a = np.transpose(a, [layout.index(c) for c in "SCHW"])
+    if a.dtype.kind != "c":
+        raise ValueError(f"{source}: k-space must be complex, got dtype {a.dtype}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{source}: k-space holds {int((~np.isfinite(a)).sum())} NaN/Inf values")
+    return a.astype(np.complex64)
+
+
+def infer_mask(kspace: np.ndarray) -> np.ndarray:
+    """Sampled points ``(S, H, W)`` of ``(S, C, H, W)`` k-space: where any coil is non-zero (sigpy's rule)."""
+    return (np.asarray(kspace) != 0).any(axis=1)
+
+
+def reduce_mask(mask: np.ndarray) -> np.ndarray | None:
+    """The smallest stored form of a sampling pattern ``(S, H, W)`` (bool).
+
+    ``None`` when fully sampled; ``(W,)`` / ``(S, W)`` when it is a line mask (every column all or nothing);
+    else ``(H, W)`` / ``(S, H, W)``; the per-slice forms only when slices differ.
+
+    Examples
+    --------
+    >>> m = np.zeros((2, 4, 6), bool); m[:, :, ::2] = True
+    >>> reduce_mask(m).shape
+    (6,)
+    """
+    m = np.asarray(mask, bool)
+    if m.all():
+        return None
+    columns = m.any(axis=1)  # (S, W)
+    if np.array_equal(m, np.broadcast_to(columns[:, None, :], m.shape)):
+        m = columns
+    return m[0] if (m == m[:1]).all() else m
+
+
+def _check_mask(mask: np.ndarray, shape: tuple[int, ...], source: str) -> np.ndarray:
+    """A user's mask as ``(S, H, W)`` bool; accepted shapes ``(W,)``, ``(S, W)``, ``(H, W)``, ``(S, H, W)``."""
+    S, _, H, W = shape
+    m = np.asarray(mask)
+    if m.dtype.kind == "c" or not np.isin(m, (0, 1)).all():
+        raise ValueError(f"{source}: the mask must hold only zeros and ones (bool), got dtype {m.dtype}")
+    m = m.astype(bool)
+    if m.shape == (W,):
+        full = np.broadcast_to(m[None, None, :], (S, H, W))
+    elif m.shape == (H, W):
+        full = np.broadcast_to(m[None], (S, H, W))
+    elif m.shape == (S, W) and S != H:
+        full = np.broadcast_to(m[:, None, :], (S, H, W))
+    elif m.shape == (S, H, W):
+        full = m
+    else:
+        raise ValueError(
+            f"{source}: mask shape {m.shape} fits none of (W,) = ({W},), (H, W) = ({H}, {W}), (S, W) = ({S}, {W}), "
+            f"(S, H, W) for k-space (S, C, H, W) = {shape}"
+        )
+    if not full.reshape(S, -1).any(axis=1).all():
+        raise ValueError(f"{source}: the mask samples nothing (for at least one slice)")
+    return np.ascontiguousarray(full)
+
+
+def import_kspace(
+    kspace: np.ndarray,
+    out: str | os.PathLike,
+    *,
+    mask: np.ndarray | None = None,
+    recon_size: tuple[int, int] | None = None,
+    attrs: dict | None = None,
+    source: str = "import_kspace",
+) -> dict:
+    """Write ``(S, C, H, W)`` k-space as our fastMRI-layout file ``out``, atomically; returns what was written.
+
+    ``mask`` (any of ``(W,)``, ``(H, W)``, ``(S, W)``, ``(S, H, W)``) must cover every non-zero sample; without
+    one the pattern is inferred (:func:`infer_mask`). ``recon_size`` defaults to ``(H, W)``. Everything is
+    checked before ``out`` is touched; a kill leaves the previous ``out`` as it was.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> k = np.ones((1, 2, 8, 6), np.complex64); k[..., 1::2] = 0
+    >>> info = import_kspace(k, Path(tempfile.mkdtemp()) / "scan.h5")
+    >>> info["mask"], info["mask_inferred"], info["sampled_fraction"]
+    ('(6,)', True, 0.5)
+    """
+    from monarch_sci.datasets.mri.fastmri import fastmri_rss, write_fastmri_volume
+    from monarch_sci.datasets.mri.ismrmrd_header import make_ismrmrd_header
+    from monarch_sci.training.checkpoint import atomic_output
+
+    k = np.asarray(kspace)
+    if k.ndim != 4 or k.dtype.kind != "c" or min(k.shape) < 1:
+        raise ValueError(f"import_kspace: kspace must be complex (slices, coils, H, W), got {k.shape} {k.dtype}")
+    if not np.isfinite(k).all():
+        raise ValueError(f"{source}: k-space holds {int((~np.isfinite(k)).sum())} NaN/Inf values")
+    S, C, H, W = k.shape
+    h, w = (H, W) if recon_size is None else (int(recon_size[0]), int(recon_size[1]))
+    if not (1 <= h <= H and 1 <= w <= W):
+        raise ValueError(f"import_kspace: recon_size must lie within the k-space (H, W) = ({H}, {W}), got ({h}, {w})")
+    sampled = infer_mask(k)
+    inferred = mask is None
+    if mask is None:
+        full = sampled
+    else:
+        full = _check_mask(mask, k.shape, source)
+        stray = int((sampled & ~full).sum())
+        if stray:
+            raise ValueError(
+                f"{source}: k-space has non-zero samples at {stray} points the mask marks as not acquired; "
+                "k-space and mask disagree (wrong axes? see --layout)"
+            )
+    stored = reduce_mask(full)
+    attrs = dict(attrs or {})
+    attrs["mask_inferred"] = bool(inferred and stored is not None)
+    header = make_ismrmrd_header(encoding_size=(H, W), recon_size=(h, w), num_coils=C, num_slices=S)
+    recons = {"reconstruction_rss": fastmri_rss(k, (h, w))} if stored is None else None
+    line = stored is None or stored.shape in ((W,), (S, W))
+    with atomic_output(out) as tmp:
+        write_fastmri_volume(tmp, kspace=k, header_xml=header, reconstructions=recons,
+                             mask=stored if line else None, attrs=attrs)  # fmt: skip
+        if not line:  # the 2-D extension: the reader of this version checks line masks only, so added after it
+            import h5py
+
+            with h5py.File(tmp, "a") as hf:
+                hf.create_dataset("mask", data=stored)
+    return {
+        "path": os.fspath(out),
+        "kspace": list(k.shape),
+        "recon_size": [h, w],
+        "mask": "none (fully sampled)" if stored is None else str(tuple(stored.shape)),
+        "mask_inferred": attrs["mask_inferred"],
+        "sampled_fraction": float(full.mean()),
+    }

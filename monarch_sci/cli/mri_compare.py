@@ -1,0 +1,308 @@
+"""``monarch-sci mri compare``: NMSE / PSNR / SSIM (mean ± std over volumes) and seconds per slice for several
+methods and accelerations, a figure grid and a markdown + JSON table. Trained runs that differ only in their seed
+are pooled into one more row (mean ± std over volumes and over seeds).
+
+Every input is checked before the output folder is created; a non-finite metric is an error naming the volumes;
+``results.json`` is standard JSON; every file appears under its final name only when complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from monarch_sci.cli.common import UserError, resolve_device, set_threads
+from monarch_sci.cli.mri_methods import (
+    check_recon_size,
+    h5_files,
+    load_volume,
+    make_problem,
+    recon_methods,
+    reconstruct,
+    resolve_method,
+)
+from monarch_sci.training.checkpoint import atomic_output, write_json_atomic, write_text_atomic
+from monarch_sci.training.records import package_versions
+
+__all__ = ["cmd_compare"]
+
+
+def _check_inputs(args: argparse.Namespace) -> list[Path]:
+    """The files to compare, each checked (layout, header sizes, fully sampled, finite target)."""
+    import h5py
+    import numpy as np
+
+    from monarch_sci.datasets.mri.fastmri import inspect_volume
+    from monarch_sci.datasets.mri.masks import LineMaskFunc
+
+    if args.max_volumes is not None and args.max_volumes < 1:
+        raise UserError(f"--max-volumes: expected a positive count (or leave it out for all), got {args.max_volumes}")
+    files = h5_files(args.data, "--data")[: args.max_volumes]
+    for acc in args.accelerations:
+        try:
+            LineMaskFunc(args.mask_type, [acc], None if args.center_fraction is None else [args.center_fraction])
+        except ValueError as err:
+            raise UserError(f"--center-fraction / --accelerations: {err}") from None
+    for f in files:
+        info = inspect_volume(f)
+        check_recon_size(info)
+        if info.has_mask:
+            raise UserError(f"{f} is undersampled (has a 'mask'); compare needs fully sampled files")
+        if "reconstruction_rss" not in info.recon_keys:
+            raise UserError(f"{f} has no 'reconstruction_rss' target; compare needs one per file")
+        with h5py.File(f, "r") as hf:
+            bad = int((~np.isfinite(np.asarray(hf["reconstruction_rss"]))).sum())
+        if bad:
+            raise UserError(f"{f}: 'reconstruction_rss' holds {bad} NaN/Inf values; the metrics would be meaningless")
+    return files
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    import h5py
+    import numpy as np
+    import torch
+
+    from monarch_sci.datasets.mri.masks import LineMaskFunc, apply_line_mask, line_masks_for_volume
+    from monarch_sci.metrics import nmse, psnr, ssim
+
+    set_threads(args.threads)
+    device = str(resolve_device(args.device))
+    files = _check_inputs(args)
+    methods = [resolve_method(m) for m in (args.methods or list(recon_methods()))]
+    names = [n for n, _ in methods]
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} exists and is not a folder")
+    per_volume: list[dict[str, Any]] = []
+    figure_rows: dict[int, dict[str, np.ndarray]] = {}
+    figure_truth = None
+    progress = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        progress = tqdm(total=len(files) * len(args.accelerations) * len(methods), desc="compare", unit="recon")
+    cf = None if args.center_fraction is None else [args.center_fraction]
+    for vi, f in enumerate(files):
+        info, kspace_full, _, sampling = load_volume(f)
+        if sampling != "full":
+            raise UserError(f"{f} is undersampled (zero k-space columns); compare needs fully sampled files")
+        with h5py.File(f, "r") as hf:
+            truth = np.asarray(hf["reconstruction_rss"], dtype=np.float32)
+        maxval = float(info.attrs["max"]) if args.maxval == "attr" else None
+        g = info.geometry
+        for acc in args.accelerations:
+            func = LineMaskFunc(args.mask_type, [acc], cf)
+            masks = line_masks_for_volume(
+                func, kspace_full.shape[-1], info.num_slices, policy=args.mask_policy, fname=f.name
+            )
+            kspace, masks = apply_line_mask(kspace_full, masks, padding=(g.padding_left, g.padding_right))
+            problem = make_problem(info, kspace, masks, device)
+            for name, method in methods:
+                images, seconds, cpu_seconds = reconstruct(method, info, problem)
+                per_volume.append(
+                    {
+                        "volume": f.name,
+                        "acceleration": acc,
+                        "method": name,
+                        "nmse": nmse(truth, images),
+                        "psnr": psnr(truth, images, maxval),
+                        "ssim": ssim(truth, images, maxval),
+                        "seconds_per_slice": seconds / info.num_slices,
+                        "cpu_seconds_per_slice": cpu_seconds / info.num_slices,
+                        "sampled_fraction": float(masks.mean()),
+                    }
+                )
+                if vi == 0:
+                    figure_rows.setdefault(acc, {})[name] = images[info.num_slices // 2]
+                if progress is not None:
+                    progress.update(1)
+            if problem.maps_seconds:
+                per_volume.append(
+                    {
+                        "volume": f.name,
+                        "acceleration": acc,
+                        "method": "espirit_maps",
+                        "seconds_per_slice": problem.maps_seconds / info.num_slices,
+                        "cpu_seconds_per_slice": problem.maps_cpu_seconds / info.num_slices,
+                    }
+                )
+        if vi == 0:
+            figure_truth = truth[info.num_slices // 2]
+    if progress is not None:
+        progress.close()
+    bad = sorted(
+        {f"{r['volume']} ({r['method']}, {r['acceleration']}x)" for r in per_volume
+         if any(k in r and not math.isfinite(r[k]) for k in ("nmse", "psnr", "ssim"))}
+    )  # fmt: skip
+    if bad:
+        raise UserError(
+            f"non-finite metrics (NaN/Inf) for {len(bad)} reconstructions: {', '.join(bad[:6])}"
+            f"{' ...' if len(bad) > 6 else ''}; check those volumes (a constant target, or a method that diverged)"
+        )
+    groups = _seed_groups(methods)
+    summary = _summarise(per_volume, names, args.accelerations, groups)
+    if args.hide_seeds:
+        members = {m for ms in groups.values() for m in ms}
+        summary = [r for r in summary if r["method"] not in members]
+    record = {
+        "command": "monarch-sci mri " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["mri"] else None,
+        "args": {k: v for k, v in vars(args).items() if k not in ("func", "group_parser")},
+        "versions": package_versions("sigpy", "h5py"),
+        "threads": torch.get_num_threads(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "volumes": [f.name for f in files],
+        "seed_groups": groups,
+        "summary": summary,
+        "per_volume": per_volume,
+    }
+    write_json_atomic(out / "results.json", record)
+    table = _markdown(summary, names, args, len(files))
+    write_text_atomic(out / "results.md", table)
+    # The figure shows one seed of each pooled group (the first), under the group's name.
+    shown = {ms[0]: g for g, ms in groups.items()}
+    hidden = {m for ms in groups.values() for m in ms[1:]}
+    fig_names = [shown.get(n, n) for n in names if n not in hidden]
+    fig_rows = {
+        acc: {shown.get(n, n): img for n, img in row.items() if n not in hidden} for acc, row in figure_rows.items()
+    }
+    _compare_figure(
+        out / "figure.png", figure_truth, fig_rows, fig_names, f"{files[0].name}, slice {info.num_slices // 2}"
+    )
+    print(table)
+    print(f"wrote {out / 'results.md'}, {out / 'results.json'}, {out / 'figure.png'}")
+    return 0
+
+
+def _compare_figure(path: Path, truth, rows: dict, methods: list[str], title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    accs = sorted(rows)
+    ncol = 1 + len(methods)
+    fig, axes = plt.subplots(2 * len(accs), ncol, figsize=(2.2 * ncol, 2.3 * 2 * len(accs)), squeeze=False)
+    vmax = float(truth.max())
+    for i, acc in enumerate(accs):
+        top, bottom = axes[2 * i], axes[2 * i + 1]
+        top[0].imshow(truth, cmap="gray", vmin=0, vmax=vmax)
+        top[0].set_title("truth (RSS)", fontsize=8)
+        bottom[0].axis("off")
+        bottom[0].text(0.5, 0.5, f"{acc}×\n|error| × 5", ha="center", va="center", fontsize=9)
+        for j, m in enumerate(methods, start=1):
+            img = rows[acc][m]
+            top[j].imshow(img, cmap="gray", vmin=0, vmax=vmax)
+            psnr_v = 10 * np.log10(vmax**2 / np.mean((img - truth) ** 2))
+            top[j].set_title(f"{m} {acc}×\n{psnr_v:.1f} dB", fontsize=8)
+            bottom[j].imshow(np.abs(img - truth) * 5, cmap="magma", vmin=0, vmax=vmax)
+        for a in (*top, *bottom):
+            a.set_xticks([])
+            a.set_yticks([])
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+def _seed_groups(methods: list[tuple[str, Callable[..., Any]]]) -> dict[str, list[str]]:
+    """Pool methods that differ only in their training seed: ``{"LABEL (N seeds)": [member names]}``.
+
+    A method joins a group through its ``seed_group`` attribute ``(label, key)`` (set by run loaders; runs
+    with equal keys trained the same thing from different seeds). Groups of one are not pooled.
+    """
+    by_key: dict[tuple[str, str], list[str]] = {}
+    for name, method in methods:
+        key = getattr(method, "seed_group", None)
+        if key is not None:
+            by_key.setdefault(tuple(key), []).append(name)
+    groups: dict[str, list[str]] = {}
+    for (label, _), members in by_key.items():
+        if len(members) < 2:
+            continue
+        name = f"{label} ({len(members)} seeds)"
+        n = 2
+        while name in groups:  # two different configurations with the same label
+            name = f"{label} ({len(members)} seeds, #{n})"
+            n += 1
+        groups[name] = members
+    return groups
+
+
+_METRICS = ("nmse", "psnr", "ssim", "seconds_per_slice", "cpu_seconds_per_slice")
+
+
+def _summarise(
+    per_volume: list[dict], names: list[str], accs: list[int], groups: dict[str, list[str]] | None = None
+) -> list[dict]:
+    """Per method and acceleration: mean ± std over volumes. For a pooled seed group, each volume's value is
+    first averaged over the seeds (``*_std`` is then the std over volumes of those averages) and ``*_std_seeds``
+    is the std over seeds of each seed's mean over volumes (:func:`~monarch_sci.metrics.pool_seeds`)."""
+    from monarch_sci.metrics import pool_seeds
+
+    groups = groups or {}
+    rows = []
+    for acc in accs:
+        for name in [*names, *groups, "espirit_maps"]:
+            members = groups.get(name, [name])
+            recs = [r for r in per_volume if r["acceleration"] == acc and r["method"] in members]
+            if not recs:
+                continue
+            volumes = sorted({r["volume"] for r in recs})
+            row: dict[str, Any] = {"acceleration": acc, "method": name, "volumes": len(volumes)}
+            if name in groups:
+                row["seeds"] = len(members)
+                row["members"] = list(members)
+            for key in _METRICS:
+                if not any(key in r for r in recs):
+                    continue
+                value = {(r["method"], r["volume"]): r[key] for r in recs if key in r}
+                # (seeds, volumes); a member missing a volume would be a bug upstream, so let it raise
+                pooled = pool_seeds([[value[m, v] for v in volumes] for m in members])
+                row[key] = pooled["mean"]
+                row[key + "_std"] = pooled["std_volumes"]
+                if name in groups:
+                    row[key + "_std_seeds"] = pooled["std_seeds"]
+            rows.append(row)
+    return rows
+
+
+def _markdown(summary: list[dict], names: list[str], args: argparse.Namespace, nvol: int) -> str:
+    rng = "the file's max attr" if args.maxval == "attr" else "the volume's max"
+    lines = [
+        f"Reconstructions, {nvol} volumes, {args.mask_type} line masks ({args.mask_policy} policy), "
+        f"metrics per volume (fastMRI definitions, data range = {rng}), "
+        "mean ± std over volumes; wall and CPU seconds per slice exclude the ESPIRiT maps (listed separately, "
+        "shared by the SENSE-based methods). Runs that differ only in their training seed are pooled in a row "
+        "`LABEL (N seeds)`: mean over seeds and volumes, ± std over volumes of the seed-averaged values, "
+        "and in brackets ± std over seeds of each seed's mean.",
+        "",
+        "| accel | method | NMSE | PSNR (dB) | SSIM | wall s / slice | CPU s / slice |",
+        "|---|---|---|---|---|---|---|",
+    ]
+
+    def cell(r: dict, key: str, fmt: str) -> str:
+        text = f"{r[key]:{fmt}} ± {r[key + '_std']:{fmt}}"
+        if key + "_std_seeds" in r:
+            text += f" [± {r[key + '_std_seeds']:{fmt}}]"
+        return text
+
+    for r in summary:
+        if r["method"] == "espirit_maps":
+            lines.append(
+                f"| {r['acceleration']}× | ESPIRiT maps | | | | {r['seconds_per_slice']:.3f} | "
+                f"{r['cpu_seconds_per_slice']:.3f} |"
+            )
+            continue
+        lines.append(
+            f"| {r['acceleration']}× | {r['method']} | {cell(r, 'nmse', '.4f')} | {cell(r, 'psnr', '.2f')} | "
+            f"{cell(r, 'ssim', '.4f')} | "
+            f"{r['seconds_per_slice']:.3f} | {r['cpu_seconds_per_slice']:.3f} |"
+        )
+    return "\n".join(lines) + "\n"

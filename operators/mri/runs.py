@@ -1,0 +1,107 @@
+"""Trained run folders (written by :func:`~monarch_sci.operators.mri.training.train_recon_model`) at work:
+reconstruct a volume, score a test set, and offer the run as a method of ``mri recon`` / ``mri compare``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from monarch_sci.operators.mri.models import load_run
+
+__all__ = ["evaluate_run", "reconstruct_with_run", "run_method", "seed_group_key"]
+
+#: Record entries that do not change what a run trained (or that name the run rather than define it).
+_NOT_CONFIG = ("seed", "out", "resume", "overwrite", "threads", "no_progress", "stop_after", "group", "command", "func")
+
+
+def seed_group_key(record: dict[str, Any]) -> str:
+    """What a run trained — model, data, task, optimiser settings — without its seed: runs with equal keys
+    differ only in their seed (``mri compare`` pools them, mean ± std over seeds)."""
+    args = record.get("spec", record.get("args", {}))
+    args = {k: v for k, v in args.items() if k not in _NOT_CONFIG}
+    config = {"model": record.get("model"), "data": record.get("data"), "task": record.get("task"), "args": args}
+    return json.dumps(config, sort_keys=True, default=str)
+
+
+def run_method(path: str | os.PathLike) -> tuple[str, Callable[..., Any]] | None:
+    """``(name, method)`` for a run folder of ``mri train``, else ``None`` (a run loader for ``mri recon``).
+
+    ``method(problem)`` reconstructs a :class:`~monarch_sci.operators.mri.classical.ReconProblem` with the
+    trained model and the problem's coil maps (estimated from the acquisition's own calibration region).
+    """
+    rec = Path(path) / "record.json"
+    if not rec.is_file():
+        return None
+    record = json.loads(rec.read_text())
+    if record.get("command") != "mri train":
+        return None
+
+    def method(problem):
+        return reconstruct_with_run(path, problem.kspace, problem.mask, problem.coil_maps())
+
+    label = record["model"]["label"]
+    method.seed_group = (label, seed_group_key(record))
+    return f"{label}[{Path(path).name}]", method
+
+
+def evaluate_run(folder: str | os.PathLike, test, *, accel: int, mask_policy: str = "slice") -> dict[str, Any]:
+    """Metrics of a trained run on a :class:`~monarch_sci.operators.mri.recon_task.SliceBank` of test volumes.
+
+    Returns per-volume ``nmse``/``psnr``/``ssim`` lists, ``seconds_per_slice``, the label, the seed and the
+    predictions ``pred``.
+    """
+    import torch
+
+    # seam with the slice-data / task module (being split by the MRI-physics work)
+    from monarch_sci.operators.mri.recon_task import ReconSlices, ReconTask, volume_metrics
+
+    model, record = load_run(folder)
+    if tuple(record["model"]["shape"]) != test.shape:
+        raise ValueError(
+            f"evaluate_run: run {folder} was trained on {tuple(record['model']['shape'])} k-space, the test data "
+            f"is {test.shape}"
+        )
+    ds = ReconSlices(test, accel=accel, mask_policy=mask_policy)
+    with torch.no_grad():
+        pred, seconds = ReconTask().predict(model, ds)
+    m = volume_metrics(pred, test.target, test.volume, test.recon_size)
+    return {
+        **m,
+        "seconds_per_slice": seconds,
+        "label": record["model"]["label"],
+        "seed": record["config"]["seed"],
+        "pred": pred,
+    }
+
+
+def reconstruct_with_run(folder: str | os.PathLike, kspace, mask, maps):
+    """Reconstruct one volume with a trained run: ``kspace`` ``(S, C, H, W)`` (masked), ``mask`` ``(S, W)``,
+    ``maps`` ``(S, C, H, W)`` (NumPy) → complex images ``(S, H, W)`` (NumPy).
+
+    The matrix size must be the one the run was trained on (a learned Monarch is size-specific).
+    """
+    import numpy as np
+    import torch
+
+    model, record = load_run(folder)
+    shape = tuple(record["model"]["shape"])
+    if tuple(kspace.shape[-2:]) != shape:
+        raise ValueError(
+            f"reconstruct_with_run: run {folder} was trained on {shape[0]}×{shape[1]} k-space; this file's k-space "
+            f"is {kspace.shape[-2]}×{kspace.shape[-1]} (shape {tuple(kspace.shape)})"
+        )
+    mask = np.asarray(mask, dtype=np.float32)
+    if mask.ndim != 2 or mask.shape != (kspace.shape[0], kspace.shape[-1]):
+        raise ValueError(
+            f"reconstruct_with_run: the learned models take line masks (slices, W) = "
+            f"({kspace.shape[0]}, {kspace.shape[-1]}), got a mask of shape {mask.shape}"
+        )
+    k = torch.from_numpy(np.ascontiguousarray(kspace)).to(torch.complex64)
+    s = torch.from_numpy(np.ascontiguousarray(maps)).to(torch.complex64)
+    m = torch.from_numpy(mask).reshape(k.shape[0], 1, 1, -1)
+    with torch.no_grad():
+        return model(k, m, s).numpy()

@@ -1,0 +1,354 @@
+"""Train a learned MRI reconstruction from Python: a typed spec and one call (what ``mri train`` runs).
+
+>>> spec = ReconTrainSpec(data="data/train", val="data/val", model="unrolled", hparams={"fourier": "monarch"})
+>>> summary = train_recon_model(spec, "runs/unrolled_monarch")  # doctest: +SKIP
+
+The run folder holds ``record.json`` (the spec, the model spec, data, versions, per-epoch metrics, status),
+atomic ``last.pt``/``best.pt``, ``curves.png`` and ``example.png`` (:class:`~monarch_sci.training.trainer.Trainer`).
+
+Reruns are checked against the record: ``resume=True`` continues only a run whose result-defining settings
+(:func:`defining_settings`) equal the spec's — ``epochs`` may grow — and otherwise is refused with the list of
+differences; without ``resume`` an existing run is never replaced unless ``overwrite=True``.
+
+The slices, coil maps and targets are cached under ``cache_dir`` (default: ``$MONARCH_SCI_CACHE``, else
+``<out>/cache``), keyed by the files' content (:mod:`monarch_sci.datasets.mri.cache`); every file is validated
+(shapes, header, NaN/Inf) on every run, cached or not, and the data folder is only read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from monarch_sci.datasets.mri.cache import cache_file, default_cache_dir
+from monarch_sci.operators.mri.models import MODEL_NAMES, build_model, model_label
+
+# -- seam with the slice-data / task module (being split by the MRI-physics work; adapt these imports only) --
+from monarch_sci.operators.mri.recon_task import (
+    CALIB_FRACTION,
+    ESPIRIT_CROP,
+    ESPIRIT_KERNEL,
+    ReconSlices,
+    ReconTask,
+    SliceBank,
+    _list_files,
+    load_slice_bank,
+)
+from monarch_sci.training.records import defining_differences
+
+__all__ = ["ReconTrainSpec", "RunConflictError", "defining_settings", "load_banks", "train_recon_model"]
+
+#: Spec fields that do not change what is trained (bookkeeping); ``epochs`` is checked separately.
+BOOKKEEPING = ("threads", "progress", "device", "cache_dir", "stop_after", "epochs")
+
+
+class RunConflictError(ValueError):
+    """The run folder holds a run that this call must not continue or replace (the message says why)."""
+
+
+@dataclass(frozen=True)
+class ReconTrainSpec:
+    """Everything that defines a training run of a learned reconstruction (``monarch-sci mri train``).
+
+    Parameters
+    ----------
+    data
+        A folder of fully sampled fastMRI-layout files (``*.h5``), one file, or a list of files.
+    model
+        ``"msense"``, ``"diag"``, ``"unrolled"`` or ``"unet"``; ``hparams`` its hyperparameters (checked by
+        :func:`~monarch_sci.operators.mri.models.build_model`: unknown names are an error).
+    val
+        Validation files (default: the last 20 % of ``data``'s volumes).
+    acceleration, mask_policy
+        fastMRI random line masks at this acceleration; ``"fixed"`` one mask, ``"slice"`` one per slice.
+    train_volumes
+        Use only the first N training volumes.
+    epochs, batch_size, lr, factor_lr, weight_decay, step_size, loss, seed
+        Adam with StepLR (rate halved every ``step_size`` epochs); ``factor_lr`` for Monarch factors
+        (default ``lr``); per-slice relative ``"mse"`` or ``"l1"`` loss.
+    calib
+        ESPIRiT calibration block (default ``max(8, round(0.16·W))``).
+    device, threads, progress, cache_dir, stop_after
+        Bookkeeping (not part of the result): where and how to run, where the slice cache lives (default
+        ``$MONARCH_SCI_CACHE`` or ``<out>/cache``), stop this call after N epochs (a resumable run).
+    """
+
+    data: str | os.PathLike | Sequence[str | os.PathLike]
+    model: Literal["msense", "diag", "unrolled", "unet"]
+    val: str | os.PathLike | Sequence[str | os.PathLike] | None = None
+    hparams: dict[str, Any] = field(default_factory=dict)
+    acceleration: int = 4
+    mask_policy: Literal["fixed", "slice"] = "slice"
+    train_volumes: int | None = None
+    epochs: int = 20
+    batch_size: int = 4
+    lr: float = 1e-3
+    factor_lr: float | None = None
+    weight_decay: float = 0.0
+    step_size: int = 100
+    loss: Literal["mse", "l1"] = "mse"
+    calib: int | None = None
+    seed: int = 0
+    device: str | None = None
+    threads: int | None = None
+    progress: bool = True
+    cache_dir: str | os.PathLike | None = None
+    stop_after: int | None = None
+
+    def __post_init__(self) -> None:
+        def bad(name: str, expected: str) -> ValueError:
+            return ValueError(f"ReconTrainSpec: {name} must be {expected}, got {getattr(self, name)!r}")
+
+        if self.model not in MODEL_NAMES:
+            raise bad("model", f"one of {MODEL_NAMES}")
+        if self.acceleration not in (2, 4, 8):
+            raise bad("acceleration", "2, 4 or 8")
+        if self.mask_policy not in ("fixed", "slice"):
+            raise bad("mask_policy", "'fixed' or 'slice'")
+        if self.loss not in ("mse", "l1"):
+            raise bad("loss", "'mse' or 'l1'")
+        for name in ("epochs", "batch_size", "step_size"):
+            if int(getattr(self, name)) < 1:
+                raise bad(name, "a positive integer")
+        for name in ("train_volumes", "threads", "stop_after"):
+            if getattr(self, name) is not None and int(getattr(self, name)) < 1:
+                raise bad(name, "a positive integer or None")
+        if not self.lr > 0 or (self.factor_lr is not None and not self.factor_lr > 0):
+            raise bad("lr" if not self.lr > 0 else "factor_lr", "a positive number")
+        if not self.weight_decay >= 0:
+            raise bad("weight_decay", ">= 0")
+        if self.calib is not None and int(self.calib) < 8:
+            raise bad("calib", ">= 8 (ESPIRiT's kernels need it) or None")
+
+
+def _paths(value) -> Any:
+    if value is None or isinstance(value, (str, os.PathLike)):
+        return None if value is None else os.path.abspath(value)
+    return [os.path.abspath(v) for v in value]
+
+
+def defining_settings(spec: ReconTrainSpec) -> dict[str, Any]:
+    """The spec's result-defining fields as JSON values (paths absolute); bookkeeping fields left out.
+
+    Examples
+    --------
+    >>> sorted(defining_settings(ReconTrainSpec(data="d", model="diag")))[:4]
+    ['acceleration', 'batch_size', 'calib', 'data']
+    """
+    out = {k: v for k, v in asdict(spec).items() if k not in BOOKKEEPING}
+    out["data"], out["val"] = _paths(spec.data), _paths(spec.val)
+    return json.loads(json.dumps(out, default=str))
+
+
+def _check_run_folder(spec: ReconTrainSpec, out: Path, *, resume: bool, overwrite: bool) -> None:
+    """Refuse to continue a different run, or to replace one without ``overwrite`` (before any work)."""
+    if resume and overwrite:
+        raise ValueError("train_recon_model: resume and overwrite exclude each other")
+    rec_path = out / "record.json"
+    if out.exists() and not out.is_dir():
+        raise RunConflictError(f"train_recon_model: out {out} exists and is not a folder")
+    if not rec_path.is_file():
+        if resume:
+            raise RunConflictError(f"train_recon_model: nothing to resume in {out} (no record.json); drop --resume")
+        return
+    record = json.loads(rec_path.read_text())
+    status = record.get("status", "unknown")
+    if overwrite:
+        return
+    if not resume:
+        hint = "--resume to continue it, " if status != "finished" else "--resume with more --epochs to extend it, "
+        raise RunConflictError(
+            f"train_recon_model: {out} already holds a {status} run; {hint}--overwrite to replace it, or another --out"
+        )
+    if record.get("command") != "mri train" or "spec" not in record:
+        raise RunConflictError(f"{rec_path}: not a run of this version of `mri train` (no 'spec'); cannot resume it")
+    diffs = defining_differences(record["spec"], defining_settings(spec))
+    if diffs:
+        raise RunConflictError(
+            f"train_recon_model: cannot resume {out}: these arguments differ from its record ({'; '.join(diffs)}); "
+            "rerun with the recorded values, or start a new run (another --out, or --overwrite)"
+        )
+    done = len(record.get("epochs", []))
+    if spec.epochs < done:
+        raise RunConflictError(f"train_recon_model: {out} has trained {done} epochs; epochs={spec.epochs} is fewer")
+    if not (out / "last.pt").is_file():
+        raise RunConflictError(f"train_recon_model: {out} has no last.pt to resume from; use --overwrite")
+
+
+def _validate_files(root) -> list[Path]:
+    """Every file of ``root``, each checked (shapes, header, NaN/Inf) whether or not a cache exists."""
+    from monarch_sci.datasets.mri.fastmri import inspect_volume
+
+    files = _list_files(root)
+    for f in files:
+        info = inspect_volume(f, check_data=True)
+        (h, w), (H, W) = info.geometry.recon_size[:2], info.kspace_shape[-2:]
+        if not (1 <= h <= 2 * H and 1 <= w <= 2 * W):  # it sizes the metrics' crop and the readout crop
+            raise ValueError(
+                f"{f}: header reconSpace matrixSize (x, y) = ({h}, {w}) is not a usable image size for k-space "
+                f"(H, W) = ({H}, {W}); expected 1..{2 * H} by 1..{2 * W}"
+            )
+    return files
+
+
+def _bank(root, spec: ReconTrainSpec, cache_dir: Path) -> SliceBank:
+    files = _validate_files(root)
+    settings = {"calib": spec.calib, "calib_fraction": CALIB_FRACTION, "espirit": [ESPIRIT_KERNEL, ESPIRIT_CROP]}
+    cache = cache_file("slices", files, settings, cache_dir=cache_dir)
+    progress = spec.progress and int(os.environ.get("RANK", "0")) == 0
+    return load_slice_bank(files, calib=spec.calib, cache=cache, progress=progress)
+
+
+def load_banks(spec: ReconTrainSpec, cache_dir: str | os.PathLike) -> tuple[SliceBank, SliceBank]:
+    """The training and validation :class:`SliceBank` of ``spec`` (validated, cached under ``cache_dir``)."""
+    cache_dir = Path(cache_dir)
+    bank = _bank(spec.data, spec, cache_dir)
+    n = len(bank.names)
+    if spec.val is None:
+        if n < 2:
+            raise ValueError(f"train_recon_model: data {spec.data} holds {n} volume; give val or add volumes")
+        n_val = max(1, round(0.2 * n))
+        val = bank.subset(range(n - n_val, n))
+        bank = bank.subset(range(n - n_val))
+    else:
+        val = _bank(spec.val, spec, cache_dir)
+    if spec.train_volumes is not None:
+        if not 1 <= spec.train_volumes <= len(bank.names):
+            raise ValueError(
+                f"train_recon_model: train_volumes must be in [1, {len(bank.names)}] (training volumes), "
+                f"got {spec.train_volumes}"
+            )
+        bank = bank.subset(range(spec.train_volumes))
+    if val.shape != bank.shape:
+        raise ValueError(
+            f"train_recon_model: validation k-space {val.shape} differs from training k-space {bank.shape}"
+        )
+    return bank, val
+
+
+def train_recon_model(
+    spec: ReconTrainSpec, out: str | os.PathLike, *, resume: bool = False, overwrite: bool = False
+) -> dict[str, Any]:
+    """Train ``spec`` into the run folder ``out``; returns the trainer's summary (history, best, status).
+
+    Under ``torchrun`` every process calls this; it trains with DistributedDataParallel.
+
+    Raises
+    ------
+    RunConflictError
+        ``out`` holds a run that differs from ``spec`` (resume) or that would be replaced (no ``overwrite``).
+    ValueError, FileNotFoundError
+        Bad data (the file named), bad settings.
+    """
+    import torch
+
+    from monarch_sci.training.trainer import TrainConfig, Trainer, seed_everything
+
+    out = Path(out)
+    _check_run_folder(spec, out, resume=resume, overwrite=overwrite)
+    if spec.threads:
+        torch.set_num_threads(int(spec.threads))
+    cache_dir = Path(spec.cache_dir) if spec.cache_dir is not None else default_cache_dir(out)
+    bank, val = load_banks(spec, cache_dir)
+    seed_everything(spec.seed)  # the model's initial weights depend on the seed only
+    model = build_model(spec.model, bank.shape, **spec.hparams)
+    if resume:
+        recorded = json.loads((out / "record.json").read_text())["model"]
+        if recorded.get("shape") != list(bank.shape):
+            raise RunConflictError(
+                f"train_recon_model: {out} trained a model for {recorded.get('shape')} k-space; the data is "
+                f"{list(bank.shape)}"
+            )
+    if overwrite:
+        for name in ("last.pt", "best.pt", "record.json"):
+            (out / name).unlink(missing_ok=True)
+    config = TrainConfig(
+        epochs=spec.epochs,
+        batch_size=spec.batch_size,
+        lr=spec.lr,
+        weight_decay=spec.weight_decay,
+        step_size=spec.step_size,
+        factor_lr=spec.factor_lr,
+        seed=spec.seed,
+        monitor="val_loss",
+        stop_after=spec.stop_after,
+        progress=spec.progress,
+    )
+    hp = dict(spec.hparams)
+    record = {
+        "command": "mri train",
+        "spec": defining_settings(spec),
+        "bookkeeping": {k: getattr(spec, k) for k in BOOKKEEPING if k != "epochs"} | {"cache_dir": str(cache_dir)},
+        "model": {"name": spec.model, "shape": list(bank.shape), "hparams": hp, "label": model_label(spec.model, hp)},
+        "data": {
+            "train_volumes": bank.names,
+            "val_volumes": val.names,
+            "train_slices": len(bank.volume),
+            "recon_size": list(bank.recon_size),
+            "coils": int(bank.kspace.shape[1]),
+        },
+        "task": {"accel": spec.acceleration, "mask_policy": spec.mask_policy, "loss": spec.loss},
+    }
+    train_set = ReconSlices(bank, accel=spec.acceleration, mask_policy=spec.mask_policy, train=True)
+    val_set = ReconSlices(val, accel=spec.acceleration, mask_policy=spec.mask_policy, train=False)
+    trainer = Trainer(
+        model, ReconTask(loss=spec.loss), train_set, val_set, config, out=out, record=record, device=spec.device
+    )
+    try:
+        summary = trainer.fit(resume=resume)
+    except RuntimeError as err:
+        if resume and "state_dict" in str(err):
+            raise RunConflictError(f"train_recon_model: {out}/last.pt does not fit this model: {err}") from None
+        raise
+    if trainer.is_main:
+        _plots(out, summary["history"], model, val_set)
+    return summary
+
+
+def _plots(out: Path, history: list[dict], model, val_set) -> None:
+    """``curves.png`` (losses, validation PSNR) and ``example.png`` (a validation slice), written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    from monarch_sci.training.checkpoint import atomic_output
+
+    if not history:
+        return
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
+    ep = [h["epoch"] for h in history]
+    ax[0].semilogy(ep, [h["train_loss"] for h in history], label="train")
+    ax[0].semilogy(ep, [h["val_loss"] for h in history], label="val")
+    ax[0].set_xlabel("epoch")
+    ax[0].set_ylabel("loss")
+    ax[0].legend()
+    ax[1].plot(ep, [h["val_psnr"] for h in history])
+    ax[1].set_xlabel("epoch")
+    ax[1].set_ylabel("val PSNR (dB)")
+    fig.tight_layout()
+    with atomic_output(out / "curves.png") as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    sample = val_set[0]
+    model.eval()
+    device = next(iter(model.parameters()), torch.empty(0)).device
+    with torch.no_grad():
+        batch = [sample[k][None].to(device) for k in ("kspace", "mask", "maps")]
+        pred = model(*batch)[0].cpu()
+    imgs = [sample["target"].abs(), pred.abs(), (pred - sample["target"]).abs()]
+    fig, ax = plt.subplots(1, 3, figsize=(9, 3.2))
+    vmax = float(imgs[0].max())
+    for a, im, title in zip(ax, imgs, ["target", "reconstruction", "|error|"]):
+        a.imshow(im.numpy(), cmap="gray", vmin=0, vmax=vmax if title != "|error|" else vmax / 5)
+        a.set_title(title)
+        a.axis("off")
+    fig.tight_layout()
+    with atomic_output(out / "example.png") as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
