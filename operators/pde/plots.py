@@ -1,7 +1,7 @@
 """PNG figures of PDE runs: loss curves, error against time step, and truth / prediction / error fields.
 
 matplotlib is imported inside each function (with the non-interactive Agg backend), so importing this module
-costs nothing.
+costs nothing. Every figure is written atomically (temporary file, then rename), like every other output.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from monarch_sci.training.checkpoint import atomic_output
+
 __all__ = ["plot_error_per_step", "plot_fields", "plot_loss_curves"]
 
 
@@ -23,6 +25,15 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save(fig, path: str | os.PathLike, dpi: int) -> Path:
+    """Write ``fig`` to ``path`` atomically (format from the suffix) and close it."""
+    path = Path(path)
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
+    _pyplot().close(fig)
+    return path
 
 
 def plot_loss_curves(history: Sequence[Mapping], path: str | os.PathLike, *, title: str = "") -> Path:
@@ -41,10 +52,7 @@ def plot_loss_curves(history: Sequence[Mapping], path: str | os.PathLike, *, tit
     ax[1].set_ylabel("validation relative L2")
     fig.suptitle(title)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path, 110)
 
 
 def plot_error_per_step(
@@ -65,10 +73,7 @@ def plot_error_per_step(
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path, 110)
 
 
 def plot_fields(
@@ -96,7 +101,4 @@ def plot_fields(
                 fig.colorbar(im, ax=axes[i, :].tolist(), fraction=0.05)
     # Fixed margins instead of tight_layout: the layout search dominated the cost of this figure.
     fig.subplots_adjust(left=0.02, right=0.85, top=0.95, bottom=0.02, wspace=0.1, hspace=0.25)
-    path = Path(path)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return _save(fig, path, 80)

@@ -8,15 +8,6 @@ import torch
 from monarch_sci.datasets.pde.grf import GaussianRandomField, grf_amplitude, grf_spectrum, sample_seed
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny FFTs only lose from intra-op threads, badly so on a shared machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_default_sigma_is_tau_to_the_alpha_minus_one():
     grf = GaussianRandomField(alpha=2.5, tau=7.0)
     assert grf.sigma == pytest.approx(7.0**1.5, rel=1e-15)

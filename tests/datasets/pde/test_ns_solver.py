@@ -9,15 +9,6 @@ from monarch_sci.datasets.pde.grf import GaussianRandomField
 from monarch_sci.datasets.pde.ns_solver import CFLError, NavierStokes2d, downsample_field, fno_forcing
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny FFTs only lose from intra-op threads, badly so on a shared machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _grid(s):
     x = torch.arange(s, dtype=torch.float64) / s
     return x[:, None], x[None, :]

@@ -25,12 +25,7 @@ CLI_ARGS = ["--T", "0.6", "--record", "3", "--dt", "0.01", "--resolution", "16",
 CFG = {"T": 0.6, "record": 3, "dt": 0.01, "resolution": 16, "gen_resolution": 32}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the subprocesses below run with --threads 1 too: same bits
-    yield
-    torch.set_num_threads(threads)
+# One torch thread (tests/datasets/pde/conftest.py): the subprocesses below run with --threads 1 too, same bits.
 
 
 def _datasets(path):
