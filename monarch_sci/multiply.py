@@ -25,8 +25,10 @@ permutations), and every fresh full-batch buffer also costs page faults. Here
   ``T = R x`` is kept batch-innermost, rows ``i·q + c``, so block ``j`` of ``L`` reads rows ``a·l + j`` as a
   strided matrix (the permutation ``P`` costs nothing);
 * the last permutation (``L``'s output comes out block-major, the result wants ``j`` innermost) is one
-  cache-resident 2-D transpose per chunk; the adjoint does the mirror image (one transpose of the input
-  chunk, then strided reads when ``q = l``, the default plan, or one small copy otherwise);
+  cache-resident permuting copy per chunk (a 3-D ``permute`` copy: measured 10–40% faster than the same copy as
+  a 2-D transpose); the adjoint does the mirror image (one 2-D transpose of the input chunk, then strided reads
+  when ``q = l``, the default plan, or one small copy otherwise) and its last ``bmm`` writes straight into the
+  output rows (unit stride within a block), with no copy;
 * autograd goes through custom :class:`torch.autograd.Function` s whose backward reuses the same chunked
   kernels: the gradient with respect to ``x`` is the adjoint multiply (for :func:`monarch_adjoint`, the
   forward multiply), and the gradients with respect to the blocks are batched outer products accumulated
@@ -168,13 +170,13 @@ def _forward_pass(
     want_out: bool = True,
     y2: torch.Tensor | None = None,
     grad_r: torch.Tensor | None = None,
-    grad_l: torch.Tensor | None = None,
+    grad_lt: torch.Tensor | None = None,
 ) -> torch.Tensor | None:
     """``M x2`` in batch chunks; optionally also the block gradients of an adjoint multiply.
 
     With ``y2`` given (the input of ``v = Mᴴ y2`` whose output gradient is ``x2``), accumulates
-    ``grad_l[j] += Y_j T_jᴴ`` with ``T = R x2`` and ``grad_r[i] += W_i x2_iᴴ`` with ``W = Lᴴ y2``; the returned
-    ``M x2`` is then the gradient with respect to ``y2``.
+    ``grad_lt[j] += (Y_j T_jᴴ)ᵀ`` with ``T = R x2`` (the ``L`` gradient, transposed: ``(l, r, s)``) and
+    ``grad_r[i] += W_i x2_iᴴ`` with ``W = Lᴴ y2``; the returned ``M x2`` is then the gradient with respect to ``y2``.
     """
     k, q, p = r_blocks.shape
     l, s, r = l_blocks.shape
@@ -197,11 +199,11 @@ def _forward_pass(
         if want_out:
             z = z_buf[: l * s * w].view(l, w, s)
             torch.bmm(t_jb, l_t, out=z)  # [j, b, c]
-            out[b0:b1].view(w * s, l).copy_(z.view(l, w * s).t())  # to [b, c·l + j]: one 2-D transpose
+            out[b0:b1].view(w, s, l).copy_(z.permute(1, 2, 0))  # to [b, c·l + j] (faster than a 2-D transpose)
         if y2 is not None:
             y_jbc = _to_jbc(y2[b0:b1], y_buf, l)
-            if grad_l is not None:
-                grad_l.baddbmm_(y_jbc.transpose(1, 2), t_jb.conj())
+            if grad_lt is not None:  # accumulated transposed: measured 1.5x faster than (s, w) @ (w, r)
+                grad_lt.baddbmm_(t_jb.conj().transpose(1, 2), y_jbc)
             if grad_r is not None:
                 w_i = _lh_stage(l_h, y_jbc, w_buf, k, q)
                 grad_r.baddbmm_(w_i, rearrange(x2[b0:b1], "b (k p) -> k b p", k=k).conj())
@@ -216,13 +218,13 @@ def _adjoint_pass(
     want_out: bool = True,
     x2: torch.Tensor | None = None,
     grad_r: torch.Tensor | None = None,
-    grad_l: torch.Tensor | None = None,
+    grad_lt: torch.Tensor | None = None,
 ) -> torch.Tensor | None:
     """``Mᴴ y2`` in batch chunks; optionally also the block gradients of a forward multiply.
 
     With ``x2`` given (the input of ``y = M x2`` whose output gradient is ``y2``), accumulates
-    ``grad_l[j] += G_j T_jᴴ`` with ``T = R x2`` and ``grad_r[i] += H_i x2_iᴴ`` with ``H = Lᴴ y2``; the returned
-    ``Mᴴ y2`` is then the gradient with respect to ``x2``.
+    ``grad_lt[j] += (G_j T_jᴴ)ᵀ`` with ``T = R x2`` (the ``L`` gradient, transposed: ``(l, r, s)``) and
+    ``grad_r[i] += H_i x2_iᴴ`` with ``H = Lᴴ y2``; the returned ``Mᴴ y2`` is then the gradient with respect to ``x2``.
     """
     k, q, p = r_blocks.shape
     l, s, r = l_blocks.shape
@@ -233,8 +235,7 @@ def _adjoint_pass(
     r_c = r_blocks.conj().resolve_conj()  # (k, q, p): v_iᵀ = W_iᵀ conj(R_i)
     y_buf = y2.new_empty(l * s * bc)
     w_buf = y2.new_empty(k * q * bc)
-    v_buf = y2.new_empty(k * p * bc) if want_out else None
-    if grad_l is not None:
+    if grad_lt is not None:
         xt = rearrange(x2, "b (k p) -> k p b", k=k)
         t_buf = y2.new_empty(k * q * bc)
     for b0 in range(0, batch, bc):
@@ -244,14 +245,13 @@ def _adjoint_pass(
         if want_out or grad_r is not None:
             w_i = _lh_stage(l_h, y_jbc, w_buf, k, q)  # (k, q, w)
             if want_out:
-                v = v_buf[: k * p * w].view(k, w, p)
-                torch.bmm(w_i.transpose(1, 2), r_c, out=v)  # [i, b, e]
-                out[b0:b1].view(w, k, p).copy_(v.transpose(0, 1))  # contiguous runs of p
+                # [i, b, e] written straight into the output rows (unit stride in e): no copy
+                torch.bmm(w_i.transpose(1, 2), r_c, out=out[b0:b1].view(w, k, p).transpose(0, 1))
             if grad_r is not None:
                 grad_r.baddbmm_(w_i, rearrange(x2[b0:b1], "b (k p) -> k b p", k=k).conj())
-        if grad_l is not None:
+        if grad_lt is not None:
             t = _r_stage(r_blocks, xt[..., b0:b1], t_buf)
-            grad_l.baddbmm_(y_jbc.transpose(1, 2), rearrange(t, "(r l) b -> l b r", l=l).conj())
+            grad_lt.baddbmm_(rearrange(t, "(r l) b -> l r b", l=l).conj(), y_jbc)
     return out
 
 
@@ -294,11 +294,17 @@ class _MonarchMultiply(torch.autograd.Function):
             return (grad_x, *_block_grads_graph(x2, g, r_blocks, l_blocks, need_r, need_l))
         g = _as_matrix(g, g.shape[-1])
         grad_r = torch.zeros_like(r_blocks) if need_r else None
-        grad_l = torch.zeros_like(l_blocks) if need_l else None
+        grad_lt = l_blocks.new_zeros(l_blocks.shape[0], l_blocks.shape[2], l_blocks.shape[1]) if need_l else None
         grad_x = _adjoint_pass(
-            g, r_blocks, l_blocks, want_out=need_x, x2=x2 if (need_r or need_l) else None, grad_r=grad_r, grad_l=grad_l
+            g,
+            r_blocks,
+            l_blocks,
+            want_out=need_x,
+            x2=x2 if (need_r or need_l) else None,
+            grad_r=grad_r,
+            grad_lt=grad_lt,
         )
-        return grad_x, grad_r, grad_l
+        return grad_x, grad_r, None if grad_lt is None else grad_lt.transpose(1, 2).contiguous()
 
 
 class _MonarchAdjoint(torch.autograd.Function):
@@ -316,11 +322,17 @@ class _MonarchAdjoint(torch.autograd.Function):
             return (grad_y, *_block_grads_graph(g, y2, r_blocks, l_blocks, need_r, need_l))
         g = _as_matrix(g, g.shape[-1])
         grad_r = torch.zeros_like(r_blocks) if need_r else None
-        grad_l = torch.zeros_like(l_blocks) if need_l else None
+        grad_lt = l_blocks.new_zeros(l_blocks.shape[0], l_blocks.shape[2], l_blocks.shape[1]) if need_l else None
         grad_y = _forward_pass(
-            g, r_blocks, l_blocks, want_out=need_y, y2=y2 if (need_r or need_l) else None, grad_r=grad_r, grad_l=grad_l
+            g,
+            r_blocks,
+            l_blocks,
+            want_out=need_y,
+            y2=y2 if (need_r or need_l) else None,
+            grad_r=grad_r,
+            grad_lt=grad_lt,
         )
-        return grad_y, grad_r, grad_l
+        return grad_y, grad_r, None if grad_lt is None else grad_lt.transpose(1, 2).contiguous()
 
 
 def monarch_multiply(x: torch.Tensor, r_blocks: torch.Tensor, l_blocks: torch.Tensor) -> torch.Tensor:
