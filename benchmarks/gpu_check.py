@@ -176,7 +176,7 @@ def time_cg_sense(device: str, s: int = 320, coils: int = 8, slices: int = 4, it
     mask = (torch.rand(slices, 1, 1, s, generator=g, device=device) < 0.3).float()
     x = torch.randn(slices, s, s, generator=g, device=device, dtype=torch.complex64)
     with torch.no_grad():
-        kspace = SenseOperator(maps, mask, learnable=False)(x)
+        kspace = SenseOperator(maps, mask, learn="none")(x)
     rows = []
     for fourier in ("fft", "monarch"):
         ms = cuda_time(
