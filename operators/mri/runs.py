@@ -49,15 +49,15 @@ def run_method(path: str | os.PathLike) -> tuple[str, Callable[..., Any]] | None
 
 
 def evaluate_run(folder: str | os.PathLike, test, *, accel: int, mask_policy: str = "slice") -> dict[str, Any]:
-    """Metrics of a trained run on a :class:`~monarch_sci.operators.mri.recon_task.SliceBank` of test volumes.
+    """Metrics of a trained run on a :class:`~monarch_sci.operators.mri.slice_bank.SliceBank` of test volumes.
 
     Returns per-volume ``nmse``/``psnr``/``ssim`` lists, ``seconds_per_slice``, the label, the seed and the
     predictions ``pred``.
     """
     import torch
 
-    # seam with the slice-data / task module (being split by the MRI-physics work)
-    from monarch_sci.operators.mri.recon_task import ReconSlices, ReconTask, volume_metrics
+    from monarch_sci.operators.mri.recon_task import ReconTask, volume_metrics
+    from monarch_sci.operators.mri.slice_bank import ReconSlices
 
     model, record = load_run(folder)
     if tuple(record["model"]["shape"]) != test.shape:
