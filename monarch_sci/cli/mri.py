@@ -352,8 +352,10 @@ def register(groups: argparse._SubParsersAction) -> None:
         "recon",
         cmd_recon,
         help="reconstruct every slice of a fastMRI file",
-        description=f"Reconstruct every slice of a fastMRI file (fully sampled, or test-style with a 'mask'). "
-        f"Methods: {methods_help}; or a trained run folder.",
+        description=f"Reconstruct every slice of a fastMRI file (fully sampled, or test-style with a 'mask': line "
+        "(W,) / (S, W) or 2-D (H, W) / (S, H, W)). Without a 'mask', exactly-zero samples are read as unsampled: the "
+        f"pattern (line or 2-D) is inferred and recorded, never taken as fully sampled. Methods: {methods_help}; "
+        "or a trained run folder.",
     )
     r.add_argument("--model", required=True, metavar="METHOD_OR_RUN", help=f"one of {methods_help}, or a run folder")
     r.add_argument("--in", dest="inp", required=True, help="input fastMRI .h5 file")
