@@ -35,13 +35,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from monarch_sci.operators.mri.models import HPARAMS
 from monarch_sci.operators.mri.training import ReconTrainSpec, train_recon_model
 
 ROOT = Path(__file__).resolve().parents[1]
-
-#: Which mSENSE axes learn: the hyperparameter's name (``learn_axes``, being renamed ``learn``).
-LEARN = "learn" if "learn" in HPARAMS["msense"] else "learn_axes"
 
 #: Hyperparameters per learned model (chosen on the validation split; see the module docstring), as
 #: :class:`~monarch_sci.operators.mri.training.ReconTrainSpec` fields.
@@ -73,8 +69,8 @@ def plan(epochs: int, seeds: list[int]) -> list[dict]:
         "l1": {"loss": "l1"},
         "lr1e-4": {"lr": 1e-4},
         "lr3e-3": {"lr": 3e-3},
-        "phase-axis": {"hparams": {LEARN: "phase"}},
-        "readout-axis": {"hparams": {LEARN: "readout"}},
+        "phase-axis": {"hparams": {"learn": "phase"}},
+        "readout-axis": {"hparams": {"learn": "readout"}},
     }
     runs += [run(f"ablation-{tag}", "msense", 2, 0, extra=extra) for tag, extra in ablations.items()]
     for vols, rep in ((1, 6), (5, 1)):
@@ -228,14 +224,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "mri_learned"))
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    from monarch_sci.datasets.mri.cache import cache_file
     from monarch_sci.operators.mri.slice_bank import load_slice_bank
 
     data, runs_dir = Path(args.data), Path(args.runs)
 
-    def bank(folder: Path):  # cached beside the runs, keyed by the files' content
-        files = sorted(folder.glob("*.h5"))
-        return load_slice_bank(files, cache=cache_file("slices", files, {"calib": None}, cache_dir=runs_dir / "cache"))
+    def bank(folder: Path):  # cached beside the runs, keyed by the files' content and the settings
+        return load_slice_bank(folder, cache_dir=runs_dir / "cache")
 
     test, val = bank(data / "test"), bank(data / "val")
     runs = plan(args.epochs, args.seeds)

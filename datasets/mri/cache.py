@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CACHE_ENV", "cache_file", "default_cache_dir", "file_fingerprint"]
+__all__ = ["CACHE_ENV", "cache_file", "cache_key", "default_cache_dir", "file_fingerprint"]
 
 #: Environment variable naming a shared cache folder (overrides the per-run ``cache/`` folder).
 CACHE_ENV = "MONARCH_SCI_CACHE"
@@ -68,10 +68,27 @@ def default_cache_dir(run_folder: str | os.PathLike | None = None) -> Path:
     return Path(run_folder) / "cache"
 
 
+def cache_key(files: Iterable[str | os.PathLike], settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The key of data computed from ``files`` with ``settings``: every file's :func:`file_fingerprint` and the
+    settings, as JSON values (the key a cache file is named by and stores, to be compared on load).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> f = Path(tempfile.mkdtemp()) / "v.h5"
+    >>> _ = f.write_bytes(b"one")
+    >>> key = cache_key([f], {"calib": 8, "espirit": (6, 0.95)})
+    >>> key["files"][0]["name"], key["settings"]
+    ('v.h5', {'calib': 8, 'espirit': [6, 0.95]})
+    """
+    key = {"files": [file_fingerprint(f) for f in files], "settings": dict(settings)}
+    return json.loads(json.dumps(key, default=str))
+
+
 def cache_file(
     kind: str, files: Iterable[str | os.PathLike], settings: Mapping[str, Any], *, cache_dir: str | os.PathLike
 ) -> Path:
-    """``<cache_dir>/<kind>-<hash>.pt``, the hash over every file's :func:`file_fingerprint` and ``settings``.
+    """``<cache_dir>/<kind>-<hash>.pt``, the hash of :func:`cache_key` (every file's fingerprint, ``settings``).
 
     Examples
     --------
@@ -84,6 +101,5 @@ def cache_file(
     >>> a != cache_file("slices", [f], {"calib": 8}, cache_dir=d / "c")
     True
     """
-    key = {"files": [file_fingerprint(f) for f in files], "settings": dict(settings)}
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    digest = hashlib.sha256(json.dumps(cache_key(files, settings), sort_keys=True).encode()).hexdigest()[:20]
     return Path(cache_dir) / f"{kind}-{digest}.pt"

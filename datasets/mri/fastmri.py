@@ -96,10 +96,11 @@ def _attr_value(v: Any) -> Any:
 def inspect_volume(path: str | os.PathLike, *, check_data: bool = False) -> VolumeInfo:
     """Open a fastMRI file, check that ``kspace``, ``mask``, header and targets agree, and describe it.
 
-    Checks: the file is HDF5; ``kspace`` exists, is complex and ``(slices, [coils,] H, W)``; the header parses
-    and its encoded matrix is ``(H, W)``; the phase-encode limits lie inside ``[0, W]``; a ``mask`` is one of the
-    layouts of :func:`volume_mask`, of zeros and ones; each ``reconstruction_*`` is ``(slices, h, w)``. ``check_data``
-    also reads every k-space slice and rejects NaN/Inf, and (test files) non-zero samples where the mask
+    Checks: the file is HDF5; ``kspace`` exists, is complex and ``(slices, [coils,] H, W)``; the header parses,
+    its encoded matrix is ``(H, W)`` and its recon size ``(h, w)`` is usable (``1 ≤ h ≤ 2H``, ``1 ≤ w ≤ 2W``);
+    the phase-encode limits lie inside ``[0, W]``; a ``mask`` is one of the layouts of :func:`volume_mask`, of
+    zeros and ones; each ``reconstruction_*`` is ``(slices, h, w)``. ``check_data`` also reads every k-space slice
+    and rejects NaN/Inf, and (test files) non-zero samples where the mask
     says nothing was acquired. Every failure raises :class:`FastMRIFileError` naming the file.
     """
     import h5py
@@ -133,6 +134,13 @@ def inspect_volume(path: str | os.PathLike, *, check_data: bool = False) -> Volu
                 path,
                 f"header encodedSpace matrixSize (x, y) = {geom.encoding_size[:2]} disagrees with the k-space "
                 f"(H, W) = {(H, W)} of 'kspace' {ks.shape}",
+            )
+        h, w = geom.recon_size[:2]
+        if not (1 <= h <= 2 * H and 1 <= w <= 2 * W):  # it sizes every image allocated, the crops and metrics
+            raise FastMRIFileError(
+                path,
+                f"header reconSpace matrixSize (x, y) = ({h}, {w}) is not a usable image size for k-space "
+                f"(H, W) = ({H}, {W}); expected 1..{2 * H} by 1..{2 * W}; fix the header's reconSpace",
             )
         if not 0 <= geom.padding_left < geom.padding_right <= W:
             raise FastMRIFileError(

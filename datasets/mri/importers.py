@@ -27,7 +27,6 @@ import numpy as np
 __all__ = [
     "bart_to_fastmri_layout",
     "import_kspace",
-    "infer_mask",
     "read_cfl",
     "read_numpy_kspace",
     "reduce_mask",
@@ -151,11 +150,6 @@ def to_fastmri_layout(array: np.ndarray, layout: str | None, *, source: str = "k
     return a.astype(np.complex64)
 
 
-def infer_mask(kspace: np.ndarray) -> np.ndarray:
-    """Sampled points ``(S, H, W)`` of ``(S, C, H, W)`` k-space: where any coil is non-zero (sigpy's rule)."""
-    return (np.asarray(kspace) != 0).any(axis=1)
-
-
 def reduce_mask(mask: np.ndarray) -> np.ndarray | None:
     """The smallest stored form of a sampling pattern ``(S, H, W)`` (bool).
 
@@ -168,35 +162,31 @@ def reduce_mask(mask: np.ndarray) -> np.ndarray | None:
     >>> reduce_mask(m).shape
     (6,)
     """
+    from monarch_sci.datasets.mri.masks import as_line_mask
+
     m = np.asarray(mask, bool)
     if m.all():
         return None
-    columns = m.any(axis=1)  # (S, W)
-    if np.array_equal(m, np.broadcast_to(columns[:, None, :], m.shape)):
-        m = columns
-    return m[0] if (m == m[:1]).all() else m
+    lines = as_line_mask(m)
+    m = m if lines is None else lines
+    if (m == m[:1]).all() and not (lines is None and m.shape[0] == m.shape[1]):
+        return m[0]  # one pattern for every slice (a 2-D one only where (H, W) cannot read as (S, W) lines)
+    return m
 
 
 def _check_mask(mask: np.ndarray, shape: tuple[int, ...], source: str) -> np.ndarray:
-    """A user's mask as ``(S, H, W)`` bool; accepted shapes ``(W,)``, ``(S, W)``, ``(H, W)``, ``(S, H, W)``."""
+    """A user's mask as ``(S, H, W)`` bool; the layouts of :func:`~monarch_sci.datasets.mri.fastmri.volume_mask`."""
+    from monarch_sci.datasets.mri.fastmri import volume_mask
+
     S, _, H, W = shape
     m = np.asarray(mask)
     if m.dtype.kind == "c" or not np.isin(m, (0, 1)).all():
         raise ValueError(f"{source}: the mask must hold only zeros and ones (bool), got dtype {m.dtype}")
-    m = m.astype(bool)
-    if m.shape == (W,):
-        full = np.broadcast_to(m[None, None, :], (S, H, W))
-    elif m.shape == (H, W):
-        full = np.broadcast_to(m[None], (S, H, W))
-    elif m.shape == (S, W) and S != H:
-        full = np.broadcast_to(m[:, None, :], (S, H, W))
-    elif m.shape == (S, H, W):
-        full = m
-    else:
-        raise ValueError(
-            f"{source}: mask shape {m.shape} fits none of (W,) = ({W},), (H, W) = ({H}, {W}), (S, W) = ({S}, {W}), "
-            f"(S, H, W) for k-space (S, C, H, W) = {shape}"
-        )
+    try:
+        m = volume_mask(m, shape)
+    except ValueError as err:
+        raise ValueError(f"{source}: mask shape {m.shape} fits none of the layouts ({err}; k-space {shape})") from None
+    full = np.broadcast_to(m[:, None, :], (S, H, W)) if m.ndim == 2 else m
     if not full.reshape(S, -1).any(axis=1).all():
         raise ValueError(f"{source}: the mask samples nothing (for at least one slice)")
     return np.ascontiguousarray(full)
@@ -213,9 +203,10 @@ def import_kspace(
 ) -> dict:
     """Write ``(S, C, H, W)`` k-space as our fastMRI-layout file ``out``, atomically; returns what was written.
 
-    ``mask`` (any of ``(W,)``, ``(H, W)``, ``(S, W)``, ``(S, H, W)``) must cover every non-zero sample; without
-    one the pattern is inferred (:func:`infer_mask`). ``recon_size`` defaults to ``(H, W)``. Everything is
-    checked before ``out`` is touched; a kill leaves the previous ``out`` as it was.
+    ``mask`` (any of ``(W,)``, ``(H, W)``, ``(S, W)``, ``(S, H, W)``;
+    :func:`~monarch_sci.datasets.mri.fastmri.volume_mask`) must cover every non-zero sample; without one the
+    pattern is inferred (:func:`~monarch_sci.datasets.mri.masks.infer_mask`). ``recon_size`` defaults to
+    ``(H, W)``. Everything is checked before ``out`` is touched; a kill leaves the previous ``out`` as it was.
 
     Examples
     --------
@@ -227,6 +218,7 @@ def import_kspace(
     """
     from monarch_sci.datasets.mri.fastmri import fastmri_rss, write_fastmri_volume
     from monarch_sci.datasets.mri.ismrmrd_header import make_ismrmrd_header
+    from monarch_sci.datasets.mri.masks import infer_mask
     from monarch_sci.training.checkpoint import atomic_output
 
     k = np.asarray(kspace)
@@ -255,15 +247,8 @@ def import_kspace(
     attrs["mask_inferred"] = bool(inferred and stored is not None)
     header = make_ismrmrd_header(encoding_size=(H, W), recon_size=(h, w), num_coils=C, num_slices=S)
     recons = {"reconstruction_rss": fastmri_rss(k, (h, w))} if stored is None else None
-    line = stored is None or stored.shape in ((W,), (S, W))
     with atomic_output(out) as tmp:
-        write_fastmri_volume(tmp, kspace=k, header_xml=header, reconstructions=recons,
-                             mask=stored if line else None, attrs=attrs)  # fmt: skip
-        if not line:  # the 2-D extension: the reader of this version checks line masks only, so added after it
-            import h5py
-
-            with h5py.File(tmp, "a") as hf:
-                hf.create_dataset("mask", data=stored)
+        write_fastmri_volume(tmp, kspace=k, header_xml=header, reconstructions=recons, mask=stored, attrs=attrs)
     return {
         "path": os.fspath(out),
         "kspace": list(k.shape),

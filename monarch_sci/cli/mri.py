@@ -29,6 +29,7 @@ from monarch_sci.cli.mri_methods import (
     h5_files,
     load_volume,
     make_problem,
+    mask_pattern,
     recon_methods,
     reconstruct,
     register_recon_method,
@@ -157,33 +158,35 @@ def _bar(items, desc: str, enabled: bool):
 
 
 def _with_controls(name: str, method, args: argparse.Namespace):
-    """``method`` with ``--lam/--max-iter/--tol`` applied; ``(method, settings to record)``."""
+    """``method`` with ``--lam/--max-iter/--tol`` applied; ``(method, settings to record)``.
+
+    The defaults recorded are those of :func:`~monarch_sci.operators.mri.classical.cg_sense` /
+    :func:`~monarch_sci.operators.mri.classical.l1_wavelet` themselves (read from their signatures).
+    """
+    import inspect
+
     given = {k: getattr(args, k) for k in ("lam", "max_iter", "tol") if getattr(args, k) is not None}
-    if name == "cg_sense":
-        from monarch_sci.operators.mri.classical import cg_sense
+    if name not in ("cg_sense", "l1_wavelet"):
+        if given:
+            raise UserError(f"--lam / --max-iter / --tol: method {name} is not iterative (use cg_sense or l1_wavelet)")
+        return method, {}
+    from monarch_sci.operators.mri.classical import cg_sense, l1_wavelet
 
-        settings = {"lam": 1e-3, "max_iter": 30, "tol": 1e-5, **given}
+    solver, controls = (
+        (cg_sense, ("lam", "max_iter", "tol")) if name == "cg_sense" else (l1_wavelet, ("lam_rel", "max_iter"))
+    )
+    if set(given) - set(controls):
+        raise UserError("--lam / --tol: l1_wavelet takes only --max-iter (its weight is relative: lam_rel)")
+    params = inspect.signature(solver).parameters
+    settings = {k: params[k].default for k in controls} | given
 
-        def controlled(problem):  # seam: cg_sense / ReconProblem.tensors (MRI-physics work may rename)
+    def controlled(problem):
+        if solver is cg_sense:
             k, maps, mask = problem.tensors()
-            x, _ = cg_sense(k, maps, mask, **settings)
-            return x.cpu().numpy()
+            return cg_sense(k, maps, mask, **settings)[0].cpu().numpy()
+        return l1_wavelet(problem.kspace, problem.coil_maps(), problem.sampling(), **settings)
 
-        return controlled, settings
-    if name == "l1_wavelet":
-        from monarch_sci.operators.mri.classical import l1_wavelet
-
-        if "tol" in given or "lam" in given:
-            raise UserError("--lam / --tol: l1_wavelet takes only --max-iter (its weight is relative: lam_rel)")
-        settings = {"lam_rel": 3e-4, "max_iter": 60, **given}
-
-        def controlled(problem):
-            return l1_wavelet(problem.kspace, problem.coil_maps(), problem.mask[:, None, None, :], **settings)
-
-        return controlled, settings
-    if given:
-        raise UserError(f"--lam / --max-iter / --tol: method {name} is not iterative (use cg_sense or l1_wavelet)")
-    return method, {}
+    return controlled, settings
 
 
 def cmd_recon(args: argparse.Namespace) -> int:
@@ -208,6 +211,7 @@ def cmd_recon(args: argparse.Namespace) -> int:
         raise UserError(f"--out {out} is a folder; expected an .h5 file name")
     bar = _progress(3, "recon", not args.no_progress)
     info, kspace, masks, sampling = load_volume(args.inp)
+    pattern = mask_pattern(masks)
     bar.update(1)
     images, seconds, _ = reconstruct(method, info, make_problem(info, kspace, masks, device))
     bar.update(1)
@@ -223,11 +227,20 @@ def cmd_recon(args: argparse.Namespace) -> int:
             hf.attrs["source"] = os.path.abspath(info.path)
             hf.attrs["undersampled"] = sampling != "full"
             hf.attrs["sampling"] = sampling
+            hf.attrs["mask_pattern"] = pattern
             hf.attrs["sampled_fraction"] = float(masks.mean())
             hf.attrs["seconds_per_slice"] = seconds / info.num_slices
             for k, v in settings.items():
                 hf.attrs[k] = v
-    record = _record(args, method=name, settings=settings, sampling=sampling, sampled_fraction=float(masks.mean()))
+    record = _record(
+        args,
+        method=name,
+        settings=settings,
+        sampling=sampling,
+        mask_pattern=pattern,
+        mask_shape=list(masks.shape),
+        sampled_fraction=float(masks.mean()),
+    )
     record["seconds_per_slice"] = seconds / info.num_slices
     write_json_atomic(out.with_suffix(".json"), record)
     if args.png:
@@ -244,7 +257,7 @@ def cmd_recon(args: argparse.Namespace) -> int:
     bar.update(1)
     bar.close()
     if sampling == "inferred":
-        print(f"{info.name}: no 'mask'; sampling inferred from zero k-space columns ({masks.mean():.1%} sampled)")
+        print(f"{info.name}: no 'mask'; {pattern} sampling inferred from zero samples ({masks.mean():.1%} sampled)")
     print(f"{info.name}: {name} on {info.num_slices} slices ({seconds / info.num_slices:.3f} s/slice) -> {out} [{key}]")
     return 0
 
@@ -339,8 +352,10 @@ def register(groups: argparse._SubParsersAction) -> None:
         "recon",
         cmd_recon,
         help="reconstruct every slice of a fastMRI file",
-        description=f"Reconstruct every slice of a fastMRI file (fully sampled, or test-style with a 'mask'). "
-        f"Methods: {methods_help}; or a trained run folder.",
+        description=f"Reconstruct every slice of a fastMRI file (fully sampled, or test-style with a 'mask': line "
+        "(W,) / (S, W) or 2-D (H, W) / (S, H, W)). Without a 'mask', exactly-zero samples are read as unsampled: the "
+        f"pattern (line or 2-D) is inferred and recorded, never taken as fully sampled. Methods: {methods_help}; "
+        "or a trained run folder.",
     )
     r.add_argument("--model", required=True, metavar="METHOD_OR_RUN", help=f"one of {methods_help}, or a run folder")
     r.add_argument("--in", dest="inp", required=True, help="input fastMRI .h5 file")

@@ -18,7 +18,6 @@ from typing import Any
 
 from monarch_sci.cli.common import UserError, resolve_device, set_threads
 from monarch_sci.cli.mri_methods import (
-    check_recon_size,
     h5_files,
     load_volume,
     make_problem,
@@ -49,8 +48,7 @@ def _check_inputs(args: argparse.Namespace) -> list[Path]:
         except ValueError as err:
             raise UserError(f"--center-fraction / --accelerations: {err}") from None
     for f in files:
-        info = inspect_volume(f)
-        check_recon_size(info)
+        info = inspect_volume(f)  # also refuses an unusable header recon size
         if info.has_mask:
             raise UserError(f"{f} is undersampled (has a 'mask'); compare needs fully sampled files")
         if "reconstruction_rss" not in info.recon_keys:

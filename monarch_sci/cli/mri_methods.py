@@ -24,6 +24,7 @@ __all__ = [
     "h5_files",
     "load_volume",
     "make_problem",
+    "mask_pattern",
     "recon_methods",
     "reconstruct",
     "register_recon_method",
@@ -84,74 +85,60 @@ def resolve_method(spec: str) -> tuple[str, Callable[..., Any]]:
 
 
 def h5_files(path: str | os.PathLike, flag: str) -> list[Path]:
-    """The ``*.h5`` files of a folder (sorted), or the one file ``path``; a user error naming ``flag`` if none."""
-    src = Path(path)
-    if not src.exists():
-        raise UserError(f"{flag} {src}: no such file or folder")
-    files = sorted(src.glob("*.h5")) if src.is_dir() else [src]
-    if not files:
-        raise UserError(f"{flag} {src}: no *.h5 files in the folder")
-    return files
+    """The files of ``path`` (:func:`~monarch_sci.datasets.mri.fastmri.list_volume_files`); a user error naming
+    ``flag`` if there are none."""
+    from monarch_sci.datasets.mri.fastmri import list_volume_files
 
-
-def check_recon_size(info) -> None:
-    """Refuse a header recon size that is empty or absurd for the k-space (it sizes every image allocated).
-
-    A minimal CLI-side check; the file reader (:func:`~monarch_sci.datasets.mri.fastmri.inspect_volume`) is
-    the natural home for it.
-    """
-    h, w = info.geometry.recon_size[:2]
-    H, W = info.kspace_shape[-2:]
-    if not (1 <= h <= 2 * H and 1 <= w <= 2 * W):
-        raise UserError(
-            f"{info.path}: header reconSpace matrixSize (x, y) = ({h}, {w}) is not a usable image size for k-space "
-            f"(H, W) = ({H}, {W}); expected 1..{2 * H} by 1..{2 * W}; fix the header's reconSpace"
-        )
+    try:
+        return list_volume_files(path, flag)
+    except FileNotFoundError as err:
+        raise UserError(str(err)) from None
 
 
 def load_volume(path: str | os.PathLike):
-    """Validate a file and read it: ``(info, kspace (S,C,H,W), masks (S,W), sampling)``.
+    """Validate a file and read it: ``(info, kspace (S,C,H,W), masks, sampling)``.
 
-    ``sampling`` says where the masks came from: ``"mask"`` (the file's), ``"inferred"`` (no 'mask', but whole
-    columns are exactly zero on every coil: those are unsampled, sigpy's rule) or ``"full"`` (fully sampled).
-    A file without 'mask' whose zeros form a 2-D pattern (points, not whole columns) is refused: it is not
-    fully sampled, and the line-mask reconstruction cannot represent it.
+    ``masks`` are line masks ``(S, W)`` or 2-D patterns ``(S, H, W)`` (bool,
+    :func:`~monarch_sci.datasets.mri.fastmri.volume_mask`), the never-acquired columns outside the header's
+    phase-encode limits marked unsampled; ``kspace`` is zero where they are. ``sampling`` says where they came
+    from: ``"mask"`` (the file's), ``"inferred"`` (no 'mask', but exactly-zero samples: the pattern, lines or
+    2-D, is inferred by :func:`~monarch_sci.datasets.mri.masks.infer_mask` — never taken as fully sampled) or
+    ``"full"``.
     """
     import h5py
     import numpy as np
 
-    from monarch_sci.datasets.mri.fastmri import inspect_volume
-    from monarch_sci.datasets.mri.masks import apply_line_mask
+    from monarch_sci.datasets.mri.fastmri import inspect_volume, volume_mask
+    from monarch_sci.datasets.mri.masks import apply_line_mask, as_line_mask, infer_mask
 
-    info = inspect_volume(path, check_data=True)
-    check_recon_size(info)
+    info = inspect_volume(path, check_data=True)  # also refuses an unusable header recon size
     with h5py.File(info.path, "r") as hf:
         kspace = np.asarray(hf["kspace"])
-        mask = np.asarray(hf["mask"]).astype(bool) if info.has_mask else None
+        mask = np.asarray(hf["mask"]) if info.has_mask else None
     if not info.multicoil:  # single-coil: one "coil" with unit sensitivity
         kspace = kspace[:, None]
-    S, W = kspace.shape[0], kspace.shape[-1]
     g = info.geometry
     sampling = "mask"
     if mask is None:
-        # seam: the maskless-sampling inference may move into the reader / ReconProblem (MRI-physics work)
-        sampled = (kspace != 0).any(axis=1)  # (S, H, W): sampled where any coil is non-zero
-        acquired = slice(g.padding_left, g.padding_right)  # outside it: zero padding, not undersampling
-        columns = sampled.any(axis=1)  # (S, W)
-        holes = int((~sampled[..., acquired] & columns[:, None, acquired]).sum())
-        if holes:
-            raise UserError(
-                f"{info.path}: 'kspace' has {holes} exactly-zero points inside sampled columns and no 'mask': a 2-D "
-                "sampling pattern, which these reconstructions cannot take yet; it is not fully sampled either "
-                "(give the file a 'mask' with `monarch-sci mri import`)"
-            )
-        columns[:, : g.padding_left] = True
-        columns[:, g.padding_right :] = True
-        sampling = "full" if columns.all() else "inferred"
-        mask = None if sampling == "full" else columns
-    masks = np.ones((S, W), bool) if mask is None else np.broadcast_to(mask, (S, W)).copy()
-    kspace, masks = apply_line_mask(kspace, masks, padding=(g.padding_left, g.padding_right))
+        sampled = infer_mask(kspace)  # (S, H, W)
+        sampled[..., : g.padding_left] = True  # outside the acquired columns: zero padding, not undersampling
+        sampled[..., g.padding_right :] = True
+        sampling = "full" if sampled.all() else "inferred"
+        lines = as_line_mask(sampled)
+        mask = sampled if lines is None else lines
+    masks = volume_mask(mask, kspace.shape).copy()
+    if masks.ndim == 2:
+        kspace, masks = apply_line_mask(kspace, masks, padding=(g.padding_left, g.padding_right))
+    else:  # a 2-D pattern: the same rule, point by point
+        masks[..., : g.padding_left] = False
+        masks[..., g.padding_right :] = False
+        kspace = kspace * masks[:, None]
     return info, kspace.astype(np.complex64), masks, sampling
+
+
+def mask_pattern(masks) -> str:
+    """``"line"`` for line masks ``(S, W)``, ``"2-D"`` for sampling patterns ``(S, H, W)`` (what records say)."""
+    return "line" if masks.ndim == 2 else "2-D"
 
 
 def make_problem(info, kspace, masks, device: str):

@@ -49,15 +49,15 @@ def run_method(path: str | os.PathLike) -> tuple[str, Callable[..., Any]] | None
 
 
 def evaluate_run(folder: str | os.PathLike, test, *, accel: int, mask_policy: str = "slice") -> dict[str, Any]:
-    """Metrics of a trained run on a :class:`~monarch_sci.operators.mri.recon_task.SliceBank` of test volumes.
+    """Metrics of a trained run on a :class:`~monarch_sci.operators.mri.slice_bank.SliceBank` of test volumes.
 
     Returns per-volume ``nmse``/``psnr``/``ssim`` lists, ``seconds_per_slice``, the label, the seed and the
     predictions ``pred``.
     """
     import torch
 
-    # seam with the slice-data / task module (being split by the MRI-physics work)
-    from monarch_sci.operators.mri.recon_task import ReconSlices, ReconTask, volume_metrics
+    from monarch_sci.operators.mri.recon_task import ReconTask, volume_metrics
+    from monarch_sci.operators.mri.slice_bank import ReconSlices
 
     model, record = load_run(folder)
     if tuple(record["model"]["shape"]) != test.shape:
@@ -79,13 +79,16 @@ def evaluate_run(folder: str | os.PathLike, test, *, accel: int, mask_policy: st
 
 
 def reconstruct_with_run(folder: str | os.PathLike, kspace, mask, maps):
-    """Reconstruct one volume with a trained run: ``kspace`` ``(S, C, H, W)`` (masked), ``mask`` ``(S, W)``,
+    """Reconstruct one volume with a trained run: ``kspace`` ``(S, C, H, W)`` (masked), ``mask`` line masks
+    ``(S, W)`` or 2-D patterns ``(S, H, W)`` (any layout of :func:`~monarch_sci.datasets.mri.fastmri.volume_mask`),
     ``maps`` ``(S, C, H, W)`` (NumPy) → complex images ``(S, H, W)`` (NumPy).
 
     The matrix size must be the one the run was trained on (a learned Monarch is size-specific).
     """
     import numpy as np
     import torch
+
+    from monarch_sci.datasets.mri.fastmri import volume_mask
 
     model, record = load_run(folder)
     shape = tuple(record["model"]["shape"])
@@ -94,14 +97,13 @@ def reconstruct_with_run(folder: str | os.PathLike, kspace, mask, maps):
             f"reconstruct_with_run: run {folder} was trained on {shape[0]}×{shape[1]} k-space; this file's k-space "
             f"is {kspace.shape[-2]}×{kspace.shape[-1]} (shape {tuple(kspace.shape)})"
         )
-    mask = np.asarray(mask, dtype=np.float32)
-    if mask.ndim != 2 or mask.shape != (kspace.shape[0], kspace.shape[-1]):
-        raise ValueError(
-            f"reconstruct_with_run: the learned models take line masks (slices, W) = "
-            f"({kspace.shape[0]}, {kspace.shape[-1]}), got a mask of shape {mask.shape}"
-        )
+    try:
+        mask = volume_mask(np.asarray(mask), kspace.shape)
+    except ValueError as err:
+        raise ValueError(f"reconstruct_with_run: {err}") from None
     k = torch.from_numpy(np.ascontiguousarray(kspace)).to(torch.complex64)
     s = torch.from_numpy(np.ascontiguousarray(maps)).to(torch.complex64)
-    m = torch.from_numpy(mask).reshape(k.shape[0], 1, 1, -1)
+    m = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))
+    m = m[:, None, None, :] if m.dim() == 2 else m[:, None]  # lines (S, 1, 1, W) or 2-D (S, 1, H, W)
     with torch.no_grad():
         return model(k, m, s).numpy()

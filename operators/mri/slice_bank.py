@@ -37,7 +37,7 @@ from monarch_sci.operators.mri.coil_maps import espirit_maps, espirit_settings
 from monarch_sci.operators.mri.sense import SenseOperator
 from monarch_sci.training.checkpoint import load_checkpoint, save_checkpoint
 
-__all__ = ["ReconSlices", "SliceBank", "load_slice_bank"]
+__all__ = ["ReconSlices", "SliceBank", "load_slice_bank", "slice_bank_cache"]
 
 MaskPolicy = Literal["fixed", "slice"]
 CALIB_FRACTION = 0.16  # the 2× auto-calibration fraction (see the module docstring)
@@ -99,6 +99,7 @@ def load_slice_bank(
     *,
     calib: int | None = None,
     cache: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
     max_volumes: int | None = None,
     progress: bool = False,
 ) -> SliceBank:
@@ -114,37 +115,22 @@ def load_slice_bank(
     calib
         Side of the ESPIRiT calibration block (default ``max(8, round(0.16·W))``, the 2× ACS width).
     cache
-        Optional ``.pt`` file: loaded if it exists and was made from the same files and ``calib``, else written.
+        Optional ``.pt`` file: loaded if it exists and was made from the same files (content) and settings (its
+        stored :func:`~monarch_sci.datasets.mri.cache.cache_key`: ``calib``, the ESPIRiT settings, the readout
+        rows), else written.
+    cache_dir
+        Or a cache folder: the file is :func:`slice_bank_cache` (named by that key) in it.
     max_volumes
         Use only the first ``max_volumes`` files.
     """
-    from monarch_sci.datasets.mri.fastmri import inspect_volume, list_volume_files, remove_readout_oversampling
+    from monarch_sci.datasets.mri.cache import cache_file, cache_key
+    from monarch_sci.datasets.mri.fastmri import remove_readout_oversampling
 
-    files = list_volume_files(root, "load_slice_bank")[: max_volumes or None]
-    infos = [inspect_volume(f) for f in files]
-    for info in infos:
-        if not info.multicoil:
-            raise ValueError(f"{info.path}: expected multi-coil k-space (slices, coils, H, W), got {info.kspace_shape}")
-        if info.has_mask:
-            raise ValueError(f"{info.path}: holds a 'mask' (undersampled test file); training needs fully sampled data")
-        if info.kspace_shape[1:] != infos[0].kspace_shape[1:]:
-            raise ValueError(
-                f"{info.path}: k-space (coils, H, W) = {info.kspace_shape[1:]} differs from {infos[0].path}'s "
-                f"{infos[0].kspace_shape[1:]}; a learned model needs one matrix size and coil count"
-            )
-    width = infos[0].kspace_shape[-1]
-    calib = max(8, round(CALIB_FRACTION * width)) if calib is None else int(calib)
-    if calib < 8:
-        raise ValueError(f"load_slice_bank: calib must be >= 8 (for ESPIRiT's kernels), got {calib}")
-    # Train on the readout-cropped grid that reconstruction uses (ReconProblem): a model built for the files'
-    # (H, W) k-space then reconstructs the same files through `mri recon` / `mri compare`.
-    height = min(infos[0].geometry.recon_size[0], infos[0].kspace_shape[-2])
-    key = {
-        "files": [os.path.basename(i.path) for i in infos],
-        "calib": calib,
-        "espirit": espirit_settings(calib),
-        "readout_rows": height,
-    }
+    infos, settings = _inspect(root, calib, max_volumes)
+    calib, height = settings["calib"], settings["readout_rows"]
+    key = cache_key([i.path for i in infos], settings)  # the one key: files' content and settings
+    if cache is None and cache_dir is not None:
+        cache = cache_file("slices", [i.path for i in infos], settings, cache_dir=cache_dir)
     if cache is not None and Path(cache).is_file():
         data = load_checkpoint(cache)
         if data.get("key") == key:
@@ -175,10 +161,55 @@ def load_slice_bank(
     target = SenseOperator(smaps).adjoint(kspace)  # fully sampled SENSE images
     rs = infos[0].geometry.recon_size[:2]
     names = [os.path.basename(i.path) for i in infos]
-    bank = SliceBank(kspace, smaps, target, torch.tensor(vol), torch.tensor(sl), names, rs, key["espirit"])
+    bank = SliceBank(kspace, smaps, target, torch.tensor(vol), torch.tensor(sl), names, rs, settings["espirit"])
     if cache is not None:  # atomic, with a per-process temporary file: two jobs may build the same cache
         save_checkpoint(cache, {"key": key, **bank.__dict__})
     return bank
+
+
+def _inspect(root, calib: int | None, max_volumes: int | None = None) -> tuple[list, dict[str, Any]]:
+    """The files' :class:`~monarch_sci.datasets.mri.fastmri.VolumeInfo` (checked) and the bank's settings."""
+    from monarch_sci.datasets.mri.fastmri import inspect_volume, list_volume_files
+
+    files = list_volume_files(root, "load_slice_bank")[: max_volumes or None]
+    infos = [inspect_volume(f) for f in files]
+    for info in infos:
+        if not info.multicoil:
+            raise ValueError(f"{info.path}: expected multi-coil k-space (slices, coils, H, W), got {info.kspace_shape}")
+        if info.has_mask:
+            raise ValueError(f"{info.path}: holds a 'mask' (undersampled test file); training needs fully sampled data")
+        if info.kspace_shape[1:] != infos[0].kspace_shape[1:]:
+            raise ValueError(
+                f"{info.path}: k-space (coils, H, W) = {info.kspace_shape[1:]} differs from {infos[0].path}'s "
+                f"{infos[0].kspace_shape[1:]}; a learned model needs one matrix size and coil count"
+            )
+    width = infos[0].kspace_shape[-1]
+    calib = max(8, round(CALIB_FRACTION * width)) if calib is None else int(calib)
+    if calib < 8:
+        raise ValueError(f"load_slice_bank: calib must be >= 8 (for ESPIRiT's kernels), got {calib}")
+    # Train on the readout-cropped grid that reconstruction uses (ReconProblem): a model built for the files'
+    # (H, W) k-space then reconstructs the same files through `mri recon` / `mri compare`.
+    height = min(infos[0].geometry.recon_size[0], infos[0].kspace_shape[-2])
+    return infos, {"calib": calib, "espirit": espirit_settings(calib), "readout_rows": height}
+
+
+def slice_bank_cache(
+    root: str | os.PathLike | Sequence[str | os.PathLike],
+    *,
+    calib: int | None = None,
+    cache_dir: str | os.PathLike,
+    max_volumes: int | None = None,
+) -> Path:
+    """The cache file :func:`load_slice_bank` uses under ``cache_dir`` for these files and settings.
+
+    Named by :func:`~monarch_sci.datasets.mri.cache.cache_file` over the files' content and the settings
+    (``calib``, :func:`~monarch_sci.operators.mri.coil_maps.espirit_settings`, the readout rows): changing a
+    file or an ESPIRiT setting gives another file.
+    """
+    from monarch_sci.datasets.mri.cache import cache_file
+
+    infos, settings = _inspect(root, calib, max_volumes)
+    return cache_file("slices", [i.path for i in infos], settings, cache_dir=cache_dir)
 
 
 def _line_mask(width: int, accel: int, seed: Any) -> np.ndarray:

@@ -24,20 +24,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from monarch_sci.datasets.mri.cache import cache_file, default_cache_dir
+from monarch_sci.datasets.mri.cache import default_cache_dir
 from monarch_sci.operators.mri.models import MODEL_NAMES, build_model, model_label
-
-# -- seam with the slice-data / task module (being split by the MRI-physics work; adapt these imports only) --
-from monarch_sci.operators.mri.recon_task import (
-    CALIB_FRACTION,
-    ESPIRIT_CROP,
-    ESPIRIT_KERNEL,
-    ReconSlices,
-    ReconTask,
-    SliceBank,
-    _list_files,
-    load_slice_bank,
-)
+from monarch_sci.operators.mri.recon_task import ReconTask
+from monarch_sci.operators.mri.slice_bank import ReconSlices, SliceBank, load_slice_bank
 from monarch_sci.training.records import defining_differences
 
 __all__ = ["ReconTrainSpec", "RunConflictError", "defining_settings", "load_banks", "train_recon_model"]
@@ -181,26 +171,18 @@ def _check_run_folder(spec: ReconTrainSpec, out: Path, *, resume: bool, overwrit
 
 def _validate_files(root) -> list[Path]:
     """Every file of ``root``, each checked (shapes, header, NaN/Inf) whether or not a cache exists."""
-    from monarch_sci.datasets.mri.fastmri import inspect_volume
+    from monarch_sci.datasets.mri.fastmri import inspect_volume, list_volume_files
 
-    files = _list_files(root)
+    files = list_volume_files(root, "train_recon_model")
     for f in files:
-        info = inspect_volume(f, check_data=True)
-        (h, w), (H, W) = info.geometry.recon_size[:2], info.kspace_shape[-2:]
-        if not (1 <= h <= 2 * H and 1 <= w <= 2 * W):  # it sizes the metrics' crop and the readout crop
-            raise ValueError(
-                f"{f}: header reconSpace matrixSize (x, y) = ({h}, {w}) is not a usable image size for k-space "
-                f"(H, W) = ({H}, {W}); expected 1..{2 * H} by 1..{2 * W}"
-            )
+        inspect_volume(f, check_data=True)  # also refuses an unusable header recon size
     return files
 
 
 def _bank(root, spec: ReconTrainSpec, cache_dir: Path) -> SliceBank:
     files = _validate_files(root)
-    settings = {"calib": spec.calib, "calib_fraction": CALIB_FRACTION, "espirit": [ESPIRIT_KERNEL, ESPIRIT_CROP]}
-    cache = cache_file("slices", files, settings, cache_dir=cache_dir)
     progress = spec.progress and int(os.environ.get("RANK", "0")) == 0
-    return load_slice_bank(files, calib=spec.calib, cache=cache, progress=progress)
+    return load_slice_bank(files, calib=spec.calib, cache_dir=cache_dir, progress=progress)
 
 
 def load_banks(spec: ReconTrainSpec, cache_dir: str | os.PathLike) -> tuple[SliceBank, SliceBank]:
@@ -291,6 +273,7 @@ def train_recon_model(
             "recon_size": list(bank.recon_size),
             "coils": int(bank.kspace.shape[1]),
         },
+        "coil_maps": bank.maps_settings,
         "task": {"accel": spec.acceleration, "mask_policy": spec.mask_policy, "loss": spec.loss},
     }
     train_set = ReconSlices(bank, accel=spec.acceleration, mask_policy=spec.mask_policy, train=True)

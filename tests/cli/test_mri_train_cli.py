@@ -53,6 +53,9 @@ def test_train_writes_a_run_folder(msense_run):
     }
     assert record["data"]["train_slices"] == 4 and len(record["data"]["val_volumes"]) == 1
     assert record["task"] == {"accel": 2, "mask_policy": "slice", "loss": "mse"}
+    from monarch_sci.operators.mri.coil_maps import espirit_settings
+
+    assert record["coil_maps"] == espirit_settings(8)  # the maps' settings (calib max(8, round(0.16·32)))
     for f in ("best.pt", "last.pt", "curves.png", "example.png"):
         assert (msense_run / f).is_file(), f
     assert np.isfinite(record["epochs"][-1]["val_psnr"])
@@ -89,6 +92,12 @@ def test_load_run_reconstructs_and_checks_the_matrix_size(tiny_data, msense_run)
     assert len(res["psnr"]) == 3 and res["seconds_per_slice"] > 0
     out = reconstruct_with_run(msense_run, bank.kspace[:2].numpy(), np.ones((2, 32), bool), bank.maps[:2].numpy())
     assert out.shape == (2, 32, 32) and np.iscomplexobj(out)
+    two_d = np.ones((2, 32, 32), bool)  # a 2-D pattern (S, H, W) that samples everything: the same images
+    np.testing.assert_allclose(
+        reconstruct_with_run(msense_run, bank.kspace[:2].numpy(), two_d, bank.maps[:2].numpy()), out, atol=1e-6
+    )
+    with pytest.raises(ValueError, match=r"reconstruct_with_run: 'mask' must be"):
+        reconstruct_with_run(msense_run, bank.kspace[:2].numpy(), np.ones((2, 7), bool), bank.maps[:2].numpy())
     with pytest.raises(ValueError, match=r"trained on 32×32"):
         reconstruct_with_run(
             msense_run, np.zeros((1, 4, 16, 16), np.complex64), np.ones((1, 16)), np.zeros((1, 4, 16, 16))

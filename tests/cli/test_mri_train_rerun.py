@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from monarch_sci.cli import main
-from monarch_sci.datasets.mri.cache import cache_file
 from monarch_sci.datasets.mri.simulate import SimulationConfig, simulate_dataset
+from monarch_sci.operators.mri.slice_bank import slice_bank_cache
 from monarch_sci.operators.mri.training import ReconTrainSpec, defining_settings, train_recon_model
 
 
@@ -60,10 +60,7 @@ def test_nan_fails_even_when_a_cache_matches(data, tmp_path, capsys):
     # plant the good cache under the NaN file's key: a cache hit must still not skip validation
     files = sorted(data.glob("*.h5"))
     spec = ReconTrainSpec(data=data, model="diag")
-    from monarch_sci.operators.mri.recon_task import CALIB_FRACTION, ESPIRIT_CROP, ESPIRIT_KERNEL
-
-    settings = {"calib": spec.calib, "calib_fraction": CALIB_FRACTION, "espirit": [ESPIRIT_KERNEL, ESPIRIT_CROP]}
-    planted = cache_file("slices", files, settings, cache_dir=cache)
+    planted = slice_bank_cache(files, calib=spec.calib, cache_dir=cache)
     (cache / good).rename(planted)
     assert train(data, tmp_path / "r2", "--cache-dir", cache) == 2
     err = capsys.readouterr().err

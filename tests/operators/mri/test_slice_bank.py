@@ -34,3 +34,21 @@ def test_moved_names_warn_from_the_old_module():
         assert recon_task.espirit_maps is espirit_maps
     with pytest.raises(AttributeError):
         recon_task.no_such_name  # noqa: B018
+
+
+def test_the_cache_key_holds_the_files_and_the_espirit_settings(tmp_path, monkeypatch):
+    from monarch_sci.operators.mri import coil_maps
+    from monarch_sci.operators.mri.slice_bank import slice_bank_cache
+
+    cfg = SimulationConfig(recon_size=(32, 32), num_coils=4, num_slices=1, oversampling=1, seed=4)
+    simulate_dataset(tmp_path / "d", cfg, 1)
+    cache = slice_bank_cache(tmp_path / "d", cache_dir=tmp_path / "c")
+    assert cache == slice_bank_cache(tmp_path / "d", calib=8, cache_dir=tmp_path / "c")  # the default calib
+    assert cache != slice_bank_cache(tmp_path / "d", calib=10, cache_dir=tmp_path / "c")
+    bank = load_slice_bank(tmp_path / "d", cache_dir=tmp_path / "c")
+    assert [p.name for p in (tmp_path / "c").iterdir()] == [cache.name]
+    monkeypatch.setitem(coil_maps.ESPIRIT_DEFAULTS, "thresh", 0.05)  # another ESPIRiT setting: another file
+    other = slice_bank_cache(tmp_path / "d", cache_dir=tmp_path / "c")
+    assert other != cache
+    again = load_slice_bank(tmp_path / "d", cache_dir=tmp_path / "c")
+    assert again.maps_settings["thresh"] == 0.05 != bank.maps_settings["thresh"] and other.is_file()
