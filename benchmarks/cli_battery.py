@@ -32,15 +32,16 @@ def _fixtures(root: Path, python: str) -> dict[str, Path]:
     import h5py
     import numpy as np
 
+    # cwd=root: `python -m` puts the working directory first on sys.path, which must not be a checkout
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     ns = root / "ns.h5"
     run = [python, "-m", "monarch_sci.cli"]
     subprocess.run([*run, "ns", "generate", "--n", "12", "--T", "0.6", "--record", "6", "--dt", "0.01",
                     "--resolution", "16", "--gen-resolution", "32", "--no-progress", "--out", str(ns)],
-                   check=True, capture_output=True, env=env)  # fmt: skip
+                   check=True, capture_output=True, env=env, cwd=root)  # fmt: skip
     mri = root / "mri"
     subprocess.run([*run, "mri", "simulate", "--volumes", "2", "--slices", "1", "--coils", "4", "--size", "48",
-                    "--out", str(mri)], check=True, capture_output=True, env=env)  # fmt: skip
+                    "--out", str(mri)], check=True, capture_output=True, env=env, cwd=root)  # fmt: skip
     files = sorted(mri.glob("*.h5"))
     corrupt = root / "corrupt.h5"
     corrupt.write_text("this is not HDF5\n")

@@ -1,6 +1,8 @@
 """`monarch-sci demo --size tiny` runs the whole story and writes a report with both tables."""
 
+import json
 import os
+import re
 import subprocess
 import sys
 
@@ -14,9 +16,14 @@ def test_tiny_demo_writes_the_report(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = (out / "report.md").read_text()
-    for needle in ("FNO (FFT)", "Monarch-FNO", "published", "zero_filled_sense", "cg_sense", "mSENSE", ".png"):
+    for needle in ("FNO (FFT)", "Monarch-FNO", "published", "zero_filled_sense", "cg_sense", "mSENSE", ".png",
+                   "unrolled-FFT", "unrolled-Monarch"):  # fmt: skip
         assert needle in report, needle
-    assert "Measured here: mSENSE" in report
+    assert re.search(r"Measured here .*: mSENSE [+-]\d+\.\d\d dB .* [+-]\d+\.\d\d dB \(FFT\)", report)
+    # Small sizes must not produce garbage (coil maps that miss the anatomy): CG-SENSE beats zero-filled SENSE.
+    for acc in (2, 4):
+        rows = {r["method"]: r for r in json.loads((out / f"mri_{acc}x" / "results.json").read_text())["summary"]}
+        assert rows["cg_sense"]["psnr"] > rows["zero_filled_sense"]["psnr"] + 1.0, acc
     assert str((out / "report.md").resolve()) in proc.stdout  # it says where the report is
 
     # Rerunning resumes: every finished step is skipped and the report is written again.
