@@ -14,31 +14,12 @@ from torch import nn
 
 from monarch_sci.dtypes import REAL_OF
 from monarch_sci.linop import LinearOperator, register_operator
-from monarch_sci.multiply import check_factors, monarch_adjoint, monarch_multiply, monarch_to_dense
+from monarch_sci.multiply import check_factors, check_operand, monarch_adjoint, monarch_multiply, monarch_to_dense
 from monarch_sci.plan import MonarchPlan
 from monarch_sci.projection import project, sub_block_ranks
 
+# check_operand lives in monarch_sci.multiply (the one input check of every Monarch product); re-exported here.
 __all__ = ["MonarchMatrix", "check_operand", "monarch_uniform_"]
-
-
-def check_operand(where: str, x: torch.Tensor, n: int, like: torch.Tensor, what: str = "input") -> None:
-    """Raise a clear error unless ``x`` is ``(*batch, n)`` on ``like``'s device with a dtype it accepts.
-
-    Accepted dtypes: ``like.dtype``, or the real dtype of the same precision when ``like`` is complex (an
-    exact promotion).
-    """
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{where}: {what} must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() == 0 or x.shape[-1] != n:
-        raise ValueError(f"{where}: expected {what} of shape (*batch, {n}), got {tuple(x.shape)}")
-    if x.device != like.device:
-        raise ValueError(f"{where}: {what} is on {x.device} but the parameters are on {like.device}")
-    if x.dtype != like.dtype and REAL_OF.get(like.dtype) != x.dtype:
-        raise TypeError(
-            f"{where}: expected {what} of dtype {like.dtype}"
-            + (f" (or {REAL_OF[like.dtype]})" if like.dtype in REAL_OF else "")
-            + f", got {x.dtype}; cast it explicitly"
-        )
 
 
 def monarch_uniform_(r_blocks: torch.Tensor, l_blocks: torch.Tensor, fan_in: int, plan: MonarchPlan) -> None:

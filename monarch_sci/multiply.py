@@ -29,8 +29,8 @@ permutations), and every fresh full-batch buffer also costs page faults. Here
   a 2-D transpose); the adjoint does the mirror image (one 2-D transpose of the input chunk, then strided reads
   when ``q = l``, the default plan, or one small copy otherwise) and its last ``bmm`` writes straight into the
   output rows (unit stride within a block), with no copy;
-* autograd goes through custom :class:`torch.autograd.Function` s whose backward reuses the same chunked
-  kernels: the gradient with respect to ``x`` is the adjoint multiply (for :func:`monarch_adjoint`, the
+* autograd goes through one custom :class:`torch.autograd.Function` (for both products) whose backward reuses
+  the same chunked kernels: the gradient with respect to ``x`` is the adjoint multiply (for :func:`monarch_adjoint`, the
   forward multiply), and the gradients with respect to the blocks are batched outer products accumulated
   chunk by chunk with ``baddbmm_`` (the intermediate is recomputed per chunk rather than stored).
 
@@ -51,6 +51,7 @@ from monarch_sci.dtypes import REAL_OF
 
 __all__ = [
     "check_factors",
+    "check_operand",
     "monarch_adjoint",
     "monarch_multiply",
     "monarch_to_dense",
@@ -88,22 +89,40 @@ def check_factors(r_blocks: torch.Tensor, l_blocks: torch.Tensor, *, where: str 
     return k, q, p, l, s, r
 
 
-def _check_input(x: torch.Tensor, blocks: torch.Tensor, n: int, where: str) -> torch.Tensor:
+def check_operand(where: str, x: torch.Tensor, n: int, like: torch.Tensor, what: str = "input") -> torch.Tensor:
+    """Check that ``x`` is ``(*batch, n)`` on ``like``'s device with a dtype it accepts; return it, promoted.
+
+    The one input check of every Monarch product (:func:`monarch_multiply`, :func:`monarch_adjoint`, and the
+    modules built on them). Accepted dtypes: ``like.dtype``, or the real dtype of the same precision when
+    ``like`` is complex: that one promotion (e.g. the DFT of a real field) is exact, and the returned tensor
+    then has ``like.dtype``. Anything else is an error, never a silent cast: ``TypeError`` for a non-tensor or
+    another dtype, ``ValueError`` for a wrong last dimension or another device. ``where`` and ``what`` name the
+    caller and the argument in the message.
+
+    Examples
+    --------
+    >>> r = torch.randn(2, 2, 2, dtype=torch.complex64)
+    >>> check_operand("f", torch.randn(3, 4), 4, r).dtype
+    torch.complex64
+    >>> check_operand("f", torch.randn(3, 5), 4, r, "x")
+    Traceback (most recent call last):
+    ...
+    ValueError: f: expected x of shape (*batch, 4), got (3, 5)
+    """
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{where}: x must be a torch.Tensor, got {type(x).__name__}")
+        raise TypeError(f"{where}: {what} must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() == 0 or x.shape[-1] != n:
-        raise ValueError(f"{where}: expected x of shape (*batch, {n}), got {tuple(x.shape)}")
-    if x.device != blocks.device:
-        raise ValueError(f"{where}: x is on {x.device} but the factors are on {blocks.device}")
-    if x.dtype == blocks.dtype:
+        raise ValueError(f"{where}: expected {what} of shape (*batch, {n}), got {tuple(x.shape)}")
+    if x.device != like.device:
+        raise ValueError(f"{where}: {what} is on {x.device} but the factors are on {like.device}")
+    if x.dtype == like.dtype:
         return x
-    # The one promotion we allow: a real signal through complex factors of the same precision
-    # (e.g. the DFT of a real field). It is exact, not a precision change.
-    if blocks.is_complex() and REAL_OF.get(blocks.dtype) == x.dtype:
-        return x.to(blocks.dtype)
+    if REAL_OF.get(like.dtype) == x.dtype:
+        return x.to(like.dtype)
     raise TypeError(
-        f"{where}: x has dtype {x.dtype} but the factors are {blocks.dtype}; cast one of them explicitly "
-        "(a real x is accepted with complex factors of the same precision)"
+        f"{where}: expected {what} of dtype {like.dtype}"
+        + (f" (or {REAL_OF[like.dtype]})" if like.dtype in REAL_OF else "")
+        + f", got {x.dtype}; cast it explicitly"
     )
 
 
@@ -279,60 +298,37 @@ def _block_grads_graph(
     return grad_r, grad_l
 
 
-class _MonarchMultiply(torch.autograd.Function):
+class _MonarchProduct(torch.autograd.Function):
+    """``M x2``, or ``Mᴴ x2`` with ``adjoint=True``, by the chunked passes, with a backward of the same cost.
+
+    The two products are mirror images. The input gradient of ``x ↦ M x`` is ``Mᴴ g`` and that of ``y ↦ Mᴴ y`` is
+    ``M g``; the factor gradients are the same outer products (:func:`_block_grads_graph`) with the saved input and
+    ``g`` swapped, and the chunked pass that computes the input gradient accumulates them on the way.
+    """
+
     @staticmethod
-    def forward(ctx, x2, r_blocks, l_blocks):
+    def forward(ctx, x2, r_blocks, l_blocks, adjoint: bool):
+        ctx.adjoint = adjoint
         ctx.save_for_backward(x2, r_blocks, l_blocks)
-        return _forward_pass(x2, r_blocks, l_blocks)
+        return _adjoint_pass(x2, r_blocks, l_blocks) if adjoint else _forward_pass(x2, r_blocks, l_blocks)
 
     @staticmethod
     def backward(ctx, g):
-        x2, r_blocks, l_blocks = ctx.saved_tensors
-        need_x, need_r, need_l = ctx.needs_input_grad
+        saved, r_blocks, l_blocks = ctx.saved_tensors
+        need_in, need_r, need_l, _ = ctx.needs_input_grad
         if torch.is_grad_enabled():  # create_graph=True: the gradient itself must be differentiable
-            grad_x = monarch_adjoint(g, r_blocks, l_blocks) if need_x else None
-            return (grad_x, *_block_grads_graph(x2, g, r_blocks, l_blocks, need_r, need_l))
+            grad_in = (monarch_multiply if ctx.adjoint else monarch_adjoint)(g, r_blocks, l_blocks) if need_in else None
+            x2, g_x = (g, saved) if ctx.adjoint else (saved, g)  # (input, output gradient) of x ↦ M x
+            return (grad_in, *_block_grads_graph(x2, g_x, r_blocks, l_blocks, need_r, need_l), None)
         g = _as_matrix(g, g.shape[-1])
         grad_r = torch.zeros_like(r_blocks) if need_r else None
         grad_lt = l_blocks.new_zeros(l_blocks.shape[0], l_blocks.shape[2], l_blocks.shape[1]) if need_l else None
-        grad_x = _adjoint_pass(
-            g,
-            r_blocks,
-            l_blocks,
-            want_out=need_x,
-            x2=x2 if (need_r or need_l) else None,
-            grad_r=grad_r,
-            grad_lt=grad_lt,
-        )
-        return grad_x, grad_r, None if grad_lt is None else grad_lt.transpose(1, 2).contiguous()
-
-
-class _MonarchAdjoint(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, y2, r_blocks, l_blocks):
-        ctx.save_for_backward(y2, r_blocks, l_blocks)
-        return _adjoint_pass(y2, r_blocks, l_blocks)
-
-    @staticmethod
-    def backward(ctx, g):
-        y2, r_blocks, l_blocks = ctx.saved_tensors
-        need_y, need_r, need_l = ctx.needs_input_grad
-        if torch.is_grad_enabled():  # create_graph=True: the gradient itself must be differentiable
-            grad_y = monarch_multiply(g, r_blocks, l_blocks) if need_y else None
-            return (grad_y, *_block_grads_graph(g, y2, r_blocks, l_blocks, need_r, need_l))
-        g = _as_matrix(g, g.shape[-1])
-        grad_r = torch.zeros_like(r_blocks) if need_r else None
-        grad_lt = l_blocks.new_zeros(l_blocks.shape[0], l_blocks.shape[2], l_blocks.shape[1]) if need_l else None
-        grad_y = _forward_pass(
-            g,
-            r_blocks,
-            l_blocks,
-            want_out=need_y,
-            y2=y2 if (need_r or need_l) else None,
-            grad_r=grad_r,
-            grad_lt=grad_lt,
-        )
-        return grad_y, grad_r, None if grad_lt is None else grad_lt.transpose(1, 2).contiguous()
+        saved = saved if (need_r or need_l) else None  # only the factor gradients read it
+        if ctx.adjoint:
+            grad_in = _forward_pass(g, r_blocks, l_blocks, want_out=need_in, y2=saved, grad_r=grad_r, grad_lt=grad_lt)
+        else:
+            grad_in = _adjoint_pass(g, r_blocks, l_blocks, want_out=need_in, x2=saved, grad_r=grad_r, grad_lt=grad_lt)
+        return grad_in, grad_r, None if grad_lt is None else grad_lt.transpose(1, 2).contiguous(), None
 
 
 def monarch_multiply(x: torch.Tensor, r_blocks: torch.Tensor, l_blocks: torch.Tensor) -> torch.Tensor:
@@ -369,8 +365,8 @@ def monarch_multiply(x: torch.Tensor, r_blocks: torch.Tensor, l_blocks: torch.Te
     True
     """
     k, q, p, l, s, r = check_factors(r_blocks, l_blocks, where="monarch_multiply")
-    x = _check_input(x, r_blocks, k * p, "monarch_multiply")
-    y2 = _MonarchMultiply.apply(_as_matrix(x, k * p), r_blocks, l_blocks)
+    x = check_operand("monarch_multiply", x, k * p, r_blocks, "x")
+    y2 = _MonarchProduct.apply(_as_matrix(x, k * p), r_blocks, l_blocks, False)
     return y2.reshape(*x.shape[:-1], l * s)
 
 
@@ -405,8 +401,8 @@ def monarch_adjoint(y: torch.Tensor, r_blocks: torch.Tensor, l_blocks: torch.Ten
     True
     """
     k, q, p, l, s, r = check_factors(r_blocks, l_blocks, where="monarch_adjoint")
-    y = _check_input(y, l_blocks, l * s, "monarch_adjoint")
-    x2 = _MonarchAdjoint.apply(_as_matrix(y, l * s), r_blocks, l_blocks)
+    y = check_operand("monarch_adjoint", y, l * s, l_blocks, "y")
+    x2 = _MonarchProduct.apply(_as_matrix(y, l * s), r_blocks, l_blocks, True)
     return x2.reshape(*y.shape[:-1], k * p)
 
 

@@ -125,6 +125,31 @@ def _useful(n: int, k: int) -> bool:
     return 1 < k < n and n % k == 0
 
 
+def _default_blocks(name: str, n: int, pad: bool) -> int:
+    """Blocks for a side of ``n`` features: :func:`closest_factor`, or ``⌈√n⌉`` for a prime with ``pad=True``."""
+    blocks = closest_factor(n)
+    if blocks > 1:
+        return blocks
+    if not pad:
+        raise ValueError(
+            f"plan_monarch: {name}={n} has no useful factorisation (it is prime); "
+            "pass pad=True to pad it to the next composite size, or choose another size"
+        )
+    return math.isqrt(n - 1) + 1
+
+
+def _padded_size(name: str, n: int, blocks_name: str, blocks: int, pad: bool) -> int:
+    """``n`` (the ``name`` features) if ``blocks`` divides it, else rounded up to a multiple of it (``pad=True``)."""
+    if n % blocks == 0:
+        return n
+    if not pad:
+        raise ValueError(
+            f"plan_monarch: {blocks_name}={blocks} does not divide {name}={n}; "
+            f"pass pad=True to pad it to a multiple of {blocks_name}"
+        )
+    return -(-n // blocks) * blocks
+
+
 @lru_cache(maxsize=512)
 def plan_monarch(
     in_features: int,
@@ -167,47 +192,21 @@ def plan_monarch(
         if not isinstance(v, int) or v < 1:
             raise ValueError(f"plan_monarch: expected a positive integer {name}, got {v!r}")
     square = in_features == out_features
-    n_in = in_features
     if nblocks is None:
-        nblocks = closest_factor(n_in)
-        if nblocks == 1:
-            if not pad:
-                raise ValueError(
-                    f"plan_monarch: in_features={n_in} has no useful factorisation (it is prime); "
-                    "pass pad=True to pad it to the next composite size, or choose another size"
-                )
-            nblocks = math.isqrt(n_in - 1) + 1
-    if not 1 <= nblocks <= n_in:
-        raise ValueError(f"plan_monarch: nblocks must be in [1, {n_in}] for in_features={n_in}, got {nblocks}")
-    if n_in % nblocks:
-        if not pad:
-            raise ValueError(
-                f"plan_monarch: nblocks={nblocks} does not divide in_features={n_in}; "
-                "pass pad=True to pad the input to a multiple of nblocks"
-            )
-        n_in = -(-n_in // nblocks) * nblocks
+        nblocks = _default_blocks("in_features", in_features, pad)
+    if not 1 <= nblocks <= in_features:
+        raise ValueError(
+            f"plan_monarch: nblocks must be in [1, {in_features}] for in_features={in_features}, got {nblocks}"
+        )
+    n_in = _padded_size("in_features", in_features, "nblocks", nblocks, pad)
     k = nblocks
     p = n_in // k
     if out_blocks is None:
-        if square:
-            out_blocks = p
-        else:
-            out_blocks = closest_factor(out_features)
-            if out_blocks == 1:
-                if not pad:
-                    raise ValueError(
-                        f"plan_monarch: out_features={out_features} has no useful factorisation (it is prime); "
-                        "pass pad=True or choose another size"
-                    )
-                out_blocks = math.isqrt(out_features - 1) + 1
-    n_out = n_in if square and out_blocks == p and n_in != in_features else out_features
-    if n_out % out_blocks:
-        if not pad:
-            raise ValueError(
-                f"plan_monarch: out_blocks={out_blocks} does not divide out_features={out_features}; "
-                "pass pad=True to pad the output to a multiple of out_blocks"
-            )
-        n_out = -(-n_out // out_blocks) * out_blocks
+        out_blocks = p if square else _default_blocks("out_features", out_features, pad)
+    if square and out_blocks == p and n_in != in_features:
+        n_out = n_in  # a padded square plan stays square (n_in = k·p is a multiple of out_blocks = p)
+    else:
+        n_out = _padded_size("out_features", out_features, "out_blocks", out_blocks, pad)
     l = out_blocks
     s = n_out // l
     return MonarchPlan(in_features, out_features, k=k, q=l, p=p, l=l, s=s, r=k)

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from monarch_sci.fourier import make_fourier
+from monarch_sci.operators.mri.reconstructor import SenseReconstructor
 from monarch_sci.operators.mri.sense import Learn, SenseOperator, renamed_state_keys, resolve_learn
 
 __all__ = ["MSENSE", "DiagonalSENSE"]
@@ -39,13 +40,7 @@ __all__ = ["MSENSE", "DiagonalSENSE"]
 _LEARN_AXES = {"both": "both", "phase": "phase", "readout": "readout"}
 
 
-def _check_shape(shape: tuple[int, int], where: str) -> tuple[int, int]:
-    if len(shape) != 2 or any(int(n) < 2 for n in shape):
-        raise ValueError(f"{where}: shape must be the image size (H, W) with H, W >= 2, got {shape!r}")
-    return int(shape[0]), int(shape[1])
-
-
-class MSENSE(nn.Module):
+class MSENSE(SenseReconstructor):
     """SENSE with a learnable Monarch inverse Fourier transform (mSENSE), exact zero-filled SENSE at init.
 
     Parameters
@@ -63,8 +58,7 @@ class MSENSE(nn.Module):
 
     Shape
     -----
-    ``kspace`` ``(B, C, H, W)`` complex, ``mask`` broadcastable to ``(B, 1, H, W)``, ``maps`` ``(B, C, H, W)``
-    complex → image ``(B, H, W)`` complex.
+    As :class:`~monarch_sci.operators.mri.reconstructor.SenseReconstructor`: ``(kspace, mask, maps) → image``.
 
     Examples
     --------
@@ -84,8 +78,7 @@ class MSENSE(nn.Module):
         dtype: torch.dtype = torch.complex64,
         device: torch.device | str | None = None,
     ) -> None:
-        super().__init__()
-        self.shape = _check_shape(shape, "MSENSE")
+        super().__init__(shape, dtype=None, min_side=2)  # the Monarch transform checks dtype
         self.learn = resolve_learn("MSENSE", learn, "learn_axes", learn_axes, _LEARN_AXES)
         inverse = make_fourier("monarch", self.shape, inverse=True, dtype=dtype, device=device)
         self.physics = SenseOperator(shape=self.shape, fourier=inverse.H, learn=self.learn)
@@ -105,10 +98,10 @@ class MSENSE(nn.Module):
         return self.physics.H(kspace, maps=maps, mask=mask)
 
     def extra_repr(self) -> str:
-        return f"shape={self.shape}, learn={self.learn!r}"
+        return f"{super().extra_repr()}, learn={self.learn!r}"
 
 
-class DiagonalSENSE(nn.Module):
+class DiagonalSENSE(SenseReconstructor):
     """Ablation of :class:`MSENSE`: FFT fixed, learnable separable diagonals in k-space and image space.
 
     ``x̂ = (c ⊗ e) ⊙ Aᴴ((a ⊗ b) ⊙ y)`` with the FFT SENSE physics ``A``.
@@ -139,10 +132,7 @@ class DiagonalSENSE(nn.Module):
         dtype: torch.dtype = torch.complex64,
         device: torch.device | str | None = None,
     ) -> None:
-        super().__init__()
-        self.shape = _check_shape(shape, "DiagonalSENSE")
-        if dtype not in (torch.complex64, torch.complex128):
-            raise TypeError(f"DiagonalSENSE: dtype must be torch.complex64 or torch.complex128, got {dtype}")
+        super().__init__(shape, dtype=dtype, min_side=2)
         h, w = self.shape
         factory = {"dtype": dtype, "device": device}
         self.k_rows = nn.Parameter(torch.empty(h, **factory))
@@ -163,6 +153,3 @@ class DiagonalSENSE(nn.Module):
         k_weight = self.k_rows[:, None] * self.k_cols[None, :]  # (H, W)
         x_weight = self.x_rows[:, None] * self.x_cols[None, :]  # (H, W)
         return x_weight * self.physics.H(kspace * k_weight, maps=maps, mask=mask)
-
-    def extra_repr(self) -> str:
-        return f"shape={self.shape}"

@@ -75,13 +75,11 @@ class ConvRegulariser(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        """Fresh convolutions, the last one zero (the regulariser starts as ``R = 0``)."""
         for m in self.net:
             if isinstance(m, nn.Conv2d):
                 m.reset_parameters()
-        last = self.net[-1]
-        with torch.no_grad():
-            last.weight.zero_()
-            last.bias.zero_()
+        zero_last(self.net[-1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -109,6 +107,9 @@ def _block(a: int, b: int, dtype: torch.dtype, device) -> nn.Sequential:
 class UNet(nn.Module):
     """U-Net ``in_channels → out_channels`` with ``depth`` poolings and ``channels`` at the top level.
 
+    With ``zero_head=True`` the output layer starts (and restarts, in :meth:`reset_parameters`) at zero: the
+    network is then a residual branch that starts as 0, the way the learned MRI models use it.
+
     Shape
     -----
     ``(B, in_channels, H, W) → (B, out_channels, H, W)``, ``H`` and ``W`` multiples of ``2**depth``.
@@ -117,6 +118,8 @@ class UNet(nn.Module):
     --------
     >>> UNet(2, 2, channels=8, depth=2)(torch.randn(1, 2, 16, 16)).shape
     torch.Size([1, 2, 16, 16])
+    >>> UNet(2, 2, channels=8, depth=2, zero_head=True)(torch.randn(1, 2, 16, 16)).abs().max().item()
+    0.0
     """
 
     def __init__(
@@ -126,6 +129,7 @@ class UNet(nn.Module):
         *,
         channels: int = 16,
         depth: int = 3,
+        zero_head: bool = False,
         dtype: torch.dtype = torch.float32,
         device: torch.device | str | None = None,
     ) -> None:
@@ -142,6 +146,17 @@ class UNet(nn.Module):
         )
         self.up = nn.ModuleList(_block(2 * widths[i], widths[i], dtype, device) for i in reversed(range(depth)))
         self.head = nn.Conv2d(widths[0], out_channels, 1, **kw)
+        self.zero_head = zero_head
+        if zero_head:
+            zero_last(self.head)
+
+    def reset_parameters(self) -> None:
+        """Fresh weights in every layer (the output layer zero again with ``zero_head=True``)."""
+        for m in self.modules():
+            if m is not self and hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+        if self.zero_head:
+            zero_last(self.head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         m = 2**self.depth

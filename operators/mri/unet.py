@@ -18,17 +18,17 @@ zero-padded and cropped back.
 from __future__ import annotations
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from monarch_sci.dtypes import REAL_OF
 from monarch_sci.operators.mri.networks import UNet, channels_to_complex, complex_to_channels
+from monarch_sci.operators.mri.reconstructor import SenseReconstructor, peak_scale
 from monarch_sci.operators.mri.sense import SenseOperator
 
 __all__ = ["UNetRecon"]
 
 
-class UNetRecon(nn.Module):
+class UNetRecon(SenseReconstructor):
     """Image-domain baseline: zero-filled SENSE refined by a residual :class:`UNet`.
 
     Parameters
@@ -42,15 +42,17 @@ class UNetRecon(nn.Module):
 
     Shape
     -----
-    ``kspace`` ``(B, C, H, W)``, ``mask`` broadcastable to ``(B, 1, H, W)``, ``maps`` ``(B, C, H, W)`` →
-    image ``(B, H, W)`` complex.
+    As :class:`~monarch_sci.operators.mri.reconstructor.SenseReconstructor`: ``(kspace, mask, maps) → image``.
 
     Examples
     --------
-    >>> net = UNetRecon((20, 20), channels=4, depth=2)
-    >>> y = torch.randn(1, 2, 20, 20, dtype=torch.complex64)
-    >>> net(y, torch.ones(1, 1, 1, 20), torch.randn(1, 2, 20, 20, dtype=torch.complex64)).shape
-    torch.Size([1, 20, 20])
+    >>> net = UNetRecon((20, 20), channels=4, depth=2, dtype=torch.complex128)
+    >>> y = torch.randn(1, 2, 20, 20, dtype=torch.complex128)
+    >>> maps = torch.randn(1, 2, 20, 20, dtype=torch.complex128)
+    >>> mask = torch.ones(1, 1, 1, 20)
+    >>> x = net(y, mask, maps)  # (B, H, W): at initialisation, zero-filled SENSE
+    >>> x.shape, torch.allclose(x, net.physics.H(y, maps=maps, mask=mask))
+    (torch.Size([1, 20, 20]), True)
     """
 
     def __init__(
@@ -62,35 +64,22 @@ class UNetRecon(nn.Module):
         dtype: torch.dtype = torch.complex64,
         device: torch.device | str | None = None,
     ) -> None:
-        super().__init__()
-        if dtype not in REAL_OF:
-            raise TypeError(f"UNetRecon: dtype must be torch.complex64 or torch.complex128, got {dtype}")
-        if len(shape) != 2:
-            raise ValueError(f"UNetRecon: shape must be (H, W), got {shape!r}")
-        self.shape = (int(shape[0]), int(shape[1]))
+        super().__init__(shape, dtype=dtype)
         self.physics = SenseOperator(shape=self.shape, fourier="fft")
-        self.unet = UNet(2, 2, channels=channels, depth=depth, dtype=REAL_OF[dtype], device=device)
+        self.unet = UNet(2, 2, channels=channels, depth=depth, zero_head=True, dtype=REAL_OF[dtype], device=device)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Fresh U-Net weights with a zero output layer: the model starts as zero-filled SENSE."""
-        for m in self.unet.modules():
-            if m is not self.unet and hasattr(m, "reset_parameters"):
-                m.reset_parameters()
-        with torch.no_grad():
-            self.unet.head.weight.zero_()
-            self.unet.head.bias.zero_()
+        self.unet.reset_parameters()
 
     def forward(self, kspace: torch.Tensor, mask: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
         self.physics.check_acquisition(kspace, mask, maps, "UNetRecon")
         x0 = self.physics.H(kspace, maps=maps, mask=mask)
-        scale = x0.abs().flatten(1).amax(dim=1).clamp_min(torch.finfo(x0.real.dtype).tiny)[:, None, None]
+        scale = peak_scale(x0)
         m = 2**self.unet.depth
         h, w = self.shape
         ph, pw = (-h) % m, (-w) % m
         z = F.pad(complex_to_channels(x0 / scale), (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
         z = self.unet(z)[..., ph // 2 : ph // 2 + h, pw // 2 : pw // 2 + w]
         return x0 + scale * channels_to_complex(z)
-
-    def extra_repr(self) -> str:
-        return f"shape={self.shape}"

@@ -48,14 +48,14 @@ from monarch_sci.operators.mri.networks import (
     UNet,
     channels_to_complex,
     complex_to_channels,
-    zero_last,
 )
+from monarch_sci.operators.mri.reconstructor import SenseReconstructor, peak_scale
 from monarch_sci.operators.mri.sense import SenseOperator, renamed_state_keys
 
 __all__ = ["UnrolledSENSE"]
 
 
-class UnrolledSENSE(nn.Module):
+class UnrolledSENSE(SenseReconstructor):
     """Unrolled gradient-step SENSE reconstruction with a CNN regulariser and a swappable Fourier transform.
 
     Parameters
@@ -81,8 +81,7 @@ class UnrolledSENSE(nn.Module):
 
     Shape
     -----
-    ``kspace`` ``(B, C, H, W)`` complex, ``mask`` broadcastable to ``(B, 1, H, W)``, ``maps`` ``(B, C, H, W)``
-    complex → image ``(B, H, W)`` complex.
+    As :class:`~monarch_sci.operators.mri.reconstructor.SenseReconstructor`: ``(kspace, mask, maps) → image``.
 
     Examples
     --------
@@ -108,21 +107,16 @@ class UnrolledSENSE(nn.Module):
         dtype: torch.dtype = torch.complex64,
         device: torch.device | str | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(shape, dtype=dtype)
         if fourier not in FOURIERS:
             raise ValueError(f"UnrolledSENSE: fourier must be one of {FOURIERS}, got {fourier!r}")
-        if dtype not in REAL_OF:
-            raise TypeError(f"UnrolledSENSE: dtype must be torch.complex64 or torch.complex128, got {dtype}")
         if cascades < 1:
             raise ValueError(f"UnrolledSENSE: cascades must be >= 1, got {cascades}")
-        if len(shape) != 2:
-            raise ValueError(f"UnrolledSENSE: shape must be (H, W), got {shape!r}")
         if init not in ("cg", "adjoint"):
             raise ValueError(f"UnrolledSENSE: init must be 'cg' or 'adjoint', got {init!r}")
         if init_iters < 1 or init_lam < 0:
             raise ValueError(f"UnrolledSENSE: need init_iters >= 1 and init_lam >= 0, got {init_iters}, {init_lam}")
         self.init, self.init_iters, self.init_lam = init, int(init_iters), float(init_lam)
-        self.shape = (int(shape[0]), int(shape[1]))
         self.fourier_kind, self.cascades, self.shared = fourier, cascades, shared
         self.physics = SenseOperator(shape=self.shape, fourier=fourier, dtype=dtype, device=device)
         self._register_load_state_dict_pre_hook(renamed_state_keys("fourier.", "physics.fourier."))
@@ -134,9 +128,9 @@ class UnrolledSENSE(nn.Module):
         if regulariser == "cnn":
             regs = [ConvRegulariser(channels=channels, layers=layers, dtype=real, device=device) for _ in range(n_reg)]
         else:
-            regs = [UNet(2, 2, channels=channels, depth=2, dtype=real, device=device) for _ in range(n_reg)]
-            for r in regs:
-                zero_last(r.head)
+            regs = [
+                UNet(2, 2, channels=channels, depth=2, zero_head=True, dtype=real, device=device) for _ in range(n_reg)
+            ]
         self.regularisers = nn.ModuleList(regs)
         self.step = nn.Parameter(torch.ones(cascades, dtype=real, device=device))
 
@@ -147,13 +141,7 @@ class UnrolledSENSE(nn.Module):
 
     def reset_parameters(self) -> None:
         for r in self.regularisers:
-            if isinstance(r, ConvRegulariser):
-                r.reset_parameters()
-            else:
-                for m in r.modules():
-                    if m is not r and hasattr(m, "reset_parameters"):
-                        m.reset_parameters()
-                zero_last(r.head)
+            r.reset_parameters()  # last layer zero again, either kind
         if hasattr(self.fourier, "reset_parameters"):
             self.fourier.reset_parameters()
         with torch.no_grad():
@@ -163,7 +151,7 @@ class UnrolledSENSE(nn.Module):
         A = self.physics
         A.check_acquisition(kspace, mask, maps, "UnrolledSENSE")
         x = A.H(kspace, maps=maps, mask=mask)  # (B, H, W)
-        scale = x.abs().flatten(1).amax(dim=1).clamp_min(torch.finfo(x.real.dtype).tiny)[:, None, None]
+        scale = peak_scale(x)
         y = kspace / scale[..., None]
         x = x / scale
         if self.init == "cg":
@@ -178,6 +166,6 @@ class UnrolledSENSE(nn.Module):
 
     def extra_repr(self) -> str:
         return (
-            f"shape={self.shape}, fourier={self.fourier_kind!r}, cascades={self.cascades}, shared={self.shared}, "
+            f"{super().extra_repr()}, fourier={self.fourier_kind!r}, cascades={self.cascades}, shared={self.shared}, "
             f"regulariser={self.regulariser!r}, init={self.init!r}"
         )

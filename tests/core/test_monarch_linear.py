@@ -141,7 +141,7 @@ def test_bad_input():
         layer(torch.randn(3, 16))
     with pytest.raises(TypeError, match=r"MonarchLinear: expected input of dtype torch.float64, got torch.int64"):
         layer(torch.ones(3, 16, dtype=torch.long))
-    with pytest.raises(ValueError, match=r"MonarchLinear: input is on meta but the parameters are on cpu"):
+    with pytest.raises(ValueError, match=r"MonarchLinear: input is on meta but the factors are on cpu"):
         layer(torch.empty(3, 16, dtype=torch.float64, device="meta"))
     with pytest.raises(TypeError, match=r"MonarchLinear: input must be a torch.Tensor, got list"):
         layer([1.0] * 16)

@@ -76,5 +76,5 @@ def test_bad_input():
         A.adjoint(torch.randn(16, dtype=torch.float64))
     with pytest.raises(TypeError, match=r"MonarchMatrix: expected input of dtype torch.float64, got torch.complex128"):
         A(torch.randn(16, dtype=torch.complex128))
-    with pytest.raises(ValueError, match=r"MonarchMatrix: input is on meta but the parameters are on cpu"):
+    with pytest.raises(ValueError, match=r"MonarchMatrix: input is on meta but the factors are on cpu"):
         A(torch.empty(16, dtype=torch.float64, device="meta"))

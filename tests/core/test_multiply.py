@@ -190,8 +190,8 @@ def _good():
 @pytest.mark.parametrize("fn", [monarch_multiply, monarch_adjoint], ids=["multiply", "adjoint"])
 def test_wrong_last_dimension(fn):
     r, l = _good()
-    n = 12 if fn is monarch_multiply else 35
-    with pytest.raises(ValueError, match=rf"expected x of shape \(\*batch, {n}\), got \(2, 13\)"):
+    n, arg = (12, "x") if fn is monarch_multiply else (35, "y")
+    with pytest.raises(ValueError, match=rf"{fn.__name__}: expected {arg} of shape \(\*batch, {n}\), got \(2, 13\)"):
         fn(torch.randn(2, 13), r, l)
     with pytest.raises(ValueError, match=r"got \(\)"):
         fn(torch.tensor(1.0), r, l)
@@ -210,9 +210,12 @@ def test_non_floating_dtypes():
     r, l = _good()
     with pytest.raises(TypeError, match=re.escape("r_blocks must have a floating or complex dtype, got torch.int64")):
         monarch_multiply(torch.randn(2, 12), r.long(), l)
-    with pytest.raises(TypeError, match=re.escape("x has dtype torch.int32 but the factors are torch.float32")):
+    with pytest.raises(
+        TypeError,
+        match=re.escape("monarch_multiply: expected x of dtype torch.float32, got torch.int32; cast it explicitly"),
+    ):
         monarch_multiply(torch.ones(2, 12, dtype=torch.int32), r, l)
-    with pytest.raises(TypeError, match=re.escape("x must be a torch.Tensor, got list")):
+    with pytest.raises(TypeError, match=re.escape("monarch_multiply: x must be a torch.Tensor, got list")):
         monarch_multiply([1.0] * 12, r, l)
 
 
@@ -220,16 +223,35 @@ def test_mixed_dtypes_are_not_cast():
     r, l = _good()
     with pytest.raises(TypeError, match=re.escape("share a dtype, got torch.float32 and torch.float64")):
         monarch_multiply(torch.randn(2, 12), r, l.double())
-    with pytest.raises(TypeError, match=re.escape("x has dtype torch.float64 but the factors are torch.float32")):
+    with pytest.raises(
+        TypeError, match=re.escape("monarch_multiply: expected x of dtype torch.float32, got torch.float64")
+    ):
         monarch_multiply(torch.randn(2, 12, dtype=torch.float64), r, l)
     # A real x is promoted only into complex factors of the same precision.
-    with pytest.raises(TypeError, match=re.escape("x has dtype torch.float32 but the factors are torch.complex128")):
+    with pytest.raises(
+        TypeError,
+        match=re.escape("monarch_adjoint: expected y of dtype torch.complex128 (or torch.float64), got torch.float32"),
+    ):
         monarch_adjoint(torch.randn(2, 35), r.to(torch.complex128), l.to(torch.complex128))
+
+
+def test_one_input_check_for_functions_and_modules():
+    # check_operand is the check of monarch_multiply/monarch_adjoint and of the modules (re-exported there)
+    from monarch_sci.monarch_matrix import check_operand as reexported
+
+    assert reexported is multiply_mod.check_operand
+    c = torch.randn(2, 2, 2, dtype=torch.complex128)
+    x = torch.randn(3, 4, dtype=torch.complex128)
+    assert multiply_mod.check_operand("f", x, 4, c) is x  # the same tensor when the dtype matches
+    promoted = multiply_mod.check_operand("f", x.real, 4, c)  # the one exact promotion: real into complex
+    assert promoted.dtype == torch.complex128 and torch.equal(promoted.real, x.real)
+    with pytest.raises(TypeError, match=re.escape("f: expected v of dtype torch.float64, got torch.float32")):
+        multiply_mod.check_operand("f", torch.randn(3, 4), 4, c.real, "v")
 
 
 def test_factors_and_input_on_different_devices():
     r, l = _good()
     with pytest.raises(ValueError, match="must be on one device, got cpu and meta"):
         monarch_multiply(torch.randn(2, 12), r, l.to("meta"))
-    with pytest.raises(ValueError, match="x is on meta but the factors are on cpu"):
+    with pytest.raises(ValueError, match="monarch_multiply: x is on meta but the factors are on cpu"):
         monarch_multiply(torch.randn(2, 12, device="meta"), r, l)
