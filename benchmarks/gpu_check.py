@@ -133,9 +133,7 @@ def time_fno(device: str) -> list[dict]:
         y = torch.randn(c["batch"], s, s, c["steps"], generator=g, device=device)
         for kind in ("fft", "monarch"):
             torch.manual_seed(0)
-            model = FNO2d(
-                c["modes"], c["modes"], c["width"], t_in=c["t_in"], size=(s, s), fourier=kind, device=device
-            )
+            model = FNO2d(c["modes"], c["modes"], c["width"], t_in=c["t_in"], size=(s, s), fourier=kind, device=device)
             opt = torch.optim.Adam(model.parameters(), 1e-3)
 
             def step(model=model, opt=opt, c=c, x=x, y=y) -> None:

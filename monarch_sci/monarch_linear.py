@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from monarch_sci.monarch_matrix import check_operand, monarch_uniform_
-from monarch_sci.multiply import monarch_multiply, monarch_to_dense
+from monarch_sci.monarch_matrix import monarch_uniform_
+from monarch_sci.multiply import check_operand, monarch_multiply, monarch_to_dense
 from monarch_sci.plan import MonarchPlan, plan_monarch
 from monarch_sci.projection import project
 
