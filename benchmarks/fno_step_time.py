@@ -38,14 +38,13 @@ import argparse
 import datetime
 import json
 import resource
-import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from _timing import interleaved_median, write_result
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "fno_step_time.json"
 
@@ -141,15 +140,7 @@ def build(config: str, model: str, seed: int = 0) -> Callable[[], float]:
 def time_config(config: str, repeats: int) -> dict[str, float]:
     """Median CPU seconds of one training step per model, models interleaved, one warm-up step each."""
     steps = {m: build(config, m) for m in models_for(config)}
-    for fn in steps.values():
-        fn()
-    times: dict[str, list[float]] = {m: [] for m in steps}
-    for _ in range(repeats):
-        for m, fn in steps.items():
-            t0 = time.process_time()
-            fn()
-            times[m].append(time.process_time() - t0)
-    return {m: statistics.median(ts) for m, ts in times.items()}
+    return interleaved_median(steps, repeats, warmup=1, clock="cpu")
 
 
 def _maxrss_bytes() -> int:
@@ -277,9 +268,7 @@ def main(argv: list[str] | None = None) -> dict:
         record["configs"][config] = {"setup": CONFIGS[config], "models": rows}
         if args.profile:
             record["configs"][config]["profile"] = profile_config(config)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_result(args.out, record)
     return record
 
 

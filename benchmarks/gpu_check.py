@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from _timing import write_result
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -228,9 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {time.perf_counter() - t0:.1f} s", flush=True)
         print(json.dumps(record[name], indent=1), flush=True)
     record["seconds"] = time.perf_counter() - t_start
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {args.out} ({record['seconds']:.0f} s)")
+    write_result(args.out, record)
+    print(f"({record['seconds']:.0f} s)")
     tests_ok = args.skip_tests or record["tests"]["returncode"] == 0
     return 0 if tests_ok and not failed else 1
 

@@ -25,22 +25,19 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import math
 import os
 import platform
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from _timing import CLOCKS, interleaved_median, write_result
 
 from monarch_sci.multiply import monarch_multiply, monarch_to_dense
 
-CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
-CLOCK = CLOCKS["wall"]
+CLOCK = "wall"
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "monarch_multiply.json"
 
 
@@ -109,20 +106,6 @@ def fly_multiply(x: torch.Tensor, r_blocks: torch.Tensor, l_blocks: torch.Tensor
     return FlyBlockdiagButterflyMultiply.apply(x, r_blocks, l_blocks)
 
 
-def time_round_robin(fns: dict[str, Callable[[], object]], repeats: int, warmup: int) -> dict[str, float]:
-    """Median wall time (s) of each function, calls interleaved so that machine noise is shared."""
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            t0 = CLOCK()
-            fn()
-            times[name].append(CLOCK() - t0)
-    return {name: statistics.median(ts) for name, ts in times.items()}
-
-
 def _fwd_bwd(
     f: Callable[..., torch.Tensor], args: tuple[torch.Tensor, ...], grad: torch.Tensor
 ) -> Callable[[], object]:
@@ -176,7 +159,7 @@ def bench_multiply(n: int, batch: int, repeats: int, warmup: int) -> list[dict]:
     }
     rows = []
     for mode, fns, mult in (("forward", forward, 1), ("forward+backward", backward, 3)):
-        secs = time_round_robin(fns, repeats, warmup)
+        secs = interleaved_median(fns, repeats, warmup=warmup, clock=CLOCK)
         for name, sec in secs.items():
             rows.append(
                 {
@@ -212,7 +195,9 @@ def bench_dft(n: int, batch: int, repeats: int, warmup: int) -> list[dict]:
             with torch.no_grad():
                 return dft(x)
 
-        secs = time_round_robin({"torch.fft.fft": lambda: torch.fft.fft(x), "MonarchDFT": monarch}, repeats, warmup)
+        secs = interleaved_median(
+            {"torch.fft.fft": lambda: torch.fft.fft(x), "MonarchDFT": monarch}, repeats, warmup=warmup, clock=CLOCK
+        )
     return [
         {
             "n": n,
@@ -294,7 +279,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     global CLOCK
-    CLOCK = CLOCKS[args.clock]
+    CLOCK = args.clock
     batch = args.batch or (128 if args.quick else 2048)
     repeats = args.repeats or (3 if args.quick else 7)
     warmup = 1 if args.quick else 2
@@ -346,9 +331,7 @@ def main(argv: list[str] | None = None) -> dict:
         "dft": dft_rows,
         "dft_note": dft_note,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_result(args.out, record)
     return record
 
 

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import subprocess
 import sys
-import time
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +24,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from _timing import interleaved_median  # noqa: E402
 from monarch_multiply import fly_multiply  # noqa: E402
 
 import monarch_sci.multiply as new  # noqa: E402
@@ -36,19 +35,6 @@ def load_revision(rev: str) -> types.ModuleType:
     mod = types.ModuleType("multiply_at_" + rev.replace("~", "_").replace("^", "_"))
     exec(compile(src, f"{rev}:monarch_sci/multiply.py", "exec"), mod.__dict__)
     return mod
-
-
-def round_robin(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 2) -> dict[str, float]:
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            t0 = time.process_time()
-            fn()
-            times[k].append(time.process_time() - t0)
-    return {k: 1e3 * statistics.median(v) for k, v in times.items()}
 
 
 def ab_size(n: int, old: types.ModuleType, repeats: int) -> None:
@@ -75,7 +61,7 @@ def ab_size(n: int, old: types.ModuleType, repeats: int) -> None:
             fns = {k: (lambda f=f: f(x, r_blocks, l_blocks)) for k, f in kernels.items()}
         else:
             fns = {k: fwd_bwd(f) for k, f in kernels.items()}
-        ms = round_robin(fns, repeats)
+        ms = {k: 1e3 * v for k, v in interleaved_median(fns, repeats, warmup=2).items()}
         print(
             f"n={n} {mode}: "
             + "  ".join(f"{k} {v:.1f} ms" for k, v in ms.items())

@@ -1,0 +1,39 @@
+"""What every benchmark shares: interleaved timing (machine noise hits all candidates alike) and its result file.
+
+The scripts run as ``python benchmarks/NAME.py``, so this module is imported as ``_timing``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from monarch_sci.training.checkpoint import write_json_atomic
+
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def interleaved_median(
+    fns: dict[str, Callable[[], object]], repeats: int, *, warmup: int = 1, clock: str = "cpu"
+) -> dict[str, float]:
+    """Median seconds per call of each function; one call of each per round, ``warmup`` rounds untimed."""
+    tick = CLOCKS[clock]
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = tick()
+            fn()
+            times[name].append(tick() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def write_result(path: str | Path, record: dict[str, Any]) -> None:
+    """Write the benchmark's JSON atomically (standard JSON: a non-finite figure is an error) and say where."""
+    write_json_atomic(path, record)
+    print(f"wrote {path}")
