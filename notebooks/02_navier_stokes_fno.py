@@ -30,6 +30,7 @@
 # minutes on a laptop CPU; everything is written under `MONARCH_NB_WORKDIR` (default `./nb_work`).
 
 # %%
+import copy
 import os
 import time
 from pathlib import Path
@@ -39,7 +40,6 @@ import torch
 from _size import pick
 
 from monarch_sci.datasets.pde import NavierStokesDataset, NSGenerationConfig, generate_store, read_ns_frames
-from monarch_sci.dft import MonarchDFT
 from monarch_sci.metrics import relative_l2_per_sample
 from monarch_sci.operators.pde.fno import FNO2d, count_parameters
 from monarch_sci.operators.pde.fourier_modes import MonarchModes
@@ -207,7 +207,8 @@ plt.show()
 # ## 4 · What did the Monarch transforms learn?
 # Each Fourier layer of the Monarch FNO holds a `MonarchModes`: per axis a forward `MonarchDFT` (field → kept
 # modes) and an inverse one (kept modes → field), whose factors were initialised to the exact truncated DFT.
-# We rebuild a fresh `MonarchDFT` with the same arguments (the exact transform) and measure the relative
+# We copy each learned `MonarchDFT` and reset the copy to the exact transform it started from (its
+# `reset_parameters`), then measure the relative
 # Frobenius distance `‖M_learned − M_DFT‖_F / ‖M_DFT‖_F` of the dense matrices. Zero means "still the DFT";
 # anything else is what training made of the freedom it was given. How far they may move is set by the
 # factors' own learning rate and weight decay (`TrainConfig.factor_lr` / `factor_weight_decay`, `--factor-lr`
@@ -215,26 +216,16 @@ plt.show()
 
 
 # %%
-def exact_like(op):
-    """A fresh MonarchDFT with ``op``'s arguments: the exact (truncated, weighted) DFT it started from."""
-    return MonarchDFT(
-        op.n,
-        inverse=op.inverse,
-        norm=op.norm,
-        centered=op.centered,
-        modes=op.modes,
-        weights=op.weights,
-        nblocks=op.nblocks_arg,
-        learnable=False,
-        dtype=torch.complex128,
-        dim=op.dim,
-    )
+def dense_pair(op):
+    """``(learned, exact)`` dense matrices of ``op`` and of the exact (truncated, weighted) DFT it started from."""
+    exact = copy.deepcopy(op)
+    exact.reset_parameters()
+    with torch.no_grad():
+        return op.to_dense().to(torch.complex128), exact.to_dense().to(torch.complex128)
 
 
 def distance(op):
-    with torch.no_grad():
-        learned = op.to_dense().to(torch.complex128)
-        exact = exact_like(op).to_dense()
+    learned, exact = dense_pair(op)
     return ((learned - exact).norm() / exact.norm()).item()
 
 
@@ -265,8 +256,7 @@ plt.show()
 
 # %%
 op = layers[0].fwd[0]
-with torch.no_grad():
-    learned, exact = op.to_dense().to(torch.complex128), exact_like(op).to_dense()
+learned, exact = dense_pair(op)
 fig, ax = plt.subplots(1, 3, figsize=(10, 3))
 for a, mat, title in zip(ax, [exact, learned, learned - exact], ["exact DFT rows", "learned", "learned − exact"]):
     im = a.imshow(mat.real, cmap="RdBu", aspect="auto")
