@@ -23,9 +23,11 @@ from typing import Any
 __all__ = [
     "EXIT_NONFINITE",
     "EXIT_USER",
+    "Flag",
     "UserError",
     "add_command",
     "add_flags",
+    "from_flags",
     "report_error",
     "resolve_device",
     "set_threads",
@@ -39,8 +41,12 @@ class UserError(Exception):
     """A mistake in a command's arguments or inputs; the message says what was expected and what arrived."""
 
 
-class _Flag(argparse.Action):
-    """Store a value (or a constant for a switch); warn when a deprecated spelling was used."""
+class Flag(argparse.Action):
+    """Store a value (or a constant for a switch); warn when a deprecated spelling was used.
+
+    ``parser.add_argument("--new", "--old", action=Flag, deprecated=("--old",), ...)`` renames a flag
+    while the old spelling keeps working for one release.
+    """
 
     def __init__(self, option_strings, dest, *, deprecated: Sequence[str] = (), **kwargs) -> None:
         self.deprecated = tuple(deprecated)
@@ -54,7 +60,7 @@ class _Flag(argparse.Action):
 
 
 def _switch(p: argparse.ArgumentParser, *names: str, help: str, deprecated: Sequence[str] = ()) -> None:
-    p.add_argument(*names, action=_Flag, nargs=0, const=True, default=False, deprecated=deprecated, help=help)
+    p.add_argument(*names, action=Flag, nargs=0, const=True, default=False, deprecated=deprecated, help=help)
 
 
 #: name -> (option strings, deprecated spellings among them, keyword arguments of add_argument)
@@ -107,7 +113,7 @@ def add_flags(p: argparse.ArgumentParser, *names: str, **defaults: Any) -> None:
                 "--mask-policy",
                 "--policy",
                 dest="mask_policy",
-                action=_Flag,
+                action=Flag,
                 deprecated=("--policy",),
                 choices=choices,
                 default=default,
@@ -123,7 +129,7 @@ def add_flags(p: argparse.ArgumentParser, *names: str, **defaults: Any) -> None:
                     kwargs["required"] = True
                 else:
                     kwargs["default"] = value
-            p.add_argument(*options, dest=name, action=_Flag, deprecated=deprecated, **kwargs)
+            p.add_argument(*options, dest=name, action=Flag, deprecated=deprecated, **kwargs)
     if defaults:
         raise TypeError(f"add_flags: unknown overrides {sorted(defaults)}")
 
@@ -135,6 +141,22 @@ def add_command(
     p = sub.add_parser(name, help=help, formatter_class=argparse.ArgumentDefaultsHelpFormatter, **kw)
     p.set_defaults(func=func)
     return p
+
+
+def from_flags(cls: type, args: argparse.Namespace, **overrides: Any):
+    """The dataclass ``cls`` built from the parsed flags of the same names; ``overrides`` set the others.
+
+    Every flag whose destination is a field of ``cls`` fills it, so a typed spec and its command line cannot
+    drift apart field by field; fields spelled differently on the command line come in ``overrides``.
+    """
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = set(overrides) - names
+    if unknown:
+        raise TypeError(f"from_flags: {cls.__name__} has no fields {sorted(unknown)}")
+    values = {name: getattr(args, name) for name in names if hasattr(args, name)}
+    return cls(**{**values, **overrides})
 
 
 def resolve_device(spec: str):

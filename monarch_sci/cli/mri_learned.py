@@ -19,8 +19,7 @@ import os
 import re
 from typing import Any
 
-from monarch_sci.cli.common import _Flag as _DeprecatableFlag
-from monarch_sci.cli.common import add_command, add_flags, resolve_device, set_threads
+from monarch_sci.cli.common import Flag, add_command, add_flags, from_flags, resolve_device, set_threads
 
 #: The models ``mri train`` offers (kept here so that ``--help`` imports no torch; a test checks it matches
 #: :data:`monarch_sci.operators.mri.models.MODEL_NAMES`).
@@ -61,7 +60,7 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
         "--learn",
         "--learn-axes",
         dest="learn",
-        action=_DeprecatableFlag,
+        action=Flag,
         deprecated=("--learn-axes",),
         choices=["both", "phase", "readout"],
         default="both",
@@ -108,28 +107,12 @@ def spec_from_args(args: argparse.Namespace):
     """The :class:`~monarch_sci.operators.mri.training.ReconTrainSpec` that ``mri train``'s flags describe."""
     from monarch_sci.operators.mri.training import ReconTrainSpec
 
-    return ReconTrainSpec(
-        data=args.data,
-        val=args.val,
-        model=args.model,
+    return from_flags(
+        ReconTrainSpec,
+        args,
         hparams=_hparams(args),
-        acceleration=args.acceleration,
-        mask_policy=args.mask_policy,
-        train_volumes=args.train_volumes,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        factor_lr=args.factor_lr,
-        weight_decay=args.weight_decay,
-        step_size=args.step_size,
-        loss=args.loss,
-        calib=args.calib,
-        seed=args.seed,
         device=str(resolve_device(args.device)),
-        threads=args.threads,
         progress=not args.no_progress,
-        cache_dir=args.cache_dir,
-        stop_after=args.stop_after,
     )
 
 

@@ -18,7 +18,15 @@ from __future__ import annotations
 import argparse
 import math
 
-from monarch_sci.cli.common import UserError, _Flag, add_command, add_flags, resolve_device, set_threads
+from monarch_sci.cli.common import (
+    Flag,
+    UserError,
+    add_command,
+    add_flags,
+    from_flags,
+    resolve_device,
+    set_threads,
+)
 
 DEFAULTS_NOTE = "defaults: the FNO benchmark at visc=1e-3 with Heun + Crank–Nicolson at dt=0.01"
 
@@ -69,7 +77,7 @@ def register(groups) -> None:
         dest="solve_batch",
         type=int,
         default=50,
-        action=_Flag,
+        action=Flag,
         deprecated=("--batch",),
         help="samples solved together (part of the data's identity)",
     )
@@ -84,25 +92,7 @@ def generation_config(args: argparse.Namespace):
     from monarch_sci.datasets.pde.ns_generate import NSGenerationConfig
     from monarch_sci.datasets.pde.ns_solver import NavierStokes2d
 
-    cfg = NSGenerationConfig(
-        n=args.n,
-        visc=args.visc,
-        T=args.T,
-        record=args.record,
-        resolution=args.resolution,
-        gen_resolution=args.gen_resolution,
-        dt=args.dt,
-        integrator=args.integrator,
-        solver_dtype=args.dtype,
-        downsample=args.downsample,
-        alpha=args.alpha,
-        tau=args.tau,
-        sigma=args.sigma,
-        forcing_amplitude=args.forcing_amplitude,
-        cfl_max=args.cfl_max,
-        seed=args.seed,
-        batch=args.solve_batch,
-    )
+    cfg = from_flags(NSGenerationConfig, args, solver_dtype=args.dtype, batch=args.solve_batch)
     if not (math.isfinite(args.T) and args.T > 0):
         raise UserError(f"--T: expected a final time > 0, got {args.T}")
     if not (math.isfinite(args.dt) and args.dt > 0):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import argparse
 
-from monarch_sci.cli.common import _Flag, add_command, add_flags, resolve_device, set_threads
+from monarch_sci.cli.common import Flag, add_command, add_flags, resolve_device, set_threads
 
 #: The Monarch factors' learning rate when --factor-lr is not given (the published comparisons' setting).
 FACTOR_LR_NOTE = "lr of the Monarch factors (default: the main --lr; the run record states the value used)"
@@ -48,7 +48,7 @@ def register(groups: argparse._SubParsersAction) -> None:
         nargs="+",
         choices=("fft", "monarch"),
         default=["fft", "monarch"],
-        action=_Flag,
+        action=Flag,
         deprecated=("--transforms",),
         help="the Fourier transforms compared",
     )
@@ -85,7 +85,7 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--share-fourier",
         "--share-transform",
         dest="share_fourier",
-        action=_Flag,
+        action=Flag,
         nargs=0,
         const=True,
         default=False,

@@ -21,6 +21,7 @@ loss (a *mean* over the batch's samples) and evaluates a model on a dataset. It 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -121,6 +122,13 @@ class TrainConfig:
     scheduler: str = "step"
     epoch_lines: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_spec(cls, spec: Any, **overrides: Any) -> TrainConfig:
+        """The settings a typed training spec shares with the trainer (fields of the same name), plus ``overrides``."""
+        names = [f.name for f in dataclasses.fields(cls) if f.init]
+        shared = {name: getattr(spec, name) for name in names if hasattr(spec, name)}
+        return cls(**{**shared, **overrides})
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:

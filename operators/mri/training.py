@@ -248,18 +248,7 @@ def train_recon_model(
     if overwrite:
         for name in ("last.pt", "best.pt", "record.json"):
             (out / name).unlink(missing_ok=True)
-    config = TrainConfig(
-        epochs=spec.epochs,
-        batch_size=spec.batch_size,
-        lr=spec.lr,
-        weight_decay=spec.weight_decay,
-        step_size=spec.step_size,
-        factor_lr=spec.factor_lr,
-        seed=spec.seed,
-        monitor="val_loss",
-        stop_after=spec.stop_after,
-        progress=spec.progress,
-    )
+    config = TrainConfig.from_spec(spec, monitor="val_loss")
     hp = dict(spec.hparams)
     record = {
         "command": "mri train",
