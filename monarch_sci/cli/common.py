@@ -172,8 +172,8 @@ def resolve_device(spec: str):
         raise UserError(f"--device: expected auto, cpu, cuda or cuda:K, got {spec!r}") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            build = "a CPU-only build" if torch.version.cuda is None else "no visible GPU"
-            raise UserError(f"--device {spec}: this torch {torch.__version__} has {build}; use --device cpu (or auto)")
+            why = "is a CPU-only build" if torch.version.cuda is None else "sees no GPU"
+            raise UserError(f"--device {spec}: this torch ({torch.__version__}) {why}; use --device cpu (or auto)")
         index = rank if device.index is None and "LOCAL_RANK" in os.environ else (device.index or 0)
         if index >= torch.cuda.device_count():
             raise UserError(f"--device {spec}: only {torch.cuda.device_count()} GPU(s) visible")

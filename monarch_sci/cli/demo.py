@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from monarch_sci.cli.common import UserError, add_flags, resolve_device, set_threads
+
 #: Sizes per preset. ns_gen is the solver grid, ns_res the stored (training) grid; ns_record snapshots over
 #: [0, ns_T]. The small preset records every 0.5 time units over T = 10 (the benchmark: every 1 over T = 50)
 #: and solves at 32² so that data generation takes about two minutes on a 2-core CPU.
@@ -62,8 +64,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     p.set_defaults(group_parser=p, func=cmd_demo)
     p.add_argument("--out", type=Path, default=Path("reports/demo"), help="report folder (data and runs inside)")
     p.add_argument("--size", choices=sorted(PRESETS), default="small", help="preset sizes")
-    p.add_argument("--device", default="cpu", help="torch device for data generation")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    add_flags(p, "device", "threads", device="cpu")
     p.add_argument("--skip-pde", action="store_true", help="only the MRI half")
     p.add_argument("--skip-mri", action="store_true", help="only the PDE half")
 
@@ -78,7 +79,7 @@ def _run(argv: list[str], done: Path | None = None) -> None:
     print("demo: monarch-sci " + " ".join(argv), flush=True)
     status = main(argv)
     if status:
-        raise SystemExit(f"demo: `monarch-sci {' '.join(argv)}` failed with status {status}")
+        raise UserError(f"the step `monarch-sci {' '.join(argv)}` failed with status {status} (its message is above)")
 
 
 def _threads(args: argparse.Namespace) -> list[str]:
@@ -86,7 +87,6 @@ def _threads(args: argparse.Namespace) -> list[str]:
 
 
 def _pde(args: argparse.Namespace, P: dict[str, Any], out: Path) -> str:
-    from monarch_sci.cli.common import resolve_device, set_threads
     from monarch_sci.operators.pde import ForecastSpec, compare_forecasters
 
     data = out / "data" / "ns.h5"
@@ -126,7 +126,6 @@ def _train(spec, run: Path) -> Path:
 
 
 def _mri(args: argparse.Namespace, P: dict[str, Any], out: Path) -> tuple[list[tuple[int, str]], dict[str, Any]]:
-    from monarch_sci.cli.common import resolve_device
     from monarch_sci.operators.mri import ReconTrainSpec
 
     train_dir, test_dir = out / "data" / "mri_train", out / "data" / "mri_test"
@@ -200,6 +199,10 @@ def _plots(out: Path) -> list[str]:
 def cmd_demo(args: argparse.Namespace) -> int:
     P = PRESETS[args.size]
     out: Path = args.out
+    set_threads(args.threads)  # checked, like the device, before anything is written
+    resolve_device(args.device)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: expected a folder, got a file")
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     sections = [

@@ -179,31 +179,34 @@ def _validate_files(root) -> list[Path]:
     return files
 
 
-def _bank(root, spec: ReconTrainSpec, cache_dir: Path) -> SliceBank:
-    files = _validate_files(root)
+def _bank(files: list[Path], spec: ReconTrainSpec, cache_dir: Path) -> SliceBank:
     progress = spec.progress and int(os.environ.get("RANK", "0")) == 0
     return load_slice_bank(files, calib=spec.calib, cache_dir=cache_dir, progress=progress)
 
 
 def load_banks(spec: ReconTrainSpec, cache_dir: str | os.PathLike) -> tuple[SliceBank, SliceBank]:
-    """The training and validation :class:`SliceBank` of ``spec`` (validated, cached under ``cache_dir``)."""
+    """The training and validation :class:`SliceBank` of ``spec`` (validated, cached under ``cache_dir``).
+
+    Every file and the split sizes are checked before anything is computed or cached.
+    """
     cache_dir = Path(cache_dir)
-    bank = _bank(spec.data, spec, cache_dir)
-    n = len(bank.names)
-    if spec.val is None:
-        if n < 2:
-            raise ValueError(f"train_recon_model: data {spec.data} holds {n} volume; give val or add volumes")
-        n_val = max(1, round(0.2 * n))
+    files = _validate_files(spec.data)
+    n = len(files)
+    if spec.val is None and n < 2:
+        raise ValueError(f"train_recon_model: val must be given when data holds fewer than 2 volumes ({n})")
+    n_val = max(1, round(0.2 * n)) if spec.val is None else 0
+    val_files = _validate_files(spec.val) if spec.val is not None else None
+    if spec.train_volumes is not None and not 1 <= spec.train_volumes <= n - n_val:
+        raise ValueError(
+            f"train_recon_model: train_volumes must be in [1, {n - n_val}] (training volumes), got {spec.train_volumes}"
+        )
+    bank = _bank(files, spec, cache_dir)
+    if val_files is None:
         val = bank.subset(range(n - n_val, n))
         bank = bank.subset(range(n - n_val))
     else:
-        val = _bank(spec.val, spec, cache_dir)
+        val = _bank(val_files, spec, cache_dir)
     if spec.train_volumes is not None:
-        if not 1 <= spec.train_volumes <= len(bank.names):
-            raise ValueError(
-                f"train_recon_model: train_volumes must be in [1, {len(bank.names)}] (training volumes), "
-                f"got {spec.train_volumes}"
-            )
         bank = bank.subset(range(spec.train_volumes))
     if val.shape != bank.shape:
         raise ValueError(

@@ -33,3 +33,14 @@ def test_tiny_demo_writes_the_report(tmp_path):
     )  # fmt: skip
     assert again.returncode == 0, again.stderr[-3000:]
     assert "done already" in again.stdout
+
+
+def test_demo_checks_its_flags_before_writing(tmp_path):
+    for bad, culprit in ((["--threads", "0"], "--threads"), (["--device", "tpu"], "--device")):
+        out = tmp_path / "demo"
+        proc = subprocess.run(
+            [sys.executable, "-m", "monarch_sci.cli", "demo", *bad, "--out", str(out)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert proc.returncode == 2 and culprit in proc.stderr and "Traceback" not in proc.stderr
+        assert not out.exists()
