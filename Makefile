@@ -13,10 +13,12 @@ DEMO_OUT ?= reports/demo
 
 .PHONY: install demo test test-slow lint format bench notebooks clean
 
+# The neuralop extra (neuraloperator 2.0, which leaves torch as it is) lets the tests train our Monarch spectral
+# convolution inside neuraloperator's own FNO and Trainer; without it those tests skip.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH_SPEC) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,neuralop]'
 	touch $@
 
 install: $(VENV)/.installed
