@@ -48,10 +48,9 @@ def prepare(data: Path, progress: bool) -> dict[str, Path]:
     cfg = NSGenerationConfig(
         n=ns["n"], T=float(ns["T"]), record=ns["T"], resolution=64, gen_resolution=64, batch=ns["n"] // 2, seed=0
     )
-    if not files["ns"].is_file():
-        t0 = time.perf_counter()
-        generate_store(cfg, files["ns"], progress=progress)
-        print(f"ns data: {time.perf_counter() - t0:.0f} s", flush=True)
+    t0 = time.perf_counter()
+    generate_store(cfg, files["ns"], progress=progress)  # resumes an interrupted store, keeps a finished one
+    print(f"ns data: {time.perf_counter() - t0:.0f} s", flush=True)
     for split, seed in (("train", 0), ("val", 1), ("test", 2)):
         n = SIZES["darcy"]["n" + split]
         path = files[f"darcy_{split}"] = data / f"darcy_{split}_s64.h5"
@@ -131,11 +130,13 @@ def summarize(runs_dir: Path, seeds: list[int], command: str) -> dict:
     for row in rows.values():
         for grid in map(str, GRIDS):
             e = np.array([r["test"][grid]["rel_l2_mean"] for r in row["runs"]])
-            row[grid] = {"mean": float(e.mean()), "std": float(e.std(ddof=1)) if e.size > 1 else 0.0, "n": int(e.size)}
+            spread = float(e.std(ddof=1)) if e.size > 1 else 0.0
+            row[grid] = {"mean": float(e.mean()), "std": spread, "n": int(e.size), "per_seed": e.tolist()}
         v = np.array([r["best_val_rel_l2"] for r in row["runs"]])
         row["val"] = {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if v.size > 1 else 0.0}
         row["seconds_per_epoch"] = float(np.mean([r["train_seconds_per_epoch"] for r in row["runs"]]))
     summary = {"command": command, "sizes": SIZES, "common": COMMON, "seeds": seeds, "missing": missing}
+    summary["seconds_total"] = sum(r["seconds_this_call"] for row in rows.values() for r in row["runs"])
     summary["rows"] = {k: {kk: vv for kk, vv in v.items() if kk != "runs"} for k, v in rows.items()}
     write_json_atomic(RESULTS / "pde_resolution.json", summary)
     write_text_atomic(RESULTS / "pde_resolution.md", table(summary))
@@ -172,12 +173,36 @@ def table(summary: dict) -> str:
     for problem in ("ns", "darcy"):
         f, m = summary["rows"].get(f"{problem}/fft"), summary["rows"].get(f"{problem}/monarch")
         if f and m:
-            change = 100 * (m["64"]["mean"] / f["64"]["mean"] - 1)
-            verdict = "met" if change <= 0 else "missed"
+            change = {g: 100 * (m[g]["mean"] / f[g]["mean"] - 1) for g in ("32", "64", "16")}
+            verdict = "met" if change["64"] <= 0 else "missed"
+            shift = {t: 100 * (r["64"]["mean"] / r["32"]["mean"] - 1) for t, r in (("FFT", f), ("Monarch", m))}
             lines.append(
-                f"- {problem}: Monarch's zero-shot error at 64² is {abs(change):.1f}% "
-                f"{'lower' if change <= 0 else 'higher'} than FFT's (goal: no worse — {verdict})."
+                f"- {problem}: Monarch vs FFT (mean test error): {change['32']:+.1f}% at 32², {change['64']:+.1f}% "
+                f"at 64² zero-shot (goal: ≤ 0 — {verdict}), {change['16']:+.1f}% at 16². Going from 32² to 64² "
+                f"changes the error by {shift['FFT']:+.1f}% (FFT) and {shift['Monarch']:+.1f}% (Monarch)."
             )
+    total = summary.get("seconds_total")
+    if total:
+        lines.append(f"- Wall time of the finished runs (training + evaluation, as measured): {total / 60:.1f} min.")
+    fft_ns = summary["rows"].get("ns/fft", {}).get("32", {}).get("per_seed", [float("nan")])
+    lines += [
+        "",
+        "Notes",
+        "",
+        f"- The NS budget is small: {ns['ntrain']} trajectories, batch {summary['common']['batch_size']}, "
+        f"{ns['epochs']} epochs = {ns['epochs'] * -(-ns['ntrain'] // summary['common']['batch_size'])} optimiser "
+        "steps. Both NS models are far from converged (the FFT model's test error ranges from "
+        f"{min(fft_ns):.2f} to {max(fft_ns):.2f} across "
+        "seeds), so the NS gap between the transforms measures early training, not converged accuracy (longer "
+        "budgets: `pde_compare.md`). The resolution question is answered either way: the change of each model's "
+        "error from 32² to 64² (last sentence of each bullet above).",
+        "- Settings were fixed before any run (the toolkit defaults plus a cosine schedule over the budget); nothing "
+        "was tuned. Validation (32²) only chose each run's best epoch; the test samples were evaluated once per grid, "
+        "after training.",
+        "- The NS store holds 240 trajectories (the first 140 are used; sample i depends only on (seed, i)). Data "
+        "generation took about 1 min (Darcy, 800 samples) and about 10 min (NS, solved at 64², 240 trajectories of "
+        "T = 15) of wall time on the shared, loaded 2-core machine; the wall time above is that of the runs.",
+    ]
     if summary["missing"]:
         lines.append(f"- Runs not finished yet: {', '.join(summary['missing'])}.")
     return "\n".join(lines) + "\n"

@@ -48,9 +48,9 @@ def register(groups: argparse._SubParsersAction) -> None:
     steady = train.add_argument_group("steady task (--task steady)")
     steady.add_argument("--val", default=None, help="validation pairs file (optional; chooses best.pt)")
     steady.add_argument("--test", default=None, help="test pairs file (optional; evaluated once after training)")
-    steady.add_argument("--x-key", default="x", help="name of the input array in the pairs files")
-    steady.add_argument("--y-key", default="y", help="name of the output array in the pairs files")
-    steady.add_argument("--loss", choices=("rel_l2", "rel_h1"), default="rel_l2", help="training loss")
+    steady.add_argument("--x-key", default=STEADY_ONLY["x_key"], help="name of the input array in the pairs files")
+    steady.add_argument("--y-key", default=STEADY_ONLY["y_key"], help="name of the output array in the pairs files")
+    steady.add_argument("--loss", choices=("rel_l2", "rel_h1"), default=STEADY_ONLY["loss"], help="training loss")
     steady.add_argument("--no-normalize", action="store_true", help="do not standardise the outputs")
     add_flags(train, "fourier", "seed", "out", "resume", "overwrite", out_help="run folder")
     train.add_argument("--stop-after", type=int, default=None, help="stop after this many epochs (resumable)")
@@ -77,7 +77,9 @@ def register(groups: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--run", required=True, help="run folder (from pde train)")
     evaluate.add_argument("--data", required=True, help="a file of the kind the run was trained on")
     grid = evaluate.add_mutually_exclusive_group()
-    grid.add_argument("--resolution", type=int, default=None, help="grid side S (default: the run's --sub)")
+    grid.add_argument(
+        "--resolution", type=int, default=None, help="grid side S, by subsampling (neither: the run's --sub)"
+    )
     grid.add_argument("--sub", type=int, default=None, help="subsampling stride of the stored grid")
     evaluate.add_argument(
         "--samples", type=int, nargs=2, default=None, metavar=("START", "STOP"), help="samples [START, STOP)"
@@ -91,7 +93,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data", required=True, help="Navier–Stokes store (.h5) or FNO .mat; with --task steady the training pairs"
     )
-    p.add_argument("--model", choices=("fno2d", "fno3d"), default="fno2d", help="FNO-2D rollout or FNO-3D")
+    p.add_argument(
+        "--model", choices=("fno2d", "fno3d"), default=ROLLOUT_ONLY["model"], help="FNO-2D rollout or FNO-3D"
+    )
     modes = p.add_mutually_exclusive_group()
     modes.add_argument("--modes", type=int, default=8, help="Fourier modes kept per axis and sign (FNO paper)")
     modes.add_argument(
@@ -99,12 +103,16 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--width", type=int, default=20, help="channel width")
     p.add_argument("--layers", type=int, default=4, help="Fourier layers")
-    p.add_argument("--t-in", type=int, default=10, help="input snapshots")
-    p.add_argument("--t-out", type=int, default=10, help="predicted snapshots")
+    p.add_argument("--t-in", type=int, default=ROLLOUT_ONLY["t_in"], help="input snapshots")
+    p.add_argument("--t-out", type=int, default=ROLLOUT_ONLY["t_out"], help="predicted snapshots")
     p.add_argument("--sub", type=int, default=1, help="spatial subsampling stride of the stored grid")
-    p.add_argument("--ntrain", type=int, default=300, help="training trajectories (the first of the file)")
-    p.add_argument("--nval", type=int, default=50, help="validation trajectories (0: best.pt by training loss)")
-    p.add_argument("--ntest", type=int, default=50, help="test trajectories")
+    p.add_argument(
+        "--ntrain", type=int, default=ROLLOUT_ONLY["ntrain"], help="training trajectories (the first of the file)"
+    )
+    p.add_argument(
+        "--nval", type=int, default=ROLLOUT_ONLY["nval"], help="validation trajectories (0: best.pt by training loss)"
+    )
+    p.add_argument("--ntest", type=int, default=ROLLOUT_ONLY["ntest"], help="test trajectories")
     p.add_argument("--epochs", type=int, default=500, help="epochs (the training budget)")
     add_flags(p, "batch_size", "threads", "device", "no_progress", batch_size=20)
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate")
@@ -129,7 +137,7 @@ def _common(p: argparse.ArgumentParser) -> None:
         const=True,
         default=False,
         deprecated=("--share-transform",),
-        help="one Monarch transform for all four layers",
+        help="one Monarch transform for all layers",
     )
 
 
