@@ -95,8 +95,9 @@ def test_evaluate_at_the_training_grid_and_twice_it(darcy, tmp_path, capsys, fou
     assert main(["pde", "evaluate", "--run", str(out), "--data", str(test), "--resolution", "32"]) == 0
     fine = json.loads((out / "eval_test_32.json").read_text())
     assert fine["grid"] == [32, 32] and fine["sub"] == 1 and np.isfinite(fine["rel_l2_mean"])
-    # 2 epochs of training: the zero-shot error at 2x stays near the training-grid error (measured: < 5% apart)
-    assert abs(fine["rel_l2_mean"] - same["rel_l2_mean"]) < 0.05 * same["rel_l2_mean"]
+    # 2 epochs of training: the zero-shot error at 2x stays near the training-grid error (measured: 0.015% apart
+    # for both transforms, seed 0; asserted within 1%)
+    assert abs(fine["rel_l2_mean"] - same["rel_l2_mean"]) < 0.01 * same["rel_l2_mean"]
     assert "relative L2" in capsys.readouterr().out
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
 
