@@ -1,10 +1,17 @@
-"""``monarch-sci pde``: train a Fourier neural operator on Navier–Stokes data, or compare FFT and Monarch.
+"""``monarch-sci pde``: train a Fourier neural operator (Navier–Stokes rollouts or any steady field map),
+evaluate it on any grid, compare FFT and Monarch, generate Darcy data.
 
 * ``pde train --data FILE --model fno2d|fno3d --fourier fft|monarch --epochs E --batch-size B --out DIR``
-  trains one model (DDP under ``torchrun``), keeps ``best.pt``/``last.pt`` and ``record.json`` in ``DIR``,
-  evaluates the best checkpoint on the test split and draws the plots (PNG). ``--resume`` continues a run
-  with the same result-defining arguments (more ``--epochs`` allowed); a folder holding a run is refused
+  trains one rollout model (DDP under ``torchrun``), keeps ``best.pt``/``last.pt`` and ``record.json`` in
+  ``DIR``, evaluates the best checkpoint on the test split and draws the plots (PNG). ``--resume`` continues a
+  run with the same result-defining arguments (more ``--epochs`` allowed); a folder holding a run is refused
   without ``--resume`` or ``--overwrite``.
+* ``pde train --task steady --data TRAIN [--val VAL] [--test TEST] --x-key x --y-key y ...`` trains an FNO-2D
+  on input/output field pairs (``.h5``, ``.npz``, ``.mat``, ``.pt``; channels from the data; output normaliser
+  fitted on TRAIN) — :func:`~monarch_sci.operators.pde.steady_training.train_steady`.
+* ``pde evaluate --run DIR --data FILE [--resolution S | --sub K]`` evaluates a trained run on any file and
+  grid and writes ``DIR/eval_<name>_<S>.json`` — :func:`~monarch_sci.operators.pde.run_eval.evaluate_run`.
+* ``pde darcy generate --n N --resolution S --seed K --out FILE.h5`` (:mod:`monarch_sci.cli.darcy`).
 * ``pde compare --data FILE --epochs E --seeds 0 1 2 --out DIR`` trains the FFT and the Monarch model on the
   same data, split, seeds and budget (one sub-folder per run; rerunning the command resumes unfinished runs
   and reuses finished ones whose record matches; mismatching runs are refused, or retrained with
@@ -19,20 +26,32 @@ by :func:`~monarch_sci.operators.pde.forecasting.train_forecaster` and
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from monarch_sci.cli.common import Flag, add_command, add_flags, resolve_device, set_threads
+from monarch_sci.cli.common import Flag, UserError, add_command, add_flags, resolve_device, set_threads
+from monarch_sci.cli.darcy import register_darcy
 
 #: The Monarch factors' learning rate when --factor-lr is not given (the published comparisons' setting).
 FACTOR_LR_NOTE = "lr of the Monarch factors (default: the main --lr; the run record states the value used)"
 
 
 def register(groups: argparse._SubParsersAction) -> None:
-    pde = groups.add_parser("pde", help="Fourier neural operators on Navier–Stokes: train, compare")
+    pde = groups.add_parser("pde", help="Fourier neural operators: train, evaluate, compare, Darcy data")
     pde.set_defaults(group_parser=pde)
     sub = pde.add_subparsers(dest="command", metavar="COMMAND")
 
-    train = add_command(sub, "train", cmd_train, help="train one FNO (FFT or Monarch transforms)")
+    train = add_command(sub, "train", cmd_train, help="train one FNO (rollout or steady map; FFT or Monarch)")
+    train.add_argument(
+        "--task", choices=("rollout", "steady"), default="rollout", help="Navier–Stokes rollout, or field pairs"
+    )
     _common(train)
+    steady = train.add_argument_group("steady task (--task steady)")
+    steady.add_argument("--val", default=None, help="validation pairs file (optional; chooses best.pt)")
+    steady.add_argument("--test", default=None, help="test pairs file (optional; evaluated once after training)")
+    steady.add_argument("--x-key", default=STEADY_ONLY["x_key"], help="name of the input array in the pairs files")
+    steady.add_argument("--y-key", default=STEADY_ONLY["y_key"], help="name of the output array in the pairs files")
+    steady.add_argument("--loss", choices=("rel_l2", "rel_h1"), default=STEADY_ONLY["loss"], help="training loss")
+    steady.add_argument("--no-normalize", action="store_true", help="do not standardise the outputs")
     add_flags(train, "fourier", "seed", "out", "resume", "overwrite", out_help="run folder")
     train.add_argument("--stop-after", type=int, default=None, help="stop after this many epochs (resumable)")
 
@@ -54,18 +73,46 @@ def register(groups: argparse._SubParsersAction) -> None:
     )
     add_flags(compare, "out", "overwrite", out_help="folder holding one run folder per model/seed")
 
+    evaluate = add_command(sub, "evaluate", cmd_evaluate, help="evaluate a trained run on any file and grid")
+    evaluate.add_argument("--run", required=True, help="run folder (from pde train)")
+    evaluate.add_argument("--data", required=True, help="a file of the kind the run was trained on")
+    grid = evaluate.add_mutually_exclusive_group()
+    grid.add_argument(
+        "--resolution", type=int, default=None, help="grid side S, by subsampling (neither: the run's --sub)"
+    )
+    grid.add_argument("--sub", type=int, default=None, help="subsampling stride of the stored grid")
+    evaluate.add_argument(
+        "--samples", type=int, nargs=2, default=None, metavar=("START", "STOP"), help="samples [START, STOP)"
+    )
+    add_flags(evaluate, "batch_size", "threads", "device", batch_size=20)
+
+    register_darcy(sub)
+
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, help="Navier–Stokes store (.h5) or FNO .mat file")
-    p.add_argument("--model", choices=("fno2d", "fno3d"), default="fno2d", help="FNO-2D rollout or FNO-3D")
-    p.add_argument("--modes", type=int, default=8, help="Fourier modes kept per axis (and sign)")
+    p.add_argument(
+        "--data", required=True, help="Navier–Stokes store (.h5) or FNO .mat; with --task steady the training pairs"
+    )
+    p.add_argument(
+        "--model", choices=("fno2d", "fno3d"), default=ROLLOUT_ONLY["model"], help="FNO-2D rollout or FNO-3D"
+    )
+    modes = p.add_mutually_exclusive_group()
+    modes.add_argument("--modes", type=int, default=8, help="Fourier modes kept per axis and sign (FNO paper)")
+    modes.add_argument(
+        "--n-modes", type=int, nargs="+", default=None, metavar="M", help="neuraloperator's total modes per axis"
+    )
     p.add_argument("--width", type=int, default=20, help="channel width")
-    p.add_argument("--t-in", type=int, default=10, help="input snapshots")
-    p.add_argument("--t-out", type=int, default=10, help="predicted snapshots")
+    p.add_argument("--layers", type=int, default=4, help="Fourier layers")
+    p.add_argument("--t-in", type=int, default=ROLLOUT_ONLY["t_in"], help="input snapshots")
+    p.add_argument("--t-out", type=int, default=ROLLOUT_ONLY["t_out"], help="predicted snapshots")
     p.add_argument("--sub", type=int, default=1, help="spatial subsampling stride of the stored grid")
-    p.add_argument("--ntrain", type=int, default=300, help="training trajectories (the first of the file)")
-    p.add_argument("--nval", type=int, default=50, help="validation trajectories (0: best.pt by training loss)")
-    p.add_argument("--ntest", type=int, default=50, help="test trajectories")
+    p.add_argument(
+        "--ntrain", type=int, default=ROLLOUT_ONLY["ntrain"], help="training trajectories (the first of the file)"
+    )
+    p.add_argument(
+        "--nval", type=int, default=ROLLOUT_ONLY["nval"], help="validation trajectories (0: best.pt by training loss)"
+    )
+    p.add_argument("--ntest", type=int, default=ROLLOUT_ONLY["ntest"], help="test trajectories")
     p.add_argument("--epochs", type=int, default=500, help="epochs (the training budget)")
     add_flags(p, "batch_size", "threads", "device", "no_progress", batch_size=20)
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate")
@@ -90,27 +137,41 @@ def _common(p: argparse.ArgumentParser) -> None:
         const=True,
         default=False,
         deprecated=("--share-transform",),
-        help="one Monarch transform for all four layers",
+        help="one Monarch transform for all layers",
     )
 
 
+#: Flags of the rollout task only, with their defaults (refused with --task steady when changed).
+ROLLOUT_ONLY = {"model": "fno2d", "t_in": 10, "t_out": 10, "ntrain": 300, "nval": 50, "ntest": 50}
+#: Flags of the steady task only, with their defaults (refused with the rollout task when changed).
+STEADY_ONLY = {"val": None, "test": None, "x_key": "x", "y_key": "y", "loss": "rel_l2", "no_normalize": False}
+
+
+def _refuse(args: argparse.Namespace, flags: dict, task: str) -> None:
+    given = [n for n, default in flags.items() if getattr(args, n, default) != default]
+    if given:
+        names = ", ".join("--" + n.replace("_", "-") for n in given)
+        raise UserError(f"{names}: not a flag of --task {task}; remove it (see pde train --help)")
+
+
 def spec_from_args(args: argparse.Namespace, **override):
-    """The :class:`ForecastSpec` of parsed flags (``--device`` resolved, ``--threads`` checked)."""
+    """The :class:`ForecastSpec` (or, with ``--task steady``, the :class:`SteadySpec`) of parsed flags
+    (``--device`` resolved, ``--threads`` checked)."""
     from monarch_sci.operators.pde.forecasting import ForecastSpec
+    from monarch_sci.operators.pde.steady_training import SteadySpec
 
     set_threads(args.threads)
     device = resolve_device(args.device)
+    task = getattr(args, "task", "rollout")
+    _refuse(args, STEADY_ONLY if task == "rollout" else ROLLOUT_ONLY, task)
+    n_modes = None if args.n_modes is None else tuple(args.n_modes)
     fields = dict(
         data=args.data,
-        model=args.model,
         modes=args.modes,
+        n_modes=n_modes,
         width=args.width,
-        t_in=args.t_in,
-        t_out=args.t_out,
+        layers=args.layers,
         sub=args.sub,
-        ntrain=args.ntrain,
-        nval=args.nval,
-        ntest=args.ntest,
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
@@ -127,17 +188,53 @@ def spec_from_args(args: argparse.Namespace, **override):
         threads=args.threads,
         progress=not args.no_progress,
     )
-    return ForecastSpec(**{**fields, **override})
+    if task == "steady":
+        steady = dict(val=args.val, test=args.test, x_key=args.x_key, y_key=args.y_key, loss=args.loss)
+        return SteadySpec(**fields, **steady, normalize=not args.no_normalize, **override)
+    rollout = {name: getattr(args, name) for name in ROLLOUT_ONLY}
+    return ForecastSpec(**{**fields, **rollout, **override})
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from monarch_sci.operators.pde.forecasting import train_forecaster
+    from monarch_sci.operators.pde.steady_training import train_steady
 
     spec = spec_from_args(args, fourier=args.fourier, seed=args.seed, stop_after=args.stop_after)
-    rec = train_forecaster(spec, args.out, resume=args.resume, overwrite=args.overwrite)
-    if rec is not None:
+    train = train_steady if args.task == "steady" else train_forecaster
+    rec = train(spec, args.out, resume=args.resume, overwrite=args.overwrite)
+    if rec is None:
+        return 0
+    if "test" in rec:
         t = rec["test"]
         print(f"test relative L2 {t['test_rel_l2']:.4f} ({t['samples']} samples); run folder {args.out}")
+    else:
+        print(
+            f"trained (no --test file); best {rec['monitor']} {rec['best'][rec['monitor']]:.4f}; run folder {args.out}"
+        )
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from monarch_sci.operators.pde.run_eval import evaluate_run
+
+    set_threads(args.threads)
+    device = resolve_device(args.device)
+    samples = None
+    if args.samples is not None:
+        start, stop = args.samples
+        if not 0 <= start < stop:
+            raise UserError(f"--samples: expected 0 <= START < STOP, got {start} {stop}")
+        samples = range(start, stop)
+    r = evaluate_run(
+        args.run, args.data, resolution=args.resolution, sub=args.sub, samples=samples, device=device,
+        batch_size=args.batch_size,
+    )  # fmt: skip
+    side = r["grid"][0]
+    print(
+        f"{r['task']} run {args.run} (trained at {r['trained_grid'][0]}²) on {args.data} at {side}²: "
+        f"relative L2 {r['rel_l2_mean']:.4f} over {r['samples']} samples "
+        f"-> {Path(args.run) / f'eval_{Path(args.data).stem}_{side}.json'}"
+    )
     return 0
 
 

@@ -1,5 +1,5 @@
 """Neural PDE solvers: spectral convolutions with a swappable Fourier (FFT or Monarch, any grid), FNO-2D/3D, tasks
-(rollout forecasting, steady field maps); the neuraloperator drop-in is
+(rollout forecasting, steady field maps, their training and evaluation at any grid); the neuraloperator drop-in is
 :mod:`monarch_sci.operators.pde.neuralop_conv` (``monarch_conv``)."""
 
 from monarch_sci.operators.pde.fno import FNO2d, FNO3d, count_parameters, modes_from_n_modes
@@ -7,8 +7,10 @@ from monarch_sci.operators.pde.forecast_compare import compare_forecasters
 from monarch_sci.operators.pde.forecasting import ForecastSpec, train_forecaster
 from monarch_sci.operators.pde.fourier_modes import FourierModes, MonarchModes, kept_modes
 from monarch_sci.operators.pde.neuralop_conv import NeuralopSpectralConv, monarch_conv
+from monarch_sci.operators.pde.run_eval import evaluate_run
 from monarch_sci.operators.pde.spectral_conv import SpectralConv, SpectralConv2d, SpectralConv3d, make_mode_transform
 from monarch_sci.operators.pde.steady import SteadyModel, SteadyTask, relative_h1_per_sample
+from monarch_sci.operators.pde.steady_training import SteadySpec, train_steady
 from monarch_sci.operators.pde.tasks import ForecastModel, ForecastTask, ForecastWindows
 
 __all__ = [
@@ -25,13 +27,16 @@ __all__ = [
     "SpectralConv2d",
     "SpectralConv3d",
     "SteadyModel",
+    "SteadySpec",
     "SteadyTask",
     "compare_forecasters",
     "count_parameters",
+    "evaluate_run",
     "kept_modes",
     "make_mode_transform",
     "modes_from_n_modes",
     "monarch_conv",
     "relative_h1_per_sample",
     "train_forecaster",
+    "train_steady",
 ]

@@ -170,8 +170,10 @@ def compare_table(summary: dict[str, Any]) -> str:
     """The markdown table of a :func:`compare_forecasters` summary: our rows (mean ± std) and the published."""
     name = {"fft": "FNO (FFT)", "monarch": "Monarch-FNO"}
     a, rows, visc = summary["spec"], summary["rows"], summary["visc"]
+    n_modes = a.get("n_modes")
+    modes = f"modes {a['modes']}" if n_modes is None else f"n_modes {tuple(n_modes)}"
     lines = [
-        f"Navier–Stokes ν = {visc}, {a['model']}, modes {a['modes']}, width {a['width']}, "
+        f"Navier–Stokes ν = {visc}, {a['model']}, {modes}, width {a['width']}, {a.get('layers', 4)} layers, "
         f"{a['t_in']} → {a['t_out']} steps, {a['ntrain']}/{a['nval']}/{a['ntest']} train/val/test trajectories, "
         f"{a['epochs']} epochs, batch {a['batch_size']}, seeds {' '.join(map(str, a['seeds']))}.",
         "",

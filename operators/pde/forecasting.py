@@ -27,13 +27,14 @@ import itertools
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
-from monarch_sci.operators.pde.fno import FNO2d, FNO3d, count_parameters
+from monarch_sci.operators.pde.fno import TIME_PAD, FNO2d, FNO3d, count_parameters, modes_from_n_modes
+from monarch_sci.operators.pde.fourier_modes import check_grid
 from monarch_sci.operators.pde.plots import plot_error_per_step, plot_fields, plot_loss_curves
 from monarch_sci.operators.pde.tasks import ForecastModel, ForecastTask, ForecastWindows
 from monarch_sci.training.checkpoint import atomic_output, load_checkpoint, write_json_atomic
@@ -41,14 +42,19 @@ from monarch_sci.training.records import defining_differences
 from monarch_sci.training.trainer import OPTIMIZERS, SCHEDULERS, TrainConfig, Trainer, seed_everything
 
 __all__ = [
+    "FNOTraining",
     "ForecastSpec",
     "build_forecaster",
     "check_modes_fit",
+    "check_spec",
+    "clear_run",
     "defining_arguments",
     "load_forecast_splits",
+    "prepare_run",
     "read_record",
     "run_differences",
     "save_plot",
+    "spec_modes",
     "train_forecaster",
     "write_json",
 ]
@@ -62,22 +68,19 @@ _TRAINER_FIELDS += ("factor_weight_decay", "seed", "stop_after", "progress", "op
 RUN_FILES = ("record.json", "last.pt", "best.pt", "loss_curves.png", "error_per_step.png", "fields_test0.png")
 
 
-@dataclass(frozen=True)
-class ForecastSpec:
-    """One FNO forecasting run: data, split, model, optimisation, and where it runs.
+@dataclass(frozen=True, kw_only=True)
+class FNOTraining:
+    """The model and optimisation fields every FNO training spec shares (keyword-only).
 
     Parameters
     ----------
-    data
-        Navier–Stokes store (``.h5``, from ``monarch-sci ns generate``) or FNO ``.mat`` file.
-    model
-        ``"fno2d"`` (autoregressive rollout) or ``"fno3d"`` (one space–time pass).
     modes, width
-        Fourier modes kept per axis and sign; channel width.
-    t_in, t_out, sub
-        Input snapshots, predicted snapshots, spatial subsampling stride of the stored grid.
-    ntrain, nval, ntest
-        Split sizes (``nval=0``: no validation; ``best.pt`` then follows the training loss).
+        Fourier modes kept per axis and sign (the FNO paper's count); channel width.
+    n_modes, layers
+        neuraloperator's total modes per axis (``(M1, M2)``; when given it replaces ``modes``, see
+        :func:`~monarch_sci.operators.pde.fno.modes_from_n_modes`); Fourier layers.
+    sub
+        Spatial subsampling stride of the stored grid.
     epochs, batch_size, lr, weight_decay, optimizer, scheduler, step_size, gamma
         Optimisation (see :class:`~monarch_sci.training.trainer.TrainConfig`).
     factor_lr, factor_weight_decay
@@ -90,28 +93,13 @@ class ForecastSpec:
     device, threads, progress, stop_after
         How to run (not part of the result): a torch device string (``"cpu"``, ``"cuda:0"``), torch CPU
         threads, progress bar and per-epoch lines, stop after this many epochs of this call (resumable).
-
-    Examples
-    --------
-    >>> spec = ForecastSpec("ns.h5", epochs=2, fourier="monarch")
-    >>> spec.batch_size, defining_arguments(spec)["fourier"]
-    (20, 'monarch')
-    >>> ForecastSpec("ns.h5", ntrain=0)
-    Traceback (most recent call last):
-    ...
-    ValueError: ForecastSpec: expected ntrain (--ntrain) >= 1, got 0
     """
 
-    data: str | os.PathLike
-    model: Literal["fno2d", "fno3d"] = "fno2d"
     modes: int = 8
     width: int = 20
-    t_in: int = 10
-    t_out: int = 10
+    n_modes: tuple[int, ...] | None = None
+    layers: int = 4
     sub: int = 1
-    ntrain: int = 300
-    nval: int = 50
-    ntest: int = 50
     epochs: int = 500
     batch_size: int = 20
     lr: float = 1e-3
@@ -131,52 +119,124 @@ class ForecastSpec:
     progress: bool = True
     stop_after: int | None = None
 
-    def __post_init__(self) -> None:
-        choices = {
-            "model": ("fno2d", "fno3d"),
-            "optimizer": OPTIMIZERS,
-            "scheduler": SCHEDULERS,
-            "learn": ("both", "forward", "inverse", "none"),
-            "fourier": ("fft", "monarch"),
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"ForecastSpec: expected {name} in {allowed}, got {getattr(self, name)!r}")
-        lows = {"modes": 1, "width": 1, "t_in": 1, "t_out": 1, "sub": 1, "ntrain": 1, "nval": 0, "ntest": 1}
-        lows |= {"epochs": 1, "batch_size": 1, "step_size": 1}
-        for name, low in lows.items():
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ValueError(f"ForecastSpec: expected {name} ({_flag(name)}) >= {low}, got {value!r}")
-        for name in ("threads", "stop_after"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"ForecastSpec: expected {name} ({_flag(name)}) >= 1 or None, got {value!r}")
-        positive = {"lr": self.lr, "gamma": self.gamma}
-        nonneg = {"weight_decay": self.weight_decay, "factor_weight_decay": self.factor_weight_decay}
-        if self.factor_lr is not None:
-            nonneg["factor_lr"] = self.factor_lr
-        for name, value in positive.items():
-            if not (float(value) > 0 and float(value) < float("inf")):
-                raise ValueError(f"ForecastSpec: expected {name} ({_flag(name)}) > 0, got {value!r}")
-        for name, value in nonneg.items():
-            if not (float(value) >= 0 and float(value) < float("inf")):
-                raise ValueError(f"ForecastSpec: expected {name} ({_flag(name)}) >= 0, got {value!r}")
+    def _check(self, *, choices: dict[str, tuple], lows: dict[str, int], axes: int) -> None:
+        if self.n_modes is not None:
+            object.__setattr__(self, "n_modes", tuple(int(m) for m in self.n_modes))
+            if len(self.n_modes) != axes:
+                raise ValueError(
+                    f"{type(self).__name__}: expected n_modes (--n-modes) with {axes} entries, got {self.n_modes}"
+                )
+        check_spec(self, choices=choices, lows=lows)
 
     def train_config(self) -> TrainConfig:
-        """The trainer's settings for this spec."""
+        """The trainer's settings for this spec (``best.pt`` chosen by the validation relative L2)."""
         shared = {name: getattr(self, name) for name in _TRAINER_FIELDS}
         return TrainConfig(**shared, monitor="val_rel_l2", epoch_lines=self.progress)
+
+
+@dataclass(frozen=True)
+class ForecastSpec(FNOTraining):
+    """One FNO forecasting run: data, split, model, optimisation, and where it runs.
+
+    Parameters
+    ----------
+    data
+        Navier–Stokes store (``.h5``, from ``monarch-sci ns generate``) or FNO ``.mat`` file.
+    model
+        ``"fno2d"`` (autoregressive rollout) or ``"fno3d"`` (one space–time pass).
+    t_in, t_out
+        Input snapshots, predicted snapshots.
+    ntrain, nval, ntest
+        Split sizes (``nval=0``: no validation; ``best.pt`` then follows the training loss).
+    modes, n_modes, width, layers, sub, epochs, ..., stop_after
+        Keyword-only; see :class:`FNOTraining` (``n_modes`` has 3 entries for FNO-3D).
+
+    Examples
+    --------
+    >>> spec = ForecastSpec("ns.h5", epochs=2, fourier="monarch")
+    >>> spec.batch_size, defining_arguments(spec)["fourier"]
+    (20, 'monarch')
+    >>> ForecastSpec("ns.h5", ntrain=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: ForecastSpec: expected ntrain (--ntrain) >= 1, got 0
+    """
+
+    data: str | os.PathLike
+    model: Literal["fno2d", "fno3d"] = "fno2d"
+    t_in: int = 10
+    t_out: int = 10
+    ntrain: int = 300
+    nval: int = 50
+    ntest: int = 50
+
+    def __post_init__(self) -> None:
+        own = {"t_in": 1, "t_out": 1, "ntrain": 1, "nval": 0, "ntest": 1}
+        self._check(choices={"model": ("fno2d", "fno3d")}, lows=own, axes=2 if self.model == "fno2d" else 3)
 
 
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def defining_arguments(spec: ForecastSpec) -> dict[str, Any]:
-    """The fields that define the result (JSON values; the data as an absolute path, ``factor_lr`` resolved)."""
+#: Choices every spec shares (the optimisation and the Fourier transform).
+_CHOICES = {
+    "optimizer": OPTIMIZERS,
+    "scheduler": SCHEDULERS,
+    "learn": ("both", "forward", "inverse", "none"),
+    "fourier": ("fft", "monarch"),
+}
+
+
+def check_spec(
+    spec: FNOTraining, *, choices: dict[str, tuple] | None = None, lows: dict[str, int] | None = None
+) -> None:
+    """Raise a ``ValueError`` naming the spec class, the field, its flag and the value for an invalid field.
+
+    Checks the fields every training spec shares (optimisation, modes, width, layers, Fourier) and, when
+    given, ``choices`` (allowed values) and ``lows`` (integer lower bounds) of its own fields.
+    """
+    where = type(spec).__name__
+    for name, allowed in {**_CHOICES, **(choices or {})}.items():
+        if getattr(spec, name) not in allowed:
+            raise ValueError(f"{where}: expected {name} in {allowed}, got {getattr(spec, name)!r}")
+    ints = {"modes": 1, "width": 1, "layers": 1, "sub": 1, **(lows or {}), "epochs": 1, "batch_size": 1}
+    for name, low in {**ints, "step_size": 1}.items():
+        value = getattr(spec, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{where}: expected {name} ({_flag(name)}) >= {low}, got {value!r}")
+    if spec.n_modes is not None:
+        modes_from_n_modes(spec.n_modes, f"{where} (--n-modes)")
+    for name in ("threads", "stop_after"):
+        value = getattr(spec, name)
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ValueError(f"{where}: expected {name} ({_flag(name)}) >= 1 or None, got {value!r}")
+    positive = {"lr": spec.lr, "gamma": spec.gamma}
+    nonneg = {"weight_decay": spec.weight_decay, "factor_weight_decay": spec.factor_weight_decay}
+    if spec.factor_lr is not None:
+        nonneg["factor_lr"] = spec.factor_lr
+    for name, value in positive.items():
+        if not (float(value) > 0 and float(value) < float("inf")):
+            raise ValueError(f"{where}: expected {name} ({_flag(name)}) > 0, got {value!r}")
+    for name, value in nonneg.items():
+        if not (float(value) >= 0 and float(value) < float("inf")):
+            raise ValueError(f"{where}: expected {name} ({_flag(name)}) >= 0, got {value!r}")
+
+
+def spec_modes(spec: Any, axes: int = 2) -> tuple[int, ...]:
+    """The modes per sign of a spec: from ``n_modes`` when given, else ``modes`` on each of ``axes`` axes."""
+    if spec.n_modes is not None:
+        return modes_from_n_modes(spec.n_modes, f"{type(spec).__name__} (--n-modes)")
+    return (spec.modes,) * axes
+
+
+def defining_arguments(spec: Any) -> dict[str, Any]:
+    """The fields that define the result of a training spec (JSON values; data files as absolute paths,
+    ``factor_lr`` resolved)."""
     out = {k: v for k, v in asdict(spec).items() if k not in HOW_TO_RUN}
-    out["data"] = str(Path(spec.data).resolve())
+    for name in ("data", "val", "test"):
+        if out.get(name) is not None:
+            out[name] = str(Path(out[name]).resolve())
     out["factor_lr"] = spec.lr if spec.factor_lr is None else spec.factor_lr
     return out
 
@@ -228,6 +288,10 @@ def _visc(path: Path) -> str:
 
 def check_modes_fit(spec: ForecastSpec, s: int) -> None:
     """Refuse, before any training, a grid on which the requested modes do not fit."""
+    if spec.n_modes is not None:
+        grid = (s, s) if spec.model == "fno2d" else (s, s, spec.t_out + TIME_PAD)
+        check_grid(grid, spec_modes(spec, len(grid)), "--n-modes", what="the grid (padded time axis included)")
+        return
     if 2 * spec.modes > s:
         raise ValueError(f"--modes {spec.modes} keeps {2 * spec.modes} frequencies per axis, the grid is only {s}×{s}")
     if spec.model == "fno3d" and spec.modes > (spec.t_out + 6) // 2 + 1:
@@ -240,11 +304,12 @@ def build_forecaster(spec: ForecastSpec, resolution: int) -> ForecastModel:
     The one place that calls the FNO constructors (their Fourier keyword is being renamed).
     """
     common = {"fourier": spec.fourier, "learn": spec.learn, "share_transform": spec.share_fourier}
-    m, s = spec.modes, resolution
+    common |= {"n_layers": spec.layers, "t_in": spec.t_in}
+    s = resolution
     if spec.model == "fno2d":
-        fno = FNO2d(m, m, spec.width, t_in=spec.t_in, size=(s, s), **common)
+        fno = FNO2d(*spec_modes(spec, 2), spec.width, size=(s, s), **common)
     else:
-        fno = FNO3d(m, m, m, spec.width, t_in=spec.t_in, size=(s, s, spec.t_out), **common)
+        fno = FNO3d(*spec_modes(spec, 3), spec.width, size=(s, s, spec.t_out), **common)
     return ForecastModel(fno, spec.t_out)
 
 
@@ -259,11 +324,16 @@ def read_record(out: Path) -> dict[str, Any] | None:
         raise ValueError(f"{path}: unreadable run record ({err}); pass overwrite (--overwrite) to start anew") from None
 
 
-def run_differences(record: dict[str, Any], spec: ForecastSpec, *, allow_more_epochs: bool) -> list[str]:
-    """The defining fields in which ``record`` (a run's ``record.json``) and ``spec`` differ."""
+def run_differences(record: dict[str, Any], spec: Any, *, allow_more_epochs: bool) -> list[str]:
+    """The defining fields in which ``record`` (a run's ``record.json``) and ``spec`` differ.
+
+    A field the record lacks (added to the spec after the run was made) counts as its default value.
+    """
     recorded = record.get("spec")
     if not isinstance(recorded, dict):
         return ["the record holds no spec (written by an older version)"]
+    defaults = {f.name: f.default for f in fields(spec) if f.default is not MISSING}
+    recorded = {k: v for k, v in defaults.items() if k not in HOW_TO_RUN} | recorded
     requested = defining_arguments(spec)
     ignore = ["epochs"] if allow_more_epochs and spec.scheduler == "step" else []
     diffs = defining_differences(recorded, requested, ignore=ignore)
@@ -273,14 +343,15 @@ def run_differences(record: dict[str, Any], spec: ForecastSpec, *, allow_more_ep
     return diffs
 
 
-def _clear_run(out: Path) -> None:
+def clear_run(out: Path) -> None:
+    """Remove the files of a run from ``out`` (``overwrite=True``)."""
     for name in RUN_FILES:
         (out / name).unlink(missing_ok=True)
     for p in out.glob("fields_test*.png"):
         p.unlink()
 
 
-def _prepare_run(out: Path, spec: ForecastSpec, *, resume: bool, overwrite: bool) -> bool:
+def prepare_run(out: Path, spec: Any, *, resume: bool, overwrite: bool) -> bool:
     """Check ``out`` against ``spec``; returns whether to resume (nothing is written here)."""
     record = None if overwrite else read_record(out)
     if resume and not overwrite:
@@ -326,13 +397,18 @@ def train_forecaster(
     train, val, test, info = load_forecast_splits(spec)
     s = info["resolution"]
     check_modes_fit(spec, s)
-    resume = _prepare_run(out, spec, resume=resume, overwrite=overwrite)
+    resume = prepare_run(out, spec, resume=resume, overwrite=overwrite)
     if overwrite:
-        _clear_run(out)
+        clear_run(out)
     seed_everything(spec.seed)
     model = build_forecaster(spec, s)
     task = ForecastTask(spec.model)
-    extra = {"command": "pde train", "spec": defining_arguments(spec), "how": {k: getattr(spec, k) for k in HOW_TO_RUN}}
+    extra = {
+        "command": "pde train",
+        "task": "rollout",
+        "spec": defining_arguments(spec),
+        "how": {k: getattr(spec, k) for k in HOW_TO_RUN},
+    }
     trainer = Trainer(
         model, task, train, val, spec.train_config(), out=out, record={**extra, "data": info}, device=device
     )
