@@ -26,12 +26,12 @@ __all__ = [
     "SpectralConv3d",
     "SteadyModel",
     "SteadyTask",
+    "compare_forecasters",
     "count_parameters",
     "kept_modes",
     "make_mode_transform",
     "modes_from_n_modes",
     "monarch_conv",
     "relative_h1_per_sample",
-    "compare_forecasters",
     "train_forecaster",
 ]

@@ -122,11 +122,6 @@ def _mode_shape(modes: tuple[int, ...]) -> tuple[int, ...]:
     return (*(2 * m for m in modes[:-1]), modes[-1])
 
 
-def _kept_all(grid: tuple[int, ...], modes: tuple[int, ...]) -> list[tuple[int, ...]]:
-    d = len(grid)
-    return [kept_modes(n, m, half=j == d - 1) for j, (n, m) in enumerate(zip(grid, modes))]
-
-
 class FourierModes(nn.Module):
     """``rfftn``/``irfftn`` (``norm="ortho"``) restricted to the FNO's kept modes, with ``torch.fft``.
 
@@ -160,33 +155,40 @@ class FourierModes(nn.Module):
         self.mode_shape = _mode_shape(self.modes)
         self.dims = tuple(range(-len(self.modes), 0))
 
-    def _indices(self, grid: tuple[int, ...], device: torch.device) -> list[torch.Tensor]:
-        cache = self.__dict__.setdefault("_index_cache", {})
-        key = (grid, str(device))
-        if key not in cache:
-            cache[key] = [torch.tensor(k, dtype=torch.long, device=device) for k in _kept_all(grid, self.modes)]
-        return cache[key]
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        grid = _check_field(self, x)
-        c = torch.fft.rfftn(x, dim=self.dims, norm="ortho")
-        for dim, idx in zip(self.dims, self._indices(grid, x.device)):
-            c = c.index_select(dim, idx)
+        _check_field(self, x)
+        d = len(self.modes)
+        # The half axis first, keeping only its m_d lowest modes, so the full axes transform only those columns.
+        c = torch.fft.rfft(x, dim=-1, norm="ortho").narrow(-1, 0, self.modes[-1])
+        for j in range(d - 2, -1, -1):
+            c = _keep_both_signs(torch.fft.fft(c, dim=j - d, norm="ortho"), self.modes[j], j - d)
         return c
 
     def inverse(self, c: torch.Tensor, size: Sequence[int] | None = None) -> torch.Tensor:
         """Field on ``size`` (default: the constructor's ``size``) from its kept modes ``c``."""
         grid = _output_grid(self, c, size)
-        full = (*grid[:-1], grid[-1] // 2 + 1)
-        for j, (dim, idx) in enumerate(zip(self.dims, self._indices(grid, c.device))):
-            # Scatter the kept modes of axis j into a zero spectrum of that axis' full length.
-            shape = list(c.shape)
-            shape[c.dim() + dim] = full[j]
-            c = c.new_zeros(shape).index_copy(c.dim() + dim, idx, c)
-        return torch.fft.irfftn(c, s=grid, dim=self.dims, norm="ortho")
+        d = len(self.modes)
+        for j in range(d - 1):  # full axes on the kept half-axis columns only: zero-fill the dropped frequencies
+            c = torch.fft.ifft(_zero_fill(c, self.modes[j], grid[j], j - d), dim=j - d, norm="ortho")
+        return torch.fft.irfft(c, n=grid[-1], dim=-1, norm="ortho")  # irfft zero-pads the half spectrum itself
 
     def extra_repr(self) -> str:
         return f"size={self.size}, modes={self.modes}"
+
+
+def _keep_both_signs(c: torch.Tensor, m: int, dim: int) -> torch.Tensor:
+    """Frequencies ``0…m−1`` then ``n−m…n−1`` of a full spectrum axis (:func:`kept_modes`)."""
+    n = c.shape[dim]
+    return c if 2 * m == n else torch.cat((c.narrow(dim, 0, m), c.narrow(dim, n - m, m)), dim=dim)
+
+
+def _zero_fill(c: torch.Tensor, m: int, n: int, dim: int) -> torch.Tensor:
+    """The full spectrum axis of length ``n`` holding the kept ``2m`` frequencies of ``c`` (zero elsewhere)."""
+    if 2 * m == n:
+        return c
+    shape = list(c.shape)
+    shape[dim] = n - 2 * m
+    return torch.cat((c.narrow(dim, 0, m), c.new_zeros(shape), c.narrow(dim, m, m)), dim=dim)
 
 
 class MonarchModes(nn.Module):
