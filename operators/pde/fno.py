@@ -40,6 +40,7 @@ the DFT); the ablation over learnable parts, sharing and factor learning rate is
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Literal
 
@@ -49,7 +50,7 @@ from einops import rearrange
 from torch import nn
 
 from monarch_sci.fourier import Fourier
-from monarch_sci.operators.pde.fourier_modes import Learn, check_grid
+from monarch_sci.operators.pde.fourier_modes import Learn, MonarchModes, check_grid
 from monarch_sci.operators.pde.spectral_conv import SpectralConv, make_mode_transform, resolve_fourier
 
 __all__ = ["FNO2d", "FNO3d", "count_parameters", "modes_from_n_modes"]
@@ -344,10 +345,13 @@ class FNO2d(_FNOBase):
             raise ValueError(f"FNO2d.rollout: needs out_channels=1 (one snapshot per step), got {self.out_channels}")
         axis = 1 if self.layout == "channels_first" else -1
         preds = []
-        for _ in range(int(steps)):
-            y = self(x)
-            preds.append(y)
-            x = torch.cat((x.narrow(axis, 1, x.shape[axis] - 1), y), dim=axis)
+        with contextlib.ExitStack() as scope:  # Monarch transforms: matrices built once for all steps
+            for t in {id(m): m for m in self.modules() if isinstance(m, MonarchModes)}.values():
+                scope.enter_context(t.reuse_matrices())
+            for _ in range(int(steps)):
+                y = self(x)
+                preds.append(y)
+                x = torch.cat((x.narrow(axis, 1, x.shape[axis] - 1), y), dim=axis)
         return torch.cat(preds, dim=axis)
 
 

@@ -30,7 +30,8 @@ and the attributes ``size`` and ``mode_shape``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Literal
 
 import torch
@@ -279,13 +280,11 @@ class MonarchModes(nn.Module):
             for f in reversed(self._factored(grid)[0]):  # half axis first: it takes the real field
                 x = f(x)
             return x
-        d = len(self.size)
-        mats = self._dense_ts(grid, inverse=False)
-        re, im = mats[-1].real.contiguous(), mats[-1].imag.contiguous()  # strided views make matmul copy per batch
-        x = x.contiguous()
-        c = torch.complex(x @ re, x @ im)  # real field: two real products, no promotion
-        for j in range(d - 2, -1, -1):
-            c = _apply_along(mats[j], c, j - d)
+        full, half = self._dense_operands(grid, inverse=False)
+        b = x.shape[:-1]
+        c = torch.view_as_complex((x.reshape(-1, x.shape[-1]) @ half).reshape(*b, -1, 2))  # one real GEMM
+        for j in range(len(full) - 1, -1, -1):
+            c = _left_multiply(full[j], c, j - len(self.size))
         return c
 
     def inverse(self, c: torch.Tensor, size: Sequence[int] | None = None) -> torch.Tensor:
@@ -295,14 +294,54 @@ class MonarchModes(nn.Module):
             for g in self._factored(grid)[1]:  # full axes first, the half axis last, then the real part
                 c = g(c)
             return c.real
-        d = len(self.size)
-        mats = self._dense_ts(grid, inverse=True)
-        for j in range(d - 1):
-            c = _apply_along(mats[j], c, j - d)
-        re, im = mats[-1].real.contiguous(), mats[-1].imag.contiguous()  # (m_d, n_d)
-        # Contiguous left operands let matmul fold the batch into one GEMM (it does not for strided inputs that need
-        # a gradient, and falls back to per-sample copies).
-        return c.real.contiguous() @ re - c.imag.contiguous() @ im  # Re(c @ half_t), no imaginary part computed
+        full, half = self._dense_operands(grid, inverse=True)
+        for j, m in enumerate(full):
+            c = _left_multiply(m, c, j - len(self.size))
+        # Re(c Gᵀ) as one real GEMM on the interleaved (re, im) pairs of c: no imaginary part is computed.
+        b = c.shape[:-1]
+        return (torch.view_as_real(c.contiguous()).reshape(-1, 2 * c.shape[-1]) @ half).reshape(*b, -1)
+
+    @contextlib.contextmanager
+    def reuse_matrices(self) -> Iterator[None]:
+        """Inside this block the dense path builds its matrices once per grid and reuses them (for example over
+        the steps of a rollout, in one autograd graph); the factors must not change inside the block.
+
+        Examples
+        --------
+        >>> M = MonarchModes((16, 16), (4, 4))
+        >>> x = torch.randn(2, 16, 16)
+        >>> with M.reuse_matrices():
+        ...     y = M.inverse(M(M.inverse(M(x))))
+        >>> torch.allclose(y, M.inverse(M(M.inverse(M(x)))))
+        True
+        """
+        outer = "_scope_cache" in self.__dict__
+        if not outer:
+            self.__dict__["_scope_cache"] = {}
+        try:
+            yield
+        finally:
+            if not outer:
+                del self.__dict__["_scope_cache"]
+
+    def _dense_operands(self, grid: tuple[int, ...], *, inverse: bool) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The full axes' matrices as left factors (forward ``(2m_j, n_j)``, inverse ``(n_j, 2m_j)``, complex)
+        and the half axis as one real matrix on interleaved ``(re, im)`` pairs (forward ``(n_d, 2m_d)``: columns
+        ``Re, Im`` of each mode; inverse ``(2m_d, n_d)``: rows ``Re, −Im``)."""
+        scope = self.__dict__.get("_scope_cache")
+        if scope is not None and (grid, inverse) in scope:
+            return scope[(grid, inverse)]
+        mats = self._dense_ts(grid, inverse=inverse)
+        full = [m.T.contiguous() for m in mats[:-1]]
+        last = mats[-1]
+        if inverse:  # (m_d, n_d) complex -> rows (Re G_k, -Im G_k)
+            half = torch.stack((last.real, -last.imag), dim=1).reshape(-1, last.shape[-1])
+        else:  # (n_d, m_d) complex -> columns (Re F_k, Im F_k)
+            half = torch.view_as_real(last.contiguous()).reshape(last.shape[0], -1)
+        out = (full, half)
+        if scope is not None:
+            scope[(grid, inverse)] = out
+        return out
 
     def _carry_kw(self, j: int, n_new: int, inverse: bool) -> dict:
         d, n, m = len(self.size), self.size[j], self.modes[j]
@@ -439,9 +478,12 @@ def _dense_t(op: MonarchDFT) -> torch.Tensor:
     return m
 
 
-def _apply_along(matrix_t: torch.Tensor, c: torch.Tensor, dim: int) -> torch.Tensor:
-    """``Mᵀ`` ``(n, m)`` applied along axis ``dim`` of ``c`` (that axis has length ``n`` → ``m``)."""
-    return (c.movedim(dim, -1).contiguous() @ matrix_t).movedim(-1, dim)
+def _left_multiply(matrix: torch.Tensor, c: torch.Tensor, dim: int) -> torch.Tensor:
+    """``matrix`` ``(p, n)`` applied along axis ``dim`` of ``c`` (length ``n`` → ``p``), as a left factor on
+    ``c`` viewed ``(..., n, rest)``: no transposition of ``c``."""
+    lead, rest = c.shape[:dim], c.shape[dim:][1:]
+    out = matrix @ c.reshape(*lead, c.shape[dim], -1)
+    return out.reshape(*lead, matrix.shape[0], *rest)
 
 
 def complex_dtype_for(dtype: torch.dtype) -> torch.dtype:
