@@ -456,10 +456,9 @@ def _constant(op: MonarchDFT) -> bool:
 
 
 def _dense_t(op: MonarchDFT) -> torch.Tensor:
-    """``Mᵀ`` ``(n_in, n_out)`` of a one-axis Monarch transform, as the transform of the identity.
+    """``Mᵀ`` ``(n_in, n_out)`` of a one-axis Monarch transform (:func:`_assemble_t`).
 
-    One factored product of ``n_in`` unit vectors: the same function as ``op.to_dense().T`` (differentiable in
-    the factors) with a handful of kernels instead of a block-diagonal assembly. When no gradient can flow to
+    The same function as ``op.to_dense().T`` (differentiable in the factors). When no gradient can flow to
     the factors (fixed factors, or ``torch.no_grad``) the matrix is a constant and is cached on the operator,
     keyed by the factors' storage and version counters (an optimiser step or ``load_state_dict`` bumps them).
     """
@@ -468,14 +467,51 @@ def _dense_t(op: MonarchDFT) -> torch.Tensor:
         cached = op.__dict__.get("_dense_t_cache")
         if cached is not None and cached[0] == key:
             return cached[1]
-    n_in = op.ishape[0]
-    e = torch.eye(n_in, dtype=op.r_blocks.dtype, device=op.r_blocks.device)  # row i: unit vector e_i
-    e = e.reshape(n_in, n_in, *([1] * (-op.dim - 1)))  # the transform axis at op.dim, singleton dims after it
     with torch.set_grad_enabled(torch.is_grad_enabled() and not constant):
-        m = op(e).reshape(n_in, -1)  # row i: M e_i
+        m = _assemble_t(op)
     if constant:
         op.__dict__["_dense_t_cache"] = (key, m)
     return m
+
+
+def _assemble_t(op: MonarchDFT) -> torch.Tensor:
+    """``Mᵀ`` of ``op`` from its factors in one broadcast product, then two gathers.
+
+    With ``y = Pᵀ L P R x`` and square block counts (``R``: ``k`` blocks ``q × p``, ``L``: ``l = q`` blocks
+    ``s × k``, as every :class:`~monarch_sci.dft.MonarchDFT` has), output ``c·l + j`` reads input ``a·p + t``
+    through exactly one path: ``M[c·l + j, a·p + t] = L[j, c, a] · R[a, j, t]`` (no sum). The input gather
+    keeps the Monarch input position of every sample, the output gather the kept modes. Other shapes, or an
+    input gather that feeds one sample to several positions, fall back to the transform of the identity.
+    """
+    k, q, p = op.r_blocks.shape
+    l, s, r = op.l_blocks.shape
+    pos = _sample_positions(op)
+    if q != l or k != r or pos is None:
+        n_in = op.ishape[0]
+        e = torch.eye(n_in, dtype=op.r_blocks.dtype, device=op.r_blocks.device)  # row i: unit vector e_i
+        e = e.reshape(n_in, n_in, *([1] * (-op.dim - 1)))  # the transform axis at op.dim, singleton dims after it
+        return op(e).reshape(n_in, -1)  # row i: M e_i
+    # (a, t, c, j) = L[j, c, a] R[a, j, t]: rows are Monarch inputs a·p + t, columns outputs c·l + j.
+    mt = (op.l_blocks.permute(2, 1, 0).unsqueeze(1) * op.r_blocks.permute(0, 2, 1).unsqueeze(2)).reshape(k * p, s * l)
+    mt = mt.index_select(0, pos)  # (n_in, s·l): the sample order
+    return mt if op.out_index is None else mt.index_select(1, op.out_index)
+
+
+def _sample_positions(op: MonarchDFT) -> torch.Tensor | None:
+    """For every input sample its one Monarch input position (``None`` if a sample has none or several)."""
+    cached = op.__dict__.get("_sample_positions")
+    if cached is not None and cached[0] is op.in_index:
+        return cached[1]
+    n_in = op.ishape[0]
+    idx = op.in_index
+    feeds = idx < n_in  # positions fed by a sample (the rest read the zero slot)
+    counts = torch.bincount(idx[feeds], minlength=n_in)
+    pos = None
+    if bool((counts == 1).all()):
+        pos = torch.empty(n_in, dtype=torch.long, device=idx.device)
+        pos[idx[feeds]] = torch.arange(idx.numel(), device=idx.device)[feeds]
+    op.__dict__["_sample_positions"] = (idx, pos)
+    return pos
 
 
 def _left_multiply(matrix: torch.Tensor, c: torch.Tensor, dim: int) -> torch.Tensor:
