@@ -41,12 +41,12 @@ the DFT); the ablation over learnable parts, sharing and factor learning rate is
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Sequence
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from torch import nn
 
 from monarch_sci.fourier import Fourier
@@ -107,10 +107,21 @@ def _resolve_modes(modes: Sequence[int | None], n_modes: Sequence[int] | None, w
     return out
 
 
-def _grid(shape: Sequence[int], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """Coordinates ``linspace(0, 1, n)`` per axis, as channels: ``(1, n_1, …, n_d, d)``."""
+@functools.lru_cache(maxsize=32)
+def _coords(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Coordinates ``linspace(0, 1, n)`` per axis, as ``d`` channels over the flattened grid: ``(d, n_1⋯n_d)``
+    (a constant, built once per grid)."""
     axes = [torch.linspace(0, 1, n, dtype=dtype, device=device) for n in shape]
-    return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).unsqueeze(0)
+    return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=0).reshape(len(shape), -1)
+
+
+def _bmm_linear(weight: torch.Tensor, bias: torch.Tensor | None, v: torch.Tensor) -> torch.Tensor:
+    """``W v_b + bias`` per sample of ``v`` ``(b, c_in, N)`` → ``(b, c_out, N)``: a pointwise linear map on
+    channels-first fields as one broadcast batched product (no transposition of ``v``)."""
+    w = weight.expand(v.shape[0], -1, -1)
+    if bias is None:
+        return torch.bmm(w, v)
+    return torch.baddbmm(bias.reshape(1, -1, 1), w, v)
 
 
 def _pointwise(conv: nn.Conv2d | nn.Conv3d, v: torch.Tensor) -> torch.Tensor:
@@ -120,9 +131,7 @@ def _pointwise(conv: nn.Conv2d | nn.Conv3d, v: torch.Tensor) -> torch.Tensor:
     shape (forward and backward), the weight is broadcast over the batch instead.
     """
     b, c = v.shape[:2]
-    weight = conv.weight.reshape(conv.out_channels, c)
-    bias = conv.bias.reshape(1, -1, 1)
-    out = torch.baddbmm(bias, weight.expand(b, -1, -1), v.reshape(b, c, -1))  # (b, o, n_grid)
+    out = _bmm_linear(conv.weight.reshape(conv.out_channels, c), conv.bias, v.reshape(b, c, -1))  # (b, o, n_grid)
     return out.reshape(b, conv.out_channels, *v.shape[2:])
 
 
@@ -214,8 +223,25 @@ class _FNOBase(nn.Module):
     def _transform_grid(self, grid: tuple[int, ...]) -> tuple[int, ...]:
         return grid
 
-    def _output(self, y: torch.Tensor) -> torch.Tensor:
-        return y.movedim(-1, 1) if self.layout == "channels_first" else y
+    def _lift(self, x: torch.Tensor) -> torch.Tensor:
+        """``P([x, coordinates])`` channels-first ``(b, width, *grid)`` from the checked channels-last input.
+
+        ``P`` splits into its field and coordinate columns: the coordinate part plus the bias is one constant
+        field per call, so the batch is never concatenated with the coordinates nor transposed.
+        """
+        b, grid, c = x.shape[0], tuple(x.shape[1:-1]), self.in_channels
+        weight = self.fc0.weight
+        const = torch.addmm(self.fc0.bias.unsqueeze(1), weight[:, c:], _coords(grid, x.dtype, x.device))  # (w, N)
+        fields = x.movedim(-1, 1).reshape(b, c, -1)  # (b, c, N): a view for either layout
+        v = torch.baddbmm(const.unsqueeze(0), weight[:, :c].expand(b, -1, -1), fields)
+        return v.reshape(b, self.width, *grid)
+
+    def _project_out(self, v: torch.Tensor) -> torch.Tensor:
+        """``Q(v)`` of channels-first ``v`` ``(b, width, *grid)`` in the model's layout (channels-first products)."""
+        b, grid = v.shape[0], v.shape[2:]
+        h = F.gelu(_bmm_linear(self.fc1.weight, self.fc1.bias, v.reshape(b, self.width, -1)))
+        y = _bmm_linear(self.fc2.weight, self.fc2.bias, h).reshape(b, self.out_channels, *grid)
+        return y if self.layout == "channels_first" else y.movedim(1, -1)
 
     def _layers(self, v: torch.Tensor) -> torch.Tensor:
         for i, (k, w) in enumerate(zip(self.convs, self.ws)):
@@ -224,8 +250,6 @@ class _FNOBase(nn.Module):
                 v = F.gelu(v)
         return v
 
-    def _project(self, v: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.gelu(self.fc1(v)))
 
     #: How the input channels are called in messages.
     channel_name = "in_channels"
@@ -328,11 +352,7 @@ class FNO2d(_FNOBase):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self._channels_last(x)
-        grid = _grid(x.shape[1:3], x.dtype, x.device).expand(x.shape[0], -1, -1, -1)
-        v = self.fc0(torch.cat((x, grid), dim=-1))
-        v = rearrange(v, "b x y c -> b c x y")
-        v = self._layers(v)
-        return self._output(self._project(rearrange(v, "b c x y -> b x y c")))
+        return self._project_out(self._layers(self._lift(x)))
 
     def rollout(self, x: torch.Tensor, steps: int) -> torch.Tensor:
         """Predict ``steps`` snapshots autoregressively, feeding each prediction back into the window.
@@ -440,9 +460,5 @@ class FNO3d(_FNOBase):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self._channels_last(x)
-        grid = _grid(x.shape[1:4], x.dtype, x.device).expand(x.shape[0], -1, -1, -1, -1)
-        v = self.fc0(torch.cat((x, grid), dim=-1))
-        v = rearrange(v, "b x y t c -> b c x y t")
-        v = F.pad(v, (0, TIME_PAD))
-        v = self._layers(v)[..., :-TIME_PAD]
-        return self._output(self._project(rearrange(v, "b c x y t -> b x y t c")))
+        v = F.pad(self._lift(x), (0, TIME_PAD))
+        return self._project_out(self._layers(v)[..., :-TIME_PAD])
