@@ -250,7 +250,6 @@ class _FNOBase(nn.Module):
                 v = F.gelu(v)
         return v
 
-
     #: How the input channels are called in messages.
     channel_name = "in_channels"
 

@@ -39,6 +39,16 @@ from torch import nn
 
 from monarch_sci.dft import MonarchDFT
 from monarch_sci.dtypes import COMPLEX_OF
+from monarch_sci.operators.pde.mode_matrices import (
+    constant,
+    dense_forward,
+    dense_inverse,
+    dense_t,
+    dft_operands,
+    factor_key,
+    needs_grad,
+    operands,
+)
 from monarch_sci.operators.pde.mode_resampling import carry_dense_t
 from monarch_sci.plan import MonarchPlan
 from monarch_sci.projection import project
@@ -49,6 +59,8 @@ Learn = Literal["both", "forward", "inverse", "none"]
 _LEARN = ("both", "forward", "inverse", "none")
 Path = Literal["auto", "dense", "factored"]
 _PATHS = ("auto", "dense", "factored")
+FFTPath = Literal["fft", "matmul"]
+_FFT_PATHS = ("fft", "matmul")
 #: ``path="auto"`` multiplies by the materialised matrices while every axis is at most this long.
 DENSE_MAX_N = 256
 
@@ -135,6 +147,12 @@ class FourierModes(nn.Module):
         is passed), or ``None``; the last axis is the half-spectrum axis.
     modes
         ``(m_1, …, m_d)``: modes kept per sign on each full axis, and on the half axis.
+    path
+        ``"fft"`` (default): ``torch.fft`` (``rfft`` on the last axis, keeping ``m_d`` columns, then ``fft`` on
+        those columns only). ``"matmul"``: the same exact truncated DFT as small constant matrices applied by
+        matrix products (:mod:`~monarch_sci.operators.pde.mode_matrices`), the layout of the Monarch dense
+        path; faster on a CPU for FNO grids (a few kept modes, ``n`` up to a few hundred), same values to
+        round-off.
 
     Shape
     -----
@@ -149,15 +167,26 @@ class FourierModes(nn.Module):
     (torch.Size([2, 3, 16, 16]), torch.Size([2, 3, 32, 24]))
     """
 
-    def __init__(self, size: Sequence[int] | None, modes: Sequence[int]) -> None:
+    def __init__(self, size: Sequence[int] | None, modes: Sequence[int], *, path: FFTPath = "fft") -> None:
         super().__init__()
+        if path not in _FFT_PATHS:
+            raise ValueError(f"FourierModes: path must be one of {_FFT_PATHS}, got {path!r}")
         self.modes = tuple(int(m) for m in modes)
         self.size = None if size is None else _check_size_modes(size, self.modes, "FourierModes")[0]
         self.mode_shape = _mode_shape(self.modes)
         self.dims = tuple(range(-len(self.modes), 0))
+        self.path = path
+
+    def _dft_operands(self, grid: tuple[int, ...], dtype: torch.dtype, device: torch.device, inverse: bool):
+        d = len(grid)
+        freqs = tuple(kept_modes(n, m, half=j == d - 1) for j, (n, m) in enumerate(zip(grid, self.modes)))
+        weights = (*([None] * (d - 1)), half_axis_weights(grid[-1], self.modes[-1]) if inverse else None)
+        return dft_operands(grid, freqs, weights, dtype, device, inverse=inverse)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_field(self, x)
+        grid = _check_field(self, x)
+        if self.path == "matmul":
+            return dense_forward(x, *self._dft_operands(grid, x.dtype, x.device, inverse=False))
         d = len(self.modes)
         # The half axis first, keeping only its m_d lowest modes, so the full axes transform only those columns.
         c = torch.fft.rfft(x, dim=-1, norm="ortho").narrow(-1, 0, self.modes[-1])
@@ -168,13 +197,15 @@ class FourierModes(nn.Module):
     def inverse(self, c: torch.Tensor, size: Sequence[int] | None = None) -> torch.Tensor:
         """Field on ``size`` (default: the constructor's ``size``) from its kept modes ``c``."""
         grid = _output_grid(self, c, size)
+        if self.path == "matmul":
+            return dense_inverse(c, *self._dft_operands(grid, c.real.dtype, c.device, inverse=True))
         d = len(self.modes)
         for j in range(d - 1):  # full axes on the kept half-axis columns only: zero-fill the dropped frequencies
             c = torch.fft.ifft(_zero_fill(c, self.modes[j], grid[j], j - d), dim=j - d, norm="ortho")
         return torch.fft.irfft(c, n=grid[-1], dim=-1, norm="ortho")  # irfft zero-pads the half spectrum itself
 
     def extra_repr(self) -> str:
-        return f"size={self.size}, modes={self.modes}"
+        return f"size={self.size}, modes={self.modes}, path={self.path!r}"
 
 
 def _keep_both_signs(c: torch.Tensor, m: int, dim: int) -> torch.Tensor:
@@ -280,12 +311,7 @@ class MonarchModes(nn.Module):
             for f in reversed(self._factored(grid)[0]):  # half axis first: it takes the real field
                 x = f(x)
             return x
-        full, half = self._dense_operands(grid, inverse=False)
-        b = x.shape[:-1]
-        c = torch.view_as_complex((x.reshape(-1, x.shape[-1]) @ half).reshape(*b, -1, 2))  # one real GEMM
-        for j in range(len(full) - 1, -1, -1):
-            c = _left_multiply(full[j], c, j - len(self.size))
-        return c
+        return dense_forward(x, *self._dense_operands(grid, inverse=False))
 
     def inverse(self, c: torch.Tensor, size: Sequence[int] | None = None) -> torch.Tensor:
         """Field on ``size`` (default: the training grid) from its kept modes ``c``."""
@@ -294,12 +320,7 @@ class MonarchModes(nn.Module):
             for g in self._factored(grid)[1]:  # full axes first, the half axis last, then the real part
                 c = g(c)
             return c.real
-        full, half = self._dense_operands(grid, inverse=True)
-        for j, m in enumerate(full):
-            c = _left_multiply(m, c, j - len(self.size))
-        # Re(c Gᵀ) as one real GEMM on the interleaved (re, im) pairs of c: no imaginary part is computed.
-        b = c.shape[:-1]
-        return (torch.view_as_real(c.contiguous()).reshape(-1, 2 * c.shape[-1]) @ half).reshape(*b, -1)
+        return dense_inverse(c, *self._dense_operands(grid, inverse=True))
 
     @contextlib.contextmanager
     def reuse_matrices(self) -> Iterator[None]:
@@ -325,20 +346,11 @@ class MonarchModes(nn.Module):
                 del self.__dict__["_scope_cache"]
 
     def _dense_operands(self, grid: tuple[int, ...], *, inverse: bool) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """The full axes' matrices as left factors (forward ``(2m_j, n_j)``, inverse ``(n_j, 2m_j)``, complex)
-        and the half axis as one real matrix on interleaved ``(re, im)`` pairs (forward ``(n_d, 2m_d)``: columns
-        ``Re, Im`` of each mode; inverse ``(2m_d, n_d)``: rows ``Re, −Im``)."""
+        """The learned maps on ``grid`` as :func:`~monarch_sci.operators.pde.mode_matrices.operands`."""
         scope = self.__dict__.get("_scope_cache")
         if scope is not None and (grid, inverse) in scope:
             return scope[(grid, inverse)]
-        mats = self._dense_ts(grid, inverse=inverse)
-        full = [m.T.contiguous() for m in mats[:-1]]
-        last = mats[-1]
-        if inverse:  # (m_d, n_d) complex -> rows (Re G_k, -Im G_k)
-            half = torch.stack((last.real, -last.imag), dim=1).reshape(-1, last.shape[-1])
-        else:  # (n_d, m_d) complex -> columns (Re F_k, Im F_k)
-            half = torch.view_as_real(last.contiguous()).reshape(last.shape[0], -1)
-        out = (full, half)
+        out = operands(self._dense_ts(grid, inverse=inverse), inverse=inverse)
         if scope is not None:
             scope[(grid, inverse)] = out
         return out
@@ -355,16 +367,16 @@ class MonarchModes(nn.Module):
         """Per axis, ``Mᵀ`` of the forward (``(n_j, 2m_j)``) or inverse (``(2m_j, n_j)``) map on ``grid``."""
         out = []
         for j, op in enumerate(self.inv if inverse else self.fwd):
-            base = _dense_t(op)
+            base = dense_t(op)
             n, n_new = self.size[j], grid[j]
             if n_new != n:
                 cache = op.__dict__.setdefault("_carried_cache", {})  # grid size -> (factor key, matrix)
-                constant, key = _constant(op), _factor_key(op)
-                if constant and cache.get(n_new, (None,))[0] == key:
+                const, key = constant(op), factor_key(op)
+                if const and cache.get(n_new, (None,))[0] == key:
                     base = cache[n_new][1]
                 else:
                     base = carry_dense_t(base, n, n_new, **self._carry_kw(j, n_new, inverse))
-                    if constant:
+                    if const:
                         cache[n_new] = (key, base)
             out.append(base)
         return out
@@ -373,14 +385,14 @@ class MonarchModes(nn.Module):
         """Forward and inverse Monarch transforms on ``grid``: the learned ones, or projections of them carried."""
         if grid == self.size:
             return self.fwd, self.inv
-        if any(_needs_grad(op) for op in (*self.fwd, *self.inv)):
+        if any(needs_grad(op) for op in (*self.fwd, *self.inv)):
             raise RuntimeError(
                 f"MonarchModes: the factored path carries the learned maps to grid {grid} by a projection without "
                 f"gradient, but the factors need one (training on a grid other than size={self.size}); "
                 "use path='dense' to train on other grids, or evaluate under torch.no_grad()"
             )
         cache = self.__dict__.setdefault("_factored_cache", {})  # grid -> (factor keys, (fwd, inv))
-        key = tuple(_factor_key(op) for op in (*self.fwd, *self.inv))
+        key = tuple(factor_key(op) for op in (*self.fwd, *self.inv))
         if cache.get(grid, (None,))[0] != key:
             pairs = [
                 _axis_pair(grid, self.modes, j, "none", self.fwd[j].r_blocks.dtype, self.fwd[j].r_blocks.device)
@@ -391,7 +403,7 @@ class MonarchModes(nn.Module):
                 for new, learned, inverse in ((fwd[j], self.fwd[j], False), (inv[j], self.inv[j], True)):
                     if grid[j] != self.size[j]:
                         carried_t = carry_dense_t(
-                            _dense_t(learned), self.size[j], grid[j], **self._carry_kw(j, grid[j], inverse)
+                            dense_t(learned), self.size[j], grid[j], **self._carry_kw(j, grid[j], inverse)
                         )
                         _project_into(new, carried_t.T)
                     else:
@@ -440,86 +452,6 @@ def _project_into(op: MonarchDFT, dense: torch.Tensor) -> None:
     with torch.no_grad():
         op.r_blocks.copy_(r)
         op.l_blocks.copy_(l)
-
-
-def _factor_key(op: MonarchDFT) -> tuple[int, int, int, int]:
-    return (op.r_blocks.data_ptr(), op.l_blocks.data_ptr(), op.r_blocks._version, op.l_blocks._version)
-
-
-def _needs_grad(op: MonarchDFT) -> bool:
-    return torch.is_grad_enabled() and (op.r_blocks.requires_grad or op.l_blocks.requires_grad)
-
-
-def _constant(op: MonarchDFT) -> bool:
-    """No gradient can flow to the factors, so matrices built from them are constants that may be cached."""
-    return not _needs_grad(op) and not torch.is_inference_mode_enabled()
-
-
-def _dense_t(op: MonarchDFT) -> torch.Tensor:
-    """``Mᵀ`` ``(n_in, n_out)`` of a one-axis Monarch transform (:func:`_assemble_t`).
-
-    The same function as ``op.to_dense().T`` (differentiable in the factors). When no gradient can flow to
-    the factors (fixed factors, or ``torch.no_grad``) the matrix is a constant and is cached on the operator,
-    keyed by the factors' storage and version counters (an optimiser step or ``load_state_dict`` bumps them).
-    """
-    constant, key = _constant(op), _factor_key(op)
-    if constant:
-        cached = op.__dict__.get("_dense_t_cache")
-        if cached is not None and cached[0] == key:
-            return cached[1]
-    with torch.set_grad_enabled(torch.is_grad_enabled() and not constant):
-        m = _assemble_t(op)
-    if constant:
-        op.__dict__["_dense_t_cache"] = (key, m)
-    return m
-
-
-def _assemble_t(op: MonarchDFT) -> torch.Tensor:
-    """``Mᵀ`` of ``op`` from its factors in one broadcast product, then two gathers.
-
-    With ``y = Pᵀ L P R x`` and square block counts (``R``: ``k`` blocks ``q × p``, ``L``: ``l = q`` blocks
-    ``s × k``, as every :class:`~monarch_sci.dft.MonarchDFT` has), output ``c·l + j`` reads input ``a·p + t``
-    through exactly one path: ``M[c·l + j, a·p + t] = L[j, c, a] · R[a, j, t]`` (no sum). The input gather
-    keeps the Monarch input position of every sample, the output gather the kept modes. Other shapes, or an
-    input gather that feeds one sample to several positions, fall back to the transform of the identity.
-    """
-    k, q, p = op.r_blocks.shape
-    l, s, r = op.l_blocks.shape
-    pos = _sample_positions(op)
-    if q != l or k != r or pos is None:
-        n_in = op.ishape[0]
-        e = torch.eye(n_in, dtype=op.r_blocks.dtype, device=op.r_blocks.device)  # row i: unit vector e_i
-        e = e.reshape(n_in, n_in, *([1] * (-op.dim - 1)))  # the transform axis at op.dim, singleton dims after it
-        return op(e).reshape(n_in, -1)  # row i: M e_i
-    # (a, t, c, j) = L[j, c, a] R[a, j, t]: rows are Monarch inputs a·p + t, columns outputs c·l + j.
-    mt = (op.l_blocks.permute(2, 1, 0).unsqueeze(1) * op.r_blocks.permute(0, 2, 1).unsqueeze(2)).reshape(k * p, s * l)
-    mt = mt.index_select(0, pos)  # (n_in, s·l): the sample order
-    return mt if op.out_index is None else mt.index_select(1, op.out_index)
-
-
-def _sample_positions(op: MonarchDFT) -> torch.Tensor | None:
-    """For every input sample its one Monarch input position (``None`` if a sample has none or several)."""
-    cached = op.__dict__.get("_sample_positions")
-    if cached is not None and cached[0] is op.in_index:
-        return cached[1]
-    n_in = op.ishape[0]
-    idx = op.in_index
-    feeds = idx < n_in  # positions fed by a sample (the rest read the zero slot)
-    counts = torch.bincount(idx[feeds], minlength=n_in)
-    pos = None
-    if bool((counts == 1).all()):
-        pos = torch.empty(n_in, dtype=torch.long, device=idx.device)
-        pos[idx[feeds]] = torch.arange(idx.numel(), device=idx.device)[feeds]
-    op.__dict__["_sample_positions"] = (idx, pos)
-    return pos
-
-
-def _left_multiply(matrix: torch.Tensor, c: torch.Tensor, dim: int) -> torch.Tensor:
-    """``matrix`` ``(p, n)`` applied along axis ``dim`` of ``c`` (length ``n`` → ``p``), as a left factor on
-    ``c`` viewed ``(..., n, rest)``: no transposition of ``c``."""
-    lead, rest = c.shape[:dim], c.shape[dim:][1:]
-    out = matrix @ c.reshape(*lead, c.shape[dim], -1)
-    return out.reshape(*lead, matrix.shape[0], *rest)
 
 
 def complex_dtype_for(dtype: torch.dtype) -> torch.dtype:
