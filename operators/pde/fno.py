@@ -237,11 +237,16 @@ class _FNOBase(nn.Module):
         return v.reshape(b, self.width, *grid)
 
     def _project_out(self, v: torch.Tensor) -> torch.Tensor:
-        """``Q(v)`` of channels-first ``v`` ``(b, width, *grid)`` in the model's layout (channels-first products)."""
+        """``Q(v)`` of channels-first ``v`` ``(b, width, *grid)`` in the model's layout.
+
+        ``fc1`` reads ``v`` through a transposed view (no copy) and the hidden layer is channels-last: its
+        ``fc2`` backward is one GEMM, where channels-first it is a batched outer product plus a copy (measured
+        1.5× slower for the projection at 32², batch 20).
+        """
         b, grid = v.shape[0], v.shape[2:]
-        h = F.gelu(_bmm_linear(self.fc1.weight, self.fc1.bias, v.reshape(b, self.width, -1)))
-        y = _bmm_linear(self.fc2.weight, self.fc2.bias, h).reshape(b, self.out_channels, *grid)
-        return y if self.layout == "channels_first" else y.movedim(1, -1)
+        y = self.fc2(F.gelu(self.fc1(v.reshape(b, self.width, -1).transpose(1, 2))))  # (b, N, out)
+        y = y.reshape(b, *grid, self.out_channels)
+        return y.movedim(-1, 1) if self.layout == "channels_first" else y
 
     def _layers(self, v: torch.Tensor) -> torch.Tensor:
         for i, (k, w) in enumerate(zip(self.convs, self.ws)):
