@@ -30,7 +30,8 @@ and the attributes ``size`` and ``mode_shape``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Literal
 
 import torch
@@ -38,6 +39,16 @@ from torch import nn
 
 from monarch_sci.dft import MonarchDFT
 from monarch_sci.dtypes import COMPLEX_OF
+from monarch_sci.operators.pde.mode_matrices import (
+    constant,
+    dense_forward,
+    dense_inverse,
+    dense_t,
+    dft_operands,
+    factor_key,
+    needs_grad,
+    operands,
+)
 from monarch_sci.operators.pde.mode_resampling import carry_dense_t
 from monarch_sci.plan import MonarchPlan
 from monarch_sci.projection import project
@@ -48,6 +59,8 @@ Learn = Literal["both", "forward", "inverse", "none"]
 _LEARN = ("both", "forward", "inverse", "none")
 Path = Literal["auto", "dense", "factored"]
 _PATHS = ("auto", "dense", "factored")
+FFTPath = Literal["fft", "matmul"]
+_FFT_PATHS = ("fft", "matmul")
 #: ``path="auto"`` multiplies by the materialised matrices while every axis is at most this long.
 DENSE_MAX_N = 256
 
@@ -122,11 +135,6 @@ def _mode_shape(modes: tuple[int, ...]) -> tuple[int, ...]:
     return (*(2 * m for m in modes[:-1]), modes[-1])
 
 
-def _kept_all(grid: tuple[int, ...], modes: tuple[int, ...]) -> list[tuple[int, ...]]:
-    d = len(grid)
-    return [kept_modes(n, m, half=j == d - 1) for j, (n, m) in enumerate(zip(grid, modes))]
-
-
 class FourierModes(nn.Module):
     """``rfftn``/``irfftn`` (``norm="ortho"``) restricted to the FNO's kept modes, with ``torch.fft``.
 
@@ -139,6 +147,12 @@ class FourierModes(nn.Module):
         is passed), or ``None``; the last axis is the half-spectrum axis.
     modes
         ``(m_1, …, m_d)``: modes kept per sign on each full axis, and on the half axis.
+    path
+        ``"fft"`` (default): ``torch.fft`` (``rfft`` on the last axis, keeping ``m_d`` columns, then ``fft`` on
+        those columns only). ``"matmul"``: the same exact truncated DFT as small constant matrices applied by
+        matrix products (:mod:`~monarch_sci.operators.pde.mode_matrices`), the layout of the Monarch dense
+        path; faster on a CPU for FNO grids (a few kept modes, ``n`` up to a few hundred), same values to
+        round-off.
 
     Shape
     -----
@@ -153,40 +167,60 @@ class FourierModes(nn.Module):
     (torch.Size([2, 3, 16, 16]), torch.Size([2, 3, 32, 24]))
     """
 
-    def __init__(self, size: Sequence[int] | None, modes: Sequence[int]) -> None:
+    def __init__(self, size: Sequence[int] | None, modes: Sequence[int], *, path: FFTPath = "fft") -> None:
         super().__init__()
+        if path not in _FFT_PATHS:
+            raise ValueError(f"FourierModes: path must be one of {_FFT_PATHS}, got {path!r}")
         self.modes = tuple(int(m) for m in modes)
         self.size = None if size is None else _check_size_modes(size, self.modes, "FourierModes")[0]
         self.mode_shape = _mode_shape(self.modes)
         self.dims = tuple(range(-len(self.modes), 0))
+        self.path = path
 
-    def _indices(self, grid: tuple[int, ...], device: torch.device) -> list[torch.Tensor]:
-        cache = self.__dict__.setdefault("_index_cache", {})
-        key = (grid, str(device))
-        if key not in cache:
-            cache[key] = [torch.tensor(k, dtype=torch.long, device=device) for k in _kept_all(grid, self.modes)]
-        return cache[key]
+    def _dft_operands(self, grid: tuple[int, ...], dtype: torch.dtype, device: torch.device, inverse: bool):
+        d = len(grid)
+        freqs = tuple(kept_modes(n, m, half=j == d - 1) for j, (n, m) in enumerate(zip(grid, self.modes)))
+        weights = (*([None] * (d - 1)), half_axis_weights(grid[-1], self.modes[-1]) if inverse else None)
+        return dft_operands(grid, freqs, weights, dtype, device, inverse=inverse)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         grid = _check_field(self, x)
-        c = torch.fft.rfftn(x, dim=self.dims, norm="ortho")
-        for dim, idx in zip(self.dims, self._indices(grid, x.device)):
-            c = c.index_select(dim, idx)
+        if self.path == "matmul":
+            return dense_forward(x, *self._dft_operands(grid, x.dtype, x.device, inverse=False))
+        d = len(self.modes)
+        # The half axis first, keeping only its m_d lowest modes, so the full axes transform only those columns.
+        c = torch.fft.rfft(x, dim=-1, norm="ortho").narrow(-1, 0, self.modes[-1])
+        for j in range(d - 2, -1, -1):
+            c = _keep_both_signs(torch.fft.fft(c, dim=j - d, norm="ortho"), self.modes[j], j - d)
         return c
 
     def inverse(self, c: torch.Tensor, size: Sequence[int] | None = None) -> torch.Tensor:
         """Field on ``size`` (default: the constructor's ``size``) from its kept modes ``c``."""
         grid = _output_grid(self, c, size)
-        full = (*grid[:-1], grid[-1] // 2 + 1)
-        for j, (dim, idx) in enumerate(zip(self.dims, self._indices(grid, c.device))):
-            # Scatter the kept modes of axis j into a zero spectrum of that axis' full length.
-            shape = list(c.shape)
-            shape[c.dim() + dim] = full[j]
-            c = c.new_zeros(shape).index_copy(c.dim() + dim, idx, c)
-        return torch.fft.irfftn(c, s=grid, dim=self.dims, norm="ortho")
+        if self.path == "matmul":
+            return dense_inverse(c, *self._dft_operands(grid, c.real.dtype, c.device, inverse=True))
+        d = len(self.modes)
+        for j in range(d - 1):  # full axes on the kept half-axis columns only: zero-fill the dropped frequencies
+            c = torch.fft.ifft(_zero_fill(c, self.modes[j], grid[j], j - d), dim=j - d, norm="ortho")
+        return torch.fft.irfft(c, n=grid[-1], dim=-1, norm="ortho")  # irfft zero-pads the half spectrum itself
 
     def extra_repr(self) -> str:
-        return f"size={self.size}, modes={self.modes}"
+        return f"size={self.size}, modes={self.modes}, path={self.path!r}"
+
+
+def _keep_both_signs(c: torch.Tensor, m: int, dim: int) -> torch.Tensor:
+    """Frequencies ``0…m−1`` then ``n−m…n−1`` of a full spectrum axis (:func:`kept_modes`)."""
+    n = c.shape[dim]
+    return c if 2 * m == n else torch.cat((c.narrow(dim, 0, m), c.narrow(dim, n - m, m)), dim=dim)
+
+
+def _zero_fill(c: torch.Tensor, m: int, n: int, dim: int) -> torch.Tensor:
+    """The full spectrum axis of length ``n`` holding the kept ``2m`` frequencies of ``c`` (zero elsewhere)."""
+    if 2 * m == n:
+        return c
+    shape = list(c.shape)
+    shape[dim] = n - 2 * m
+    return torch.cat((c.narrow(dim, 0, m), c.new_zeros(shape), c.narrow(dim, m, m)), dim=dim)
 
 
 class MonarchModes(nn.Module):
@@ -277,14 +311,7 @@ class MonarchModes(nn.Module):
             for f in reversed(self._factored(grid)[0]):  # half axis first: it takes the real field
                 x = f(x)
             return x
-        d = len(self.size)
-        mats = self._dense_ts(grid, inverse=False)
-        re, im = mats[-1].real.contiguous(), mats[-1].imag.contiguous()  # strided views make matmul copy per batch
-        x = x.contiguous()
-        c = torch.complex(x @ re, x @ im)  # real field: two real products, no promotion
-        for j in range(d - 2, -1, -1):
-            c = _apply_along(mats[j], c, j - d)
-        return c
+        return dense_forward(x, *self._dense_operands(grid, inverse=False))
 
     def inverse(self, c: torch.Tensor, size: Sequence[int] | None = None) -> torch.Tensor:
         """Field on ``size`` (default: the training grid) from its kept modes ``c``."""
@@ -293,14 +320,40 @@ class MonarchModes(nn.Module):
             for g in self._factored(grid)[1]:  # full axes first, the half axis last, then the real part
                 c = g(c)
             return c.real
-        d = len(self.size)
-        mats = self._dense_ts(grid, inverse=True)
-        for j in range(d - 1):
-            c = _apply_along(mats[j], c, j - d)
-        re, im = mats[-1].real.contiguous(), mats[-1].imag.contiguous()  # (m_d, n_d)
-        # Contiguous left operands let matmul fold the batch into one GEMM (it does not for strided inputs that need
-        # a gradient, and falls back to per-sample copies).
-        return c.real.contiguous() @ re - c.imag.contiguous() @ im  # Re(c @ half_t), no imaginary part computed
+        return dense_inverse(c, *self._dense_operands(grid, inverse=True))
+
+    @contextlib.contextmanager
+    def reuse_matrices(self) -> Iterator[None]:
+        """Inside this block the dense path builds its matrices once per grid and reuses them (for example over
+        the steps of a rollout, in one autograd graph); the factors must not change inside the block.
+
+        Examples
+        --------
+        >>> M = MonarchModes((16, 16), (4, 4))
+        >>> x = torch.randn(2, 16, 16)
+        >>> with M.reuse_matrices():
+        ...     y = M.inverse(M(M.inverse(M(x))))
+        >>> torch.allclose(y, M.inverse(M(M.inverse(M(x)))))
+        True
+        """
+        outer = "_scope_cache" in self.__dict__
+        if not outer:
+            self.__dict__["_scope_cache"] = {}
+        try:
+            yield
+        finally:
+            if not outer:
+                del self.__dict__["_scope_cache"]
+
+    def _dense_operands(self, grid: tuple[int, ...], *, inverse: bool) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The learned maps on ``grid`` as :func:`~monarch_sci.operators.pde.mode_matrices.operands`."""
+        scope = self.__dict__.get("_scope_cache")
+        if scope is not None and (grid, inverse) in scope:
+            return scope[(grid, inverse)]
+        out = operands(self._dense_ts(grid, inverse=inverse), inverse=inverse)
+        if scope is not None:
+            scope[(grid, inverse)] = out
+        return out
 
     def _carry_kw(self, j: int, n_new: int, inverse: bool) -> dict:
         d, n, m = len(self.size), self.size[j], self.modes[j]
@@ -314,16 +367,16 @@ class MonarchModes(nn.Module):
         """Per axis, ``Mᵀ`` of the forward (``(n_j, 2m_j)``) or inverse (``(2m_j, n_j)``) map on ``grid``."""
         out = []
         for j, op in enumerate(self.inv if inverse else self.fwd):
-            base = _dense_t(op)
+            base = dense_t(op)
             n, n_new = self.size[j], grid[j]
             if n_new != n:
                 cache = op.__dict__.setdefault("_carried_cache", {})  # grid size -> (factor key, matrix)
-                constant, key = _constant(op), _factor_key(op)
-                if constant and cache.get(n_new, (None,))[0] == key:
+                const, key = constant(op), factor_key(op)
+                if const and cache.get(n_new, (None,))[0] == key:
                     base = cache[n_new][1]
                 else:
                     base = carry_dense_t(base, n, n_new, **self._carry_kw(j, n_new, inverse))
-                    if constant:
+                    if const:
                         cache[n_new] = (key, base)
             out.append(base)
         return out
@@ -332,14 +385,14 @@ class MonarchModes(nn.Module):
         """Forward and inverse Monarch transforms on ``grid``: the learned ones, or projections of them carried."""
         if grid == self.size:
             return self.fwd, self.inv
-        if any(_needs_grad(op) for op in (*self.fwd, *self.inv)):
+        if any(needs_grad(op) for op in (*self.fwd, *self.inv)):
             raise RuntimeError(
                 f"MonarchModes: the factored path carries the learned maps to grid {grid} by a projection without "
                 f"gradient, but the factors need one (training on a grid other than size={self.size}); "
                 "use path='dense' to train on other grids, or evaluate under torch.no_grad()"
             )
         cache = self.__dict__.setdefault("_factored_cache", {})  # grid -> (factor keys, (fwd, inv))
-        key = tuple(_factor_key(op) for op in (*self.fwd, *self.inv))
+        key = tuple(factor_key(op) for op in (*self.fwd, *self.inv))
         if cache.get(grid, (None,))[0] != key:
             pairs = [
                 _axis_pair(grid, self.modes, j, "none", self.fwd[j].r_blocks.dtype, self.fwd[j].r_blocks.device)
@@ -350,7 +403,7 @@ class MonarchModes(nn.Module):
                 for new, learned, inverse in ((fwd[j], self.fwd[j], False), (inv[j], self.inv[j], True)):
                     if grid[j] != self.size[j]:
                         carried_t = carry_dense_t(
-                            _dense_t(learned), self.size[j], grid[j], **self._carry_kw(j, grid[j], inverse)
+                            dense_t(learned), self.size[j], grid[j], **self._carry_kw(j, grid[j], inverse)
                         )
                         _project_into(new, carried_t.T)
                     else:
@@ -399,47 +452,6 @@ def _project_into(op: MonarchDFT, dense: torch.Tensor) -> None:
     with torch.no_grad():
         op.r_blocks.copy_(r)
         op.l_blocks.copy_(l)
-
-
-def _factor_key(op: MonarchDFT) -> tuple[int, int, int, int]:
-    return (op.r_blocks.data_ptr(), op.l_blocks.data_ptr(), op.r_blocks._version, op.l_blocks._version)
-
-
-def _needs_grad(op: MonarchDFT) -> bool:
-    return torch.is_grad_enabled() and (op.r_blocks.requires_grad or op.l_blocks.requires_grad)
-
-
-def _constant(op: MonarchDFT) -> bool:
-    """No gradient can flow to the factors, so matrices built from them are constants that may be cached."""
-    return not _needs_grad(op) and not torch.is_inference_mode_enabled()
-
-
-def _dense_t(op: MonarchDFT) -> torch.Tensor:
-    """``Mᵀ`` ``(n_in, n_out)`` of a one-axis Monarch transform, as the transform of the identity.
-
-    One factored product of ``n_in`` unit vectors: the same function as ``op.to_dense().T`` (differentiable in
-    the factors) with a handful of kernels instead of a block-diagonal assembly. When no gradient can flow to
-    the factors (fixed factors, or ``torch.no_grad``) the matrix is a constant and is cached on the operator,
-    keyed by the factors' storage and version counters (an optimiser step or ``load_state_dict`` bumps them).
-    """
-    constant, key = _constant(op), _factor_key(op)
-    if constant:
-        cached = op.__dict__.get("_dense_t_cache")
-        if cached is not None and cached[0] == key:
-            return cached[1]
-    n_in = op.ishape[0]
-    e = torch.eye(n_in, dtype=op.r_blocks.dtype, device=op.r_blocks.device)  # row i: unit vector e_i
-    e = e.reshape(n_in, n_in, *([1] * (-op.dim - 1)))  # the transform axis at op.dim, singleton dims after it
-    with torch.set_grad_enabled(torch.is_grad_enabled() and not constant):
-        m = op(e).reshape(n_in, -1)  # row i: M e_i
-    if constant:
-        op.__dict__["_dense_t_cache"] = (key, m)
-    return m
-
-
-def _apply_along(matrix_t: torch.Tensor, c: torch.Tensor, dim: int) -> torch.Tensor:
-    """``Mᵀ`` ``(n, m)`` applied along axis ``dim`` of ``c`` (that axis has length ``n`` → ``m``)."""
-    return (c.movedim(dim, -1).contiguous() @ matrix_t).movedim(-1, dim)
 
 
 def complex_dtype_for(dtype: torch.dtype) -> torch.dtype:

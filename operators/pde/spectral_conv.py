@@ -42,6 +42,7 @@ from monarch_sci.operators.pde.fourier_modes import (
     check_grid,
     complex_dtype_for,
 )
+from monarch_sci.operators.pde.mode_mixing import mix_modes
 
 __all__ = [
     "SpectralConv",
@@ -202,8 +203,6 @@ class SpectralConv(nn.Module):
         self.weight = nn.Parameter(
             torch.empty(self.in_channels, self.out_channels, *mode_shape, dtype=complex_dtype_for(dtype), device=device)
         )
-        k = _LETTERS[:d]
-        self._mix = f"bi{k},io{k}->bo{k}"  # per-mode channel mixing
         self.reset_parameters()
 
     @property
@@ -230,7 +229,7 @@ class SpectralConv(nn.Module):
         grid = tuple(x.shape[2:])
         check_grid(grid, self.n_modes, type(self).__name__, what=f"an input of shape {tuple(x.shape)}, grid")
         c = self.fourier(x)  # (b, i, *mode_shape) complex
-        c = torch.einsum(self._mix, c, self.weight)
+        c = mix_modes(c, self.weight)  # (b, o, *mode_shape)
         return self.fourier.inverse(c, size=grid)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
