@@ -1,4 +1,4 @@
-"""The Fourier conventions of the toolkit, defined once: the centred orthonormal 2-D transform of MRI.
+"""The Fourier conventions of the toolkit, defined once: the centred 2-D transform of MRI, the FNO's kept modes.
 
 MRI images and k-space use the centred orthonormal DFT over the last two axes,
 
@@ -14,8 +14,9 @@ readout axis alone, for instance); :class:`CenteredFFT2` is the pair as a regist
 swappable Fourier of the architecture, ``fourier="fft"`` (this module), ``fourier="monarch"`` (a learnable
 :class:`~monarch_sci.dft.MonarchDFT2d` equal to it at initialisation) or a module of one's own.
 
-The FNO's truncated-rfft convention (kept modes, half-axis weights) lives with the spectral layers that use it,
-in :mod:`monarch_sci.operators.pde.fourier_modes`.
+The FNO's truncated-rfft convention is here too: :func:`kept_modes` (which frequencies an axis keeps, in the
+order the FNO stores its weights) and :func:`half_axis_weights` (the weights that make the inverse over the kept
+half-spectrum modes equal ``irfft``); the spectral layers of :mod:`monarch_sci.operators.pde` use them.
 """
 
 from __future__ import annotations
@@ -30,7 +31,17 @@ from torch import nn
 from monarch_sci.dft import MonarchDFT2d
 from monarch_sci.linop import LinearOperator, register_operator
 
-__all__ = ["FOURIERS", "CenteredFFT2", "Fourier", "centered_fft", "fft2c", "ifft2c", "make_fourier"]
+__all__ = [
+    "FOURIERS",
+    "CenteredFFT2",
+    "Fourier",
+    "centered_fft",
+    "fft2c",
+    "half_axis_weights",
+    "ifft2c",
+    "kept_modes",
+    "make_fourier",
+]
 
 Fourier = Literal["fft", "monarch"]
 FOURIERS = ("fft", "monarch")
@@ -157,3 +168,32 @@ def make_fourier(
 @register_operator("CenteredFFT2")
 def _example_fft2c(dtype: torch.dtype, device: torch.device | str | None, seed: int) -> CenteredFFT2:
     return CenteredFFT2((8, 6))
+
+
+# -- the FNO convention: truncated rfft modes ---------------------------------------------------------------
+def kept_modes(n: int, m: int, *, half: bool) -> tuple[int, ...]:
+    """Indices of the kept frequencies along one axis of size ``n``.
+
+    Full axis: ``0…m−1`` then ``n−m…n−1`` (the order in which the FNO stores its weights); half axis
+    (``rfft`` output): ``0…m−1``.
+
+    Examples
+    --------
+    >>> kept_modes(8, 2, half=False), kept_modes(8, 3, half=True)
+    ((0, 1, 6, 7), (0, 1, 2))
+    """
+    if half:
+        if not 1 <= m <= n // 2 + 1:
+            raise ValueError(f"kept_modes: the half-spectrum axis of size n={n} has {n // 2 + 1} modes, asked m={m}")
+        return tuple(range(m))
+    if not 1 <= m or 2 * m > n:
+        raise ValueError(
+            f"kept_modes: a full axis of size n={n} can keep at most n//2={n // 2} modes per sign, asked m={m}"
+        )
+    return tuple(range(m)) + tuple(range(n - m, n))
+
+
+def half_axis_weights(n: int, m: int) -> tuple[float, ...]:
+    """Weights ``1, 2, 2, …`` (``1`` again at the Nyquist index ``n/2``) so that ``Re`` of the weighted
+    inverse DFT over modes ``0…m−1`` equals ``irfft`` of those modes."""
+    return tuple(1.0 if (k == 0 or 2 * k == n) else 2.0 for k in range(m))

@@ -2,10 +2,11 @@
 (rollout forecasting, steady field maps, their training and evaluation at any grid); the neuraloperator drop-in is
 :mod:`monarch_sci.operators.pde.neuralop_conv` (``monarch_conv``)."""
 
+from monarch_sci.fourier import kept_modes
 from monarch_sci.operators.pde.fno import FNO2d, FNO3d, count_parameters, modes_from_n_modes
 from monarch_sci.operators.pde.forecast_compare import compare_forecasters
 from monarch_sci.operators.pde.forecasting import ForecastSpec, train_forecaster
-from monarch_sci.operators.pde.fourier_modes import FourierModes, MonarchModes, kept_modes
+from monarch_sci.operators.pde.fourier_modes import FourierModes, MonarchModes
 from monarch_sci.operators.pde.neuralop_conv import NeuralopSpectralConv, monarch_conv
 from monarch_sci.operators.pde.run_eval import evaluate_run
 from monarch_sci.operators.pde.spectral_conv import SpectralConv, SpectralConv2d, SpectralConv3d, make_mode_transform

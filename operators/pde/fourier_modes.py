@@ -39,6 +39,7 @@ from torch import nn
 
 from monarch_sci.dft import MonarchDFT
 from monarch_sci.dtypes import COMPLEX_OF
+from monarch_sci.fourier import half_axis_weights, kept_modes
 from monarch_sci.operators.pde.mode_matrices import (
     constant,
     dense_forward,
@@ -63,34 +64,6 @@ FFTPath = Literal["fft", "matmul"]
 _FFT_PATHS = ("fft", "matmul")
 #: ``path="auto"`` multiplies by the materialised matrices while every axis is at most this long.
 DENSE_MAX_N = 256
-
-
-def kept_modes(n: int, m: int, *, half: bool) -> tuple[int, ...]:
-    """Indices of the kept frequencies along one axis of size ``n``.
-
-    Full axis: ``0…m−1`` then ``n−m…n−1`` (the order in which the FNO stores its weights); half axis
-    (``rfft`` output): ``0…m−1``.
-
-    Examples
-    --------
-    >>> kept_modes(8, 2, half=False), kept_modes(8, 3, half=True)
-    ((0, 1, 6, 7), (0, 1, 2))
-    """
-    if half:
-        if not 1 <= m <= n // 2 + 1:
-            raise ValueError(f"kept_modes: the half-spectrum axis of size n={n} has {n // 2 + 1} modes, asked m={m}")
-        return tuple(range(m))
-    if not 1 <= m or 2 * m > n:
-        raise ValueError(
-            f"kept_modes: a full axis of size n={n} can keep at most n//2={n // 2} modes per sign, asked m={m}"
-        )
-    return tuple(range(m)) + tuple(range(n - m, n))
-
-
-def half_axis_weights(n: int, m: int) -> tuple[float, ...]:
-    """Weights ``1, 2, 2, …`` (``1`` again at the Nyquist index ``n/2``) so that ``Re`` of the weighted
-    inverse DFT over modes ``0…m−1`` equals ``irfft`` of those modes."""
-    return tuple(1.0 if (k == 0 or 2 * k == n) else 2.0 for k in range(m))
 
 
 def _check_size_modes(size: Sequence[int], modes: Sequence[int], where: str) -> tuple[tuple[int, ...], tuple[int, ...]]:

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from monarch_sci.dft import MonarchDFT
-from monarch_sci.operators.pde.fourier_modes import MonarchModes, half_axis_weights, kept_modes
+from monarch_sci.fourier import half_axis_weights, kept_modes
+from monarch_sci.operators.pde.fourier_modes import MonarchModes
 from monarch_sci.operators.pde.spectral_conv import SpectralConv, SpectralConv2d, SpectralConv3d
 
 # (grid, modes): even/odd sizes, the Nyquist index kept on the half axis (m2 = n2/2 + 1), non-square.
