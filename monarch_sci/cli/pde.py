@@ -32,7 +32,10 @@ from monarch_sci.cli.common import Flag, UserError, add_command, add_flags, reso
 from monarch_sci.cli.darcy import register_darcy
 
 #: The Monarch factors' learning rate when --factor-lr is not given (the published comparisons' setting).
-FACTOR_LR_NOTE = "lr of the Monarch factors (default: the main --lr; the run record states the value used)"
+FACTOR_LR_NOTE = (
+    "lr of the Monarch factors (default: the main --lr, best of 1e-4/3e-4/main on validation data, "
+    "benchmarks/results/factor_lr_selection.md; the run record states the value used)"
+)
 
 
 def register(groups: argparse._SubParsersAction) -> None:
