@@ -28,7 +28,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from monarch_sci.cli.common import Flag, UserError, add_command, add_flags, resolve_device, set_threads
+from monarch_sci.cli.common import Flag, UserError, add_command, add_flags, from_flags, resolve_device, set_threads
 from monarch_sci.cli.darcy import register_darcy
 
 #: The Monarch factors' learning rate when --factor-lr is not given (the published comparisons' setting).
@@ -122,6 +122,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weight-decay", type=float, default=1e-4, help="weight decay (not of the Monarch factors)")
     p.add_argument("--optimizer", choices=("adam", "adamw"), default="adam", help="Adam or AdamW")
     p.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        default="fp32",
+        help="bf16: bfloat16 autocast for the real layers; FFTs and Monarch factors stay float32",
+    )
+    p.add_argument(
         "--scheduler", choices=("step", "cosine"), default="step", help="StepLR, or cosine to 0 over --epochs"
     )
     p.add_argument("--step-size", type=int, default=100, help="StepLR period (epochs)")
@@ -168,34 +174,10 @@ def spec_from_args(args: argparse.Namespace, **override):
     task = getattr(args, "task", "rollout")
     _refuse(args, STEADY_ONLY if task == "rollout" else ROLLOUT_ONLY, task)
     n_modes = None if args.n_modes is None else tuple(args.n_modes)
-    fields = dict(
-        data=args.data,
-        modes=args.modes,
-        n_modes=n_modes,
-        width=args.width,
-        layers=args.layers,
-        sub=args.sub,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        optimizer=args.optimizer,
-        scheduler=args.scheduler,
-        step_size=args.step_size,
-        gamma=args.gamma,
-        factor_lr=args.factor_lr,
-        factor_weight_decay=args.factor_weight_decay,
-        learn=args.learn,
-        share_fourier=args.share_fourier,
-        device=str(device),
-        threads=args.threads,
-        progress=not args.no_progress,
-    )
+    how = {"n_modes": n_modes, "device": str(device), "progress": not args.no_progress}
     if task == "steady":
-        steady = dict(val=args.val, test=args.test, x_key=args.x_key, y_key=args.y_key, loss=args.loss)
-        return SteadySpec(**fields, **steady, normalize=not args.no_normalize, **override)
-    rollout = {name: getattr(args, name) for name in ROLLOUT_ONLY}
-    return ForecastSpec(**{**fields, **rollout, **override})
+        return from_flags(SteadySpec, args, **how, normalize=not args.no_normalize, **override)
+    return from_flags(ForecastSpec, args, **how, **override)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -50,6 +50,8 @@ from monarch_sci.training.records import package_versions
 #: Optimisers and learning-rate schedules :class:`TrainConfig` accepts.
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULERS = ("step", "cosine")
+#: Training precisions: ``"fp32"``, or ``"bf16"`` autocast for the forward pass (evaluation stays float32).
+PRECISIONS = ("fp32", "bf16")
 
 __all__ = [
     "OPTIMIZERS",
@@ -120,6 +122,7 @@ class TrainConfig:
     progress: bool = True
     optimizer: str = "adam"
     scheduler: str = "step"
+    precision: str = "fp32"
     epoch_lines: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -137,6 +140,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig: optimizer must be 'adam' or 'adamw', got {self.optimizer!r}")
         if self.scheduler not in SCHEDULERS:
             raise ValueError(f"TrainConfig: scheduler must be 'step' or 'cosine', got {self.scheduler!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"TrainConfig: precision must be 'fp32' or 'bf16', got {self.precision!r}")
         checks = (
             ("lr", self.lr > 0),
             ("weight_decay", self.weight_decay >= 0),
@@ -379,7 +384,10 @@ class Trainer:
                 batch = _to_device(batch, self.device)
                 if self._any_rank(not _all_finite(batch)):
                     self._stop_non_finite(history, best, t_begin, epoch, step, "a batch")
-                loss = self.task.loss(net, batch)
+                # bf16: autocast runs the real layers (lift, 1x1 skips, projection) in bfloat16; modules that
+                # need float32 (FFTs, complex Monarch factors) turn it off inside (see SpectralConv.forward).
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+                    loss = self.task.loss(net, batch)
                 if self._any_rank(not bool(torch.isfinite(loss.detach()).all())):
                     self._stop_non_finite(history, best, t_begin, epoch, step, "the loss")
                 opt.zero_grad(set_to_none=True)

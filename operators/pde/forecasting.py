@@ -39,7 +39,7 @@ from monarch_sci.operators.pde.plots import plot_error_per_step, plot_fields, pl
 from monarch_sci.operators.pde.tasks import ForecastModel, ForecastTask, ForecastWindows
 from monarch_sci.training.checkpoint import atomic_output, load_checkpoint, write_json_atomic
 from monarch_sci.training.records import defining_differences
-from monarch_sci.training.trainer import OPTIMIZERS, SCHEDULERS, TrainConfig, Trainer, seed_everything
+from monarch_sci.training.trainer import OPTIMIZERS, PRECISIONS, SCHEDULERS, TrainConfig, Trainer, seed_everything
 
 __all__ = [
     "FNOTraining",
@@ -61,9 +61,6 @@ __all__ = [
 
 #: Fields of :class:`ForecastSpec` that say how to run, not what the result is.
 HOW_TO_RUN = ("device", "threads", "progress", "stop_after")
-#: Fields of :class:`ForecastSpec` passed to :class:`~monarch_sci.training.trainer.TrainConfig` as they are.
-_TRAINER_FIELDS = ("epochs", "batch_size", "lr", "weight_decay", "step_size", "gamma", "factor_lr")
-_TRAINER_FIELDS += ("factor_weight_decay", "seed", "stop_after", "progress", "optimizer", "scheduler")
 #: Files of a run folder (removed by ``overwrite=True``).
 RUN_FILES = ("record.json", "last.pt", "best.pt", "loss_curves.png", "error_per_step.png", "fields_test0.png")
 
@@ -83,6 +80,9 @@ class FNOTraining:
         Spatial subsampling stride of the stored grid.
     epochs, batch_size, lr, weight_decay, optimizer, scheduler, step_size, gamma
         Optimisation (see :class:`~monarch_sci.training.trainer.TrainConfig`).
+    precision
+        ``"fp32"``, or ``"bf16"``: bfloat16 autocast for the real layers during training (lift, skips,
+        projection); FFTs, spectral weights and Monarch factors stay float32; evaluation is float32.
     factor_lr, factor_weight_decay
         Learning rate and weight decay of the Monarch factors (``None``: the main ``lr``; the record states
         the value used).
@@ -106,6 +106,7 @@ class FNOTraining:
     weight_decay: float = 1e-4
     optimizer: Literal["adam", "adamw"] = "adam"
     scheduler: Literal["step", "cosine"] = "step"
+    precision: Literal["fp32", "bf16"] = "fp32"
     step_size: int = 100
     gamma: float = 0.5
     factor_lr: float | None = None
@@ -130,8 +131,7 @@ class FNOTraining:
 
     def train_config(self) -> TrainConfig:
         """The trainer's settings for this spec (``best.pt`` chosen by the validation relative L2)."""
-        shared = {name: getattr(self, name) for name in _TRAINER_FIELDS}
-        return TrainConfig(**shared, monitor="val_rel_l2", epoch_lines=self.progress)
+        return TrainConfig.from_spec(self, monitor="val_rel_l2", epoch_lines=self.progress)
 
 
 @dataclass(frozen=True)
@@ -183,6 +183,7 @@ def _flag(name: str) -> str:
 _CHOICES = {
     "optimizer": OPTIMIZERS,
     "scheduler": SCHEDULERS,
+    "precision": PRECISIONS,
     "learn": ("both", "forward", "inverse", "none"),
     "fourier": ("fft", "monarch"),
 }

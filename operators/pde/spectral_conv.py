@@ -224,13 +224,19 @@ class SpectralConv(nn.Module):
             raise ValueError(
                 f"{type(self).__name__}: expected input (batch, {self.in_channels}, {d} spatial dims), got {got}"
             )
-        if x.is_complex() or x.dtype != self.weight.real.dtype:
-            raise TypeError(f"{type(self).__name__}: expected a real {self.weight.real.dtype} field, got {x.dtype}")
+        real = self.weight.real.dtype
+        if torch.is_autocast_enabled(x.device.type) and x.dtype in (torch.bfloat16, torch.float16):
+            # Mixed precision: the spectral path (FFTs, complex weights and Monarch factors) stays in the
+            # weights' precision; bfloat16 has no complex type and CPU FFTs do not take it.
+            x = x.to(real)
+        if x.is_complex() or x.dtype != real:
+            raise TypeError(f"{type(self).__name__}: expected a real {real} field, got {x.dtype}")
         grid = tuple(x.shape[2:])
         check_grid(grid, self.n_modes, type(self).__name__, what=f"an input of shape {tuple(x.shape)}, grid")
-        c = self.fourier(x)  # (b, i, *mode_shape) complex
-        c = mix_modes(c, self.weight)  # (b, o, *mode_shape)
-        return self.fourier.inverse(c, size=grid)
+        with torch.autocast(x.device.type, enabled=False):
+            c = self.fourier(x)  # (b, i, *mode_shape) complex
+            c = mix_modes(c, self.weight)  # (b, o, *mode_shape)
+            return self.fourier.inverse(c, size=grid)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
         # Checkpoints written before the rename hold the transform under "transform."; read them as "fourier.".
