@@ -10,7 +10,7 @@
 Every step is one of the toolkit's own jobs, called in-process with the preset's sizes, so the report shows
 exactly what a user gets from those commands. Rerunning resumes: finished steps are skipped (their outputs
 are kept), unfinished training runs continue from their checkpoints. ``--size`` scales it: ``tiny`` (a
-smoke test, ~1 min), ``small`` (default, about 5 min on an idle 2-core CPU), ``large`` (for a GPU or a long CPU run).
+smoke test, ~1 min), ``small`` (default, about 3 min on a 2-core CPU), ``large`` (for a GPU or a long CPU run).
 """
 
 from __future__ import annotations
