@@ -25,7 +25,7 @@ from monarch_sci.cli.mri_methods import (
     reconstruct,
     resolve_method,
 )
-from monarch_sci.training.checkpoint import atomic_output, write_json_atomic, write_text_atomic
+from monarch_sci.training.checkpoint import save_figure, write_json_atomic, write_text_atomic
 from monarch_sci.training.records import package_versions
 
 __all__ = ["cmd_compare"]
@@ -204,9 +204,7 @@ def _compare_figure(path: Path, truth, rows: dict, methods: list[str], title: st
             a.set_yticks([])
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def _seed_groups(methods: list[tuple[str, Callable[..., Any]]]) -> dict[str, list[str]]:

@@ -31,6 +31,7 @@ __all__ = [
     "get_rng_state",
     "load_checkpoint",
     "save_checkpoint",
+    "save_figure",
     "set_rng_state",
     "write_json_atomic",
     "write_text_atomic",
@@ -97,6 +98,17 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def save_figure(fig: Any, path: str | os.PathLike, *, dpi: int = 100) -> Path:
+    """Write a matplotlib figure to ``path`` atomically (format from the suffix, PNG by default) and close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
+    plt.close(fig)
+    return path
 
 
 def _write_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:

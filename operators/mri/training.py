@@ -292,7 +292,7 @@ def _plots(out: Path, history: list[dict], model, val_set) -> None:
     import matplotlib.pyplot as plt
     import torch
 
-    from monarch_sci.training.checkpoint import atomic_output
+    from monarch_sci.training.checkpoint import save_figure
 
     if not history:
         return
@@ -307,9 +307,7 @@ def _plots(out: Path, history: list[dict], model, val_set) -> None:
     ax[1].set_xlabel("epoch")
     ax[1].set_ylabel("val PSNR (dB)")
     fig.tight_layout()
-    with atomic_output(out / "curves.png") as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+    save_figure(fig, out / "curves.png", dpi=100)
     sample = val_set[0]
     model.eval()
     device = next(iter(model.parameters()), torch.empty(0)).device
@@ -324,6 +322,4 @@ def _plots(out: Path, history: list[dict], model, val_set) -> None:
         a.set_title(title)
         a.axis("off")
     fig.tight_layout()
-    with atomic_output(out / "example.png") as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+    save_figure(fig, out / "example.png", dpi=100)

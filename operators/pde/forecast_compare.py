@@ -23,7 +23,6 @@ from monarch_sci.operators.pde.forecasting import (
     load_forecast_splits,
     read_record,
     run_differences,
-    save_plot,
     train_forecaster,
     write_json,
 )
@@ -128,10 +127,9 @@ def compare_forecasters(
     table = compare_table(summary)
     write_json(out / "compare.json", summary, what=f"compare {out}")
     write_text_atomic(out / "compare.md", table)
-    save_plot(
-        plot_error_per_step,
-        out / "error_per_step.png",
+    plot_error_per_step(
         {f: (r["per_step_mean"], r["per_step_std"]) for f, r in summary["rows"].items()},
+        out / "error_per_step.png",
         title=f"ν = {summary['visc']}, mean ± std over seeds {seeds}",
     )
     return {**summary, "table": table}

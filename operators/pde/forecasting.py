@@ -37,7 +37,7 @@ from monarch_sci.operators.pde.fno import TIME_PAD, FNO2d, FNO3d, count_paramete
 from monarch_sci.operators.pde.fourier_modes import check_grid
 from monarch_sci.operators.pde.plots import plot_error_per_step, plot_fields, plot_loss_curves
 from monarch_sci.operators.pde.tasks import ForecastModel, ForecastTask, ForecastWindows
-from monarch_sci.training.checkpoint import atomic_output, load_checkpoint, write_json_atomic
+from monarch_sci.training.checkpoint import load_checkpoint, write_json_atomic
 from monarch_sci.training.records import defining_differences
 from monarch_sci.training.trainer import OPTIMIZERS, PRECISIONS, SCHEDULERS, TrainConfig, Trainer, seed_everything
 
@@ -53,7 +53,6 @@ __all__ = [
     "prepare_run",
     "read_record",
     "run_differences",
-    "save_plot",
     "spec_modes",
     "train_forecaster",
     "write_json",
@@ -456,19 +455,9 @@ def _inference_ms(model, dataset, device: torch.device, batch: int = 10) -> floa
     return 1000 * (time.perf_counter() - t0) / (reps * x.shape[0])
 
 
-def save_plot(draw, path: Path, *args, **kwargs) -> None:
-    """``draw(..., png, ...)`` into a temporary PNG, renamed onto ``path`` when complete (atomic)."""
-    with atomic_output(path) as tmp:
-        png = tmp.with_name(tmp.name + ".png")  # matplotlib takes the format from the suffix
-        try:
-            draw(*args, png, **kwargs)
-            os.replace(png, tmp)
-        finally:
-            png.unlink(missing_ok=True)
-
-
 def _plots(rec: dict, pred, true, out: Path, label: str) -> None:
-    save_plot(plot_loss_curves, out / "loss_curves.png", rec["epochs"], title=label)
-    save_plot(plot_error_per_step, out / "error_per_step.png", {label: (rec["test"]["test_rel_l2_per_step"], None)})
+    # the plot functions write their PNGs atomically themselves
+    plot_loss_curves(rec["epochs"], out / "loss_curves.png", title=label)
+    plot_error_per_step({label: (rec["test"]["test_rel_l2_per_step"], None)}, out / "error_per_step.png")
     for i in range(min(2, pred.shape[0])):
-        save_plot(plot_fields, out / f"fields_test{i}.png", true[i], pred[i])
+        plot_fields(true[i], pred[i], out / f"fields_test{i}.png")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from monarch_sci.training.checkpoint import atomic_output
+from monarch_sci.training.checkpoint import save_figure
 
 __all__ = ["plot_error_per_step", "plot_fields", "plot_loss_curves"]
 
@@ -25,15 +25,6 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def _save(fig, path: str | os.PathLike, dpi: int) -> Path:
-    """Write ``fig`` to ``path`` atomically (format from the suffix) and close it."""
-    path = Path(path)
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
-    _pyplot().close(fig)
-    return path
 
 
 def plot_loss_curves(history: Sequence[Mapping], path: str | os.PathLike, *, title: str = "") -> Path:
@@ -52,7 +43,7 @@ def plot_loss_curves(history: Sequence[Mapping], path: str | os.PathLike, *, tit
     ax[1].set_ylabel("validation relative L2")
     fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, path, 110)
+    return save_figure(fig, path, dpi=110)
 
 
 def plot_error_per_step(
@@ -73,7 +64,7 @@ def plot_error_per_step(
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    return _save(fig, path, 110)
+    return save_figure(fig, path, dpi=110)
 
 
 def plot_fields(
@@ -101,4 +92,4 @@ def plot_fields(
                 fig.colorbar(im, ax=axes[i, :].tolist(), fraction=0.05)
     # Fixed margins instead of tight_layout: the layout search dominated the cost of this figure.
     fig.subplots_adjust(left=0.02, right=0.85, top=0.95, bottom=0.02, wspace=0.1, hspace=0.25)
-    return _save(fig, path, 80)
+    return save_figure(fig, path, dpi=80)

@@ -33,7 +33,6 @@ from monarch_sci.operators.pde.forecasting import (
     clear_run,
     defining_arguments,
     prepare_run,
-    save_plot,
     spec_modes,
     write_json,
 )
@@ -200,5 +199,5 @@ def train_steady(
         with torch.no_grad():
             rec["test"] = {**task.evaluate(model, test, prefix="test"), "samples": len(test)}
     write_json(out / "record.json", rec, what=f"run {out}")
-    save_plot(plot_loss_curves, out / "loss_curves.png", rec["epochs"], title=f"steady, {spec.fourier}")
+    plot_loss_curves(rec["epochs"], out / "loss_curves.png", title=f"steady, {spec.fourier}")
     return rec
