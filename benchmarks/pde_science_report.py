@@ -1,0 +1,205 @@
+"""Tables and curves of ``pde_science.py`` from its finished runs (``benchmarks/results/pde_science_runs/*.json``).
+
+Imported by ``pde_science.py --summarize``; writes ``benchmarks/results/pde_science.{md,json}`` and one PNG of
+validation curves per stage. Only figures present in the run files are reported; missing runs are listed.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import defaultdict
+
+from pde_science import EPOCHS, NS, NS_SPLIT, RESULTS, RUNS, SEEDS, STAGES, plan, run_name
+
+PUBLISHED = {"ns1e-3": (0.017, 0.010), "ns1e-4": (0.178, 0.145)}
+COMMANDS = {
+    "select": "OMP_NUM_THREADS=1 nice python benchmarks/pde_science.py --stage select --shard K/2   # K = 0, 1",
+    "final": "OMP_NUM_THREADS=1 nice python benchmarks/pde_science.py --stage final --shard K/2    # K = 0, 1",
+    "controls": "OMP_NUM_THREADS=1 nice python benchmarks/pde_science.py --stage controls --shard K/2",
+}
+
+
+def _load() -> dict[str, list[dict]]:
+    by_stage: dict[str, list[dict]] = defaultdict(list)
+    for path in sorted(RUNS.glob("*.json")):
+        r = json.loads(path.read_text())
+        by_stage[r["stage"]].append(r)
+    return by_stage
+
+
+def _stat(values: list[float]) -> tuple[float, float]:
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def _fmt(values: list[float]) -> str:
+    if not values:
+        return "—"
+    m, s = _stat(values)
+    return f"{m:.4f} ± {s:.4f}" if len(values) > 1 else f"{m:.4f} (1 seed)"
+
+
+def _groups(runs: list[dict]) -> dict[tuple[str, str], list[dict]]:
+    g: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in runs:
+        g[(r["problem"], r["setting"])].append(r)
+    return g
+
+
+def _change(a: list[float], b: list[float]) -> str:
+    if not a or not b:
+        return "—"
+    return f"{100 * (statistics.mean(a) / statistics.mean(b) - 1):+.1f}%"
+
+
+def _select_table(runs: list[dict]) -> list[str]:
+    g = _groups(runs)
+    lines = [
+        "| problem | setting | validation score (mean ± std) | vs FFT | vs Monarch default | seeds |",
+        "|---|---|---|---|---|---|",
+    ]
+    for problem in STAGES["select"][0]:
+        fft = [r["score"] for r in g.get((problem, "fft"), [])]
+        base = [r["score"] for r in g.get((problem, "monarch"), [])]
+        for setting in STAGES["select"][1]:
+            v = [r["score"] for r in g.get((problem, setting), [])]
+            if v:
+                vs_base = "" if setting in ("fft", "monarch") else _change(v, base)
+                vs_fft = "" if setting == "fft" else _change(v, fft)
+                lines.append(f"| {problem} | {setting} | {_fmt(v)} | {vs_fft} | {vs_base} | {len(v)} |")
+    return lines
+
+
+def _final_table(runs: list[dict], stage: str) -> list[str]:
+    g = _groups(runs)
+    lines = [
+        "| problem | model | test rel. L2 (mean ± std) | per seed | vs FFT | zero-shot 64² | converged | params "
+        "| s/epoch |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for problem in STAGES[stage][0]:
+        fft = [r["test"]["test_rel_l2"] for r in g.get((problem, "fft"), [])]
+        for setting in STAGES[stage][1]:
+            rs = g.get((problem, setting), [])
+            if not rs:
+                continue
+            v = [r["test"]["test_rel_l2"] for r in rs]
+            conv = sum(r["converged"] for r in rs)
+            lines.append(
+                f"| {problem} | {setting} | {_fmt(v)} | {' / '.join(f'{x:.4f}' for x in v)} | "
+                f"{'' if setting == 'fft' else _change(v, fft)} | {_fmt([r['test_2x'] for r in rs])} | "
+                f"{conv}/{len(rs)} | {rs[0]['parameters']:,} | "
+                f"{statistics.mean(r['seconds_per_epoch'] for r in rs):.1f} |"
+            )
+        if problem in PUBLISHED and stage == "final":
+            f, m = PUBLISHED[problem]
+            change = f"{100 * (m / f - 1):+.0f}%"
+            lines.append(f"| {problem} | published FFT / Monarch (64², 1000 train) | {f} / {m} | | {change} | | | | |")
+    return lines
+
+
+def _per_step(runs: list[dict]) -> list[str]:
+    g = _groups(runs)
+    lines = []
+    for problem in NS:
+        rows = {s: g.get((problem, s), []) for s in ("fft", "monarch")}
+        if not all(rows.values()):
+            continue
+        steps = len(rows["fft"][0]["test"]["test_rel_l2_per_step"])
+        lines += [f"**{problem}: test relative L2 per rollout step (mean over seeds)**", ""]
+        lines.append("| model | " + " | ".join(str(k + 1) for k in range(steps)) + " |")
+        lines.append("|---|" + "---|" * steps)
+        for s, rs in rows.items():
+            mean = [statistics.mean(r["test"]["test_rel_l2_per_step"][k] for r in rs) for k in range(steps)]
+            lines.append(f"| {s} | " + " | ".join(f"{v:.4f}" for v in mean) + " |")
+        lines.append("")
+    return lines
+
+
+def _curves(by_stage: dict[str, list[dict]]) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from monarch_sci.training.checkpoint import save_figure
+
+    names = []
+    for stage, runs in by_stage.items():
+        problems = [p for p in STAGES[stage][0] if any(r["problem"] == p for r in runs)]
+        if not problems:
+            continue
+        fig, axes = plt.subplots(1, len(problems), figsize=(6 * len(problems), 4.2), squeeze=False)
+        colours = {s: f"C{i % 10}" for i, s in enumerate(STAGES[stage][1])}
+        for ax, problem in zip(axes[0], problems, strict=True):
+            seen = set()
+            for r in sorted(runs, key=lambda r: (r["setting"], r["seed"])):
+                if r["problem"] != problem:
+                    continue
+                label = None if r["setting"] in seen else r["setting"]
+                seen.add(r["setting"])
+                ax.semilogy(range(1, len(r["val_curve"]) + 1), r["val_curve"], color=colours[r["setting"]],
+                            lw=1, alpha=0.8, label=label)  # fmt: skip
+            ax.set(title=f"{stage}: {problem}", xlabel="epoch", ylabel="validation rel. L2")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=7)
+        name = f"pde_science_{stage}_curves.png"
+        save_figure(fig, RESULTS / name)
+        plt.close(fig)
+        names.append(name)
+    return names
+
+
+def summarize() -> str:
+    from monarch_sci.training.checkpoint import write_json_atomic, write_text_atomic
+
+    by_stage = _load()
+    missing = {
+        s: [run_name(s, *r) for r in plan(s) if not (RUNS / f"{run_name(s, *r)}.json").is_file()] for s in STAGES
+    }
+    lines = [
+        "# PDE science: FFT-FNO vs Monarch-FNO (issue 14)",
+        "",
+        "Produced by `benchmarks/pde_science.py` (protocol in its docstring); this page by "
+        "`python benchmarks/pde_science.py --summarize`. CPU, one thread per run, the shared 2-core machine.",
+        "",
+        f"Data: Navier–Stokes (FNO forcing), {NS_SPLIT['final'][0]} / {NS_SPLIT['final'][1]} / "
+        f"{NS_SPLIT['final'][2]} trajectories train / validation / test, 10 → 10 snapshots, stored at 64², trained "
+        "at 32²; Darcy 600 / 100 / 100 samples (separate files), trained at 32². Model: FNO-2D, modes 8, width 20, "
+        "four layers, Adam lr 1e-3, weight decay 1e-4, cosine schedule over the budget, batch 20; best epoch on "
+        f"validation. Budgets (epochs): {EPOCHS}. Seeds: {SEEDS}.",
+        "",
+        "## 1. Selection (validation data only)",
+        "",
+        f"Command: `{COMMANDS['select']}`. NS score: relative L2 on trajectories 550–599 (the epoch chosen on "
+        "500–549); Darcy score: best validation relative L2. No test sample is read in this stage.",
+        "",
+        *_select_table(by_stage.get("select", [])),
+        "",
+        "## 2. Converged comparison (test, read once per run)",
+        "",
+        f"Command: `{COMMANDS['final']}`.",
+        "",
+        *_final_table(by_stage.get("final", []), "final"),
+        "",
+        *_per_step(by_stage.get("final", [])),
+        "## 3. Controls (NS ν = 1e-3)",
+        "",
+        f"Command: `{COMMANDS['controls']}`.",
+        "",
+        *_final_table(by_stage.get("controls", []), "controls"),
+        "",
+    ]
+    figures = _curves(by_stage)
+    lines += ["Curves: " + ", ".join(f"`{f}`" for f in figures), ""] if figures else []
+    todo = {s: m for s, m in missing.items() if m}
+    if todo:
+        lines += ["## Runs not finished yet", ""]
+        lines += [
+            f"- {s}: {len(m)} of {len(plan(s))} ({', '.join(m[:6])}{' …' if len(m) > 6 else ''})"
+            for s, m in todo.items()
+        ]
+    text = "\n".join(lines) + "\n"
+    write_text_atomic(RESULTS / "pde_science.md", text)
+    write_json_atomic(RESULTS / "pde_science.json", {"runs": by_stage, "missing": missing})
+    return text

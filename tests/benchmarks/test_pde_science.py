@@ -1,0 +1,64 @@
+"""benchmarks/pde_science.py: the run plan, the shards, the split hygiene, the convergence rule and the report."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+import pde_science
+import pde_science_report
+
+
+@pytest.mark.parametrize("stage", list(pde_science.STAGES))
+def test_shards_split_the_plan_without_overlap(stage):
+    runs = pde_science.plan(stage)
+    assert len(set(runs)) == len(runs)
+    shards = [[r for i, r in enumerate(runs) if i % 3 == k] for k in range(3)]
+    assert sorted(r for shard in shards for r in shard) == sorted(runs)
+
+
+def test_selection_never_reads_the_final_test_trajectories():
+    ntrain, nval, ntest = pde_science.NS_SPLIT["select"]
+    final_train, final_val, _ = pde_science.NS_SPLIT["final"]
+    assert ntrain == final_train  # same training set
+    assert ntrain + nval + ntest <= final_train + final_val  # the scored slice lies inside the final validation
+    spec = pde_science.make_spec("select", "ns1e-3", "fft", 0, 1)
+    assert (spec.ntrain, spec.nval, spec.ntest) == (ntrain, nval, ntest)
+    darcy = pde_science.make_spec("select", "darcy", "monarch", 0, 1)
+    assert darcy.test is None and darcy.val is not None
+
+
+def test_settings_become_spec_fields():
+    spec = pde_science.make_spec("select", "ns1e-3", "monarch-flr0.1", 2, 1)
+    assert spec.factor_lr == pytest.approx(0.1 * spec.lr) and spec.seed == 2 and spec.fourier == "monarch"
+    assert spec.scheduler == "cosine" and spec.epochs == pde_science.EPOCHS["select"]["ns"]
+
+
+def test_convergence_rule():
+    flat = [1.0, 0.5, 0.3, 0.2, 0.15, 0.12, 0.11, 0.105, 0.1005, 0.1001]
+    assert pde_science.converged(flat)
+    assert not pde_science.converged([*flat[:-1], 0.09])
+    assert not pde_science.converged([0.5])
+
+
+def test_report_from_finished_runs(tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    monkeypatch.setattr(pde_science_report, "RUNS", runs)
+    monkeypatch.setattr(pde_science_report, "RESULTS", tmp_path)
+    monkeypatch.setattr(pde_science, "RUNS", runs)
+    for setting, score in (("fft", 0.10), ("monarch", 0.08)):
+        for seed in (0, 1):
+            r = {
+                "stage": "select", "problem": "darcy", "setting": setting, "seed": seed,
+                "val_curve": [0.3, 0.2, score], "score": score + 0.01 * seed,
+            }  # fmt: skip
+            (runs / f"{pde_science.run_name('select', 'darcy', setting, seed)}.json").write_text(json.dumps(r))
+    text = pde_science_report.summarize()
+    assert "| darcy | monarch | 0.0850 ± 0.0071 | -19.0% |" in text
+    assert (tmp_path / "pde_science.md").read_text() == text
+    assert (tmp_path / "pde_science_select_curves.png").stat().st_size > 0
+    assert json.loads((tmp_path / "pde_science.json").read_text())["missing"]["final"]
