@@ -442,7 +442,7 @@ def register(groups: argparse._SubParsersAction) -> None:
                    help="also write one PNG per slice (default DIR: next to --out)")  # fmt: skip
     r.add_argument("--lam", type=float, default=None,
                    help="cg_sense: Tikhonov weight λ of ‖Ax−y‖² + λ‖x‖² (None: 1e-3); l1_wavelet: λ of "
-                   "½‖Ax−y‖² + λ‖Ψx‖₁, exactly sigpy's L1WaveletRecon lamda (absolute; None: use --lam-rel)")  # fmt: skip
+                   "½‖Ax−y‖² + λ‖Ψx‖₁, exactly sigpy's L1WaveletRecon lamda (absolute; None: --lam-rel)")  # fmt: skip
     r.add_argument("--lam-rel", type=float, default=None,
                    help="l1_wavelet: λ = lam_rel·max|Aᴴy| per slice, a weight independent of the data scale "
                    "(None: 3e-4 unless --lam is given)")  # fmt: skip
