@@ -247,7 +247,9 @@ def read_ismrmrd_kspace(path: str | os.PathLike, *, group: str | None = None) ->
         refuse(pre + post >= ns, "discards all its samples (discard_pre + discard_post)")
         if three_d:
             partial = (ns != x) | (pre > 0) | (post > 0)
-        refuse(partial, f"covers part of the readout only; a 3-D import transforms the readout: all {x} samples needed")
+            refuse(
+                partial, f"covers part of the readout only; a 3-D import transforms the readout: all {x} samples needed"
+            )
         key = (sl * y + col1) * z + col2
         uniq, first_at, n_at = np.unique(key, return_index=True, return_counts=True)
         if (n_at > 1).any():

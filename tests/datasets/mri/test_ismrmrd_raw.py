@@ -80,17 +80,22 @@ def test_2d_round_trip_kspace_mask_and_header(tmp_path):
     assert v.geometry.padding_left == 2 and v.geometry.padding_right == 20
 
 
+def _header_3d(C, X, Y, Z):
+    """A 3-D Cartesian header: encoded (X, Y, Z), recon (X/2, Y, Z) (2× readout oversampling)."""
+    xml = make_ismrmrd_header(encoding_size=(X, Y), recon_size=(X // 2, Y), num_coils=C, vendor="ACME 3D")
+    xml = xml.replace(f"<x>{X}</x><y>{Y}</y><z>1</z>", f"<x>{X}</x><y>{Y}</y><z>{Z}</z>", 1)  # encodedSpace
+    xml = xml.replace(f"<x>{X // 2}</x><y>{Y}</y><z>1</z>", f"<x>{X // 2}</x><y>{Y}</y><z>{Z}</z>", 1)  # reconSpace
+    step2 = "<kspace_encoding_step_2><minimum>0</minimum><maximum>{}</maximum><center>{}</center>"
+    return xml.replace(step2.format(0, 0), step2.format(Z - 1, Z // 2))
+
+
 def test_3d_phase_encode_plane_with_readout_transformed(tmp_path):
     C, X, Y, Z = 3, 16, 12, 10
     k = _kspace((C, X, Y, Z), 1)
     rng = np.random.default_rng(1)
     plane = rng.random((Y, Z)) < 0.3
     plane[4:8, 3:7] = True  # calibration centre
-    xml = make_ismrmrd_header(encoding_size=(X, Y), recon_size=(X // 2, Y), num_coils=C, vendor="ACME 3D")
-    xml = xml.replace("<x>16</x><y>12</y><z>1</z>", f"<x>{X}</x><y>{Y}</y><z>{Z}</z>", 1)  # encodedSpace
-    xml = xml.replace("<x>8</x><y>12</y><z>1</z>", f"<x>{X // 2}</x><y>{Y}</y><z>{Z}</z>", 1)  # reconSpace
-    step2 = "<kspace_encoding_step_2><minimum>0</minimum><maximum>{}</maximum><center>{}</center>"
-    xml = xml.replace(step2.format(0, 0), step2.format(Z - 1, Z // 2))
+    xml = _header_3d(C, X, Y, Z)
     acqs = [_acq(k[:, :, ky, kz], step1=int(ky), step2=int(kz)) for ky, kz in zip(*np.nonzero(plane))]
     _write(tmp_path / "raw3d.h5", xml, acqs)
     scan = read_ismrmrd_kspace(tmp_path / "raw3d.h5")
@@ -158,8 +163,31 @@ def test_refusals(tmp_path):
     _refuse(tmp_path / "d", xml, [_acq(line, trajectory=traj)], "acquisition 0 has a per-sample trajectory")
     _refuse(tmp_path / "e", xml, [_acq(line, step1=7)], "acquisition 0 has kspace_encode_step_1 outside")
     _refuse(tmp_path / "f", xml, [_acq(line, flags=[ismrmrd.ACQ_IS_NOISE_MEASUREMENT])], "no imaging acquisitions")
+    partial = _acq(_kspace((C, 12), 5), step1=1, step2=2, center=8)  # 12 of 16 readout samples
+    _refuse(tmp_path / "h", _header_3d(C, 16, 6, 4), [partial], "acquisition 0 covers part of the readout only")
     (tmp_path / "g").mkdir()
     with h5py.File(tmp_path / "g" / "plain.h5", "w") as hf:
         hf["x"] = np.zeros(3)
     with pytest.raises(ValueError, match="not an ISMRMRD file"):
         read_ismrmrd_kspace(Path(tmp_path / "g" / "plain.h5"))
+
+
+def test_partial_readout_gives_a_two_dimensional_mask(tmp_path):
+    # asymmetric echo: 6 of 8 readout samples, k-space centre at sample 2 (rows 2..7), and 1 sample discarded
+    C, H, W = 2, 8, 6
+    xml = make_ismrmrd_header(encoding_size=(H, W), recon_size=(H, W), num_coils=C)
+    k = _kspace((C, H, W), 4)
+    acqs = []
+    for l in (0, 2, 3, 4):
+        a = _acq(k[:, 2:, l], step1=l, center=2)
+        a.discard_pre = 1  # sample 0 of the acquisition (row 2) is invalid
+        acqs.append(a)
+    _write(tmp_path / "pe.h5", xml, acqs)
+    scan = read_ismrmrd_kspace(tmp_path / "pe.h5")
+    rows = np.zeros(H, bool)
+    rows[3:] = True
+    cols = np.isin(np.arange(W), (0, 2, 3, 4))
+    np.testing.assert_array_equal(scan.sampled[0], rows[:, None] & cols[None, :])
+    np.testing.assert_array_equal(scan.kspace[0], k * (rows[:, None] & cols[None, :]))
+    info = import_kspace(scan.kspace, tmp_path / "out.h5", mask=scan.sampled, header_xml=scan.header_xml)
+    assert info["mask"] == f"({H}, {W})"  # not a line mask: rows 0..2 were never acquired
