@@ -1,7 +1,7 @@
 """``monarch-sci mri``: simulate fastMRI-layout data, import k-space, undersample it, reconstruct, compare, train.
 
 * ``mri simulate``    — simulated multi-coil volumes in the fastMRI layout (:mod:`monarch_sci.datasets.mri.simulate`).
-* ``mri import``      — NumPy, BART ``.cfl`` or ISMRMRD k-space as a fastMRI file (:mod:`monarch_sci.datasets.mri`).
+* ``mri import``      — NumPy, BART ``.cfl`` or ISMRMRD k-space as a fastMRI file (:mod:`monarch_sci.cli.mri_import`).
 * ``mri undersample`` — fastMRI test-style copies: masked ``kspace`` plus a ``mask`` dataset, no targets.
 * ``mri recon``       — reconstruct every slice of one file with a method and write fastMRI ``reconstruction_*``.
 * ``mri compare``     — metrics of several methods and accelerations (:mod:`monarch_sci.cli.mri_compare`).
@@ -19,7 +19,7 @@ import os
 import shutil
 from pathlib import Path
 
-from monarch_sci.cli import mri_compare, mri_learned
+from monarch_sci.cli import mri_compare, mri_import, mri_learned
 from monarch_sci.cli.common import UserError, add_command, add_flags, set_threads
 from monarch_sci.cli.mri_methods import (
     CLASSICAL_METHOD_NAMES,
@@ -35,6 +35,9 @@ from monarch_sci.cli.mri_methods import (
     register_recon_method,
     resolve_method,
 )
+from monarch_sci.cli.mri_methods import (
+    job_record as _record,
+)
 
 __all__ = [
     "CLASSICAL_METHOD_NAMES",
@@ -48,13 +51,6 @@ __all__ = [
 ]
 
 _MASK_TYPES = ("random", "equispaced", "equispaced_fraction")
-
-
-def _record(args: argparse.Namespace, **extra) -> dict:
-    from monarch_sci.training.records import package_versions
-
-    args_ = {k: v for k, v in vars(args).items() if k not in ("func", "group_parser")}
-    return {"command": f"mri {args.command}", "args": args_, "versions": package_versions("h5py"), **extra}
 
 
 def _progress(total: int, desc: str, enabled: bool):
@@ -282,98 +278,6 @@ def cmd_recon(args: argparse.Namespace) -> int:
     return 0
 
 
-def _import_format(src: Path, fmt: str) -> str:
-    """``numpy``, ``bart`` or ``ismrmrd`` for ``--format auto``: by suffix, and an HDF5 file by its content."""
-    if fmt != "auto":
-        return fmt
-    if src.suffix in (".cfl", ".hdr"):
-        return "bart"
-    if src.suffix in (".npy", ".npz"):
-        return "numpy"
-    from monarch_sci.datasets.mri.ismrmrd_raw import is_ismrmrd_path
-
-    if is_ismrmrd_path(src):
-        return "ismrmrd"
-    if not src.exists():
-        raise UserError(f"INPUT {src}: no such file")
-    raise UserError(
-        f"INPUT {src}: expected a .npy, .npz, BART .cfl/.hdr or ISMRMRD raw HDF5 file (a group with 'xml' and "
-        f"'data'), got {'suffix ' + repr(src.suffix) if src.suffix else 'no suffix'} and no ISMRMRD content"
-    )
-
-
-def _read_ismrmrd(src: Path, args: argparse.Namespace):
-    given = [f for f, v in (("--mask", args.mask), ("--layout", args.layout), ("--key", args.key),
-                            ("--recon-size", args.recon_size)) if v is not None]  # fmt: skip
-    if given:
-        raise UserError(
-            f"{', '.join(given)}: an ISMRMRD file brings its own sampling (the acquired lines), axes and recon size"
-        )
-    try:
-        from monarch_sci.datasets.mri.ismrmrd_raw import read_ismrmrd_kspace
-
-        return read_ismrmrd_kspace(src, group=args.group)
-    except ModuleNotFoundError as err:
-        raise UserError(
-            f"INPUT {src}: reading ISMRMRD files needs the 'ismrmrd' package ({err}); "
-            "install it with pip install 'monarch-sci[ismrmrd]'"
-        ) from None
-
-
-def cmd_import(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from monarch_sci.datasets.mri import importers
-    from monarch_sci.training.checkpoint import write_json_atomic
-
-    src = Path(args.input)
-    fmt = _import_format(src, args.format)
-    out = Path(args.out)
-    if out.is_dir():
-        raise UserError(f"--out {out} is a folder; expected an .h5 file name")
-    if args.group is not None and fmt != "ismrmrd":
-        raise UserError(f"--group: only for ISMRMRD files; {src} is read as {fmt}")
-    mask, header, recon_size, attrs = None, None, args.recon_size, {"source": os.path.abspath(src)}
-    if fmt == "ismrmrd":
-        if not src.is_file():
-            raise UserError(f"INPUT {src}: no such file")
-        scan = _read_ismrmrd(src, args)
-        kspace, mask, header, recon_size = scan.kspace, scan.sampled, scan.header_xml, scan.recon_size
-        attrs |= {"source_format": "ismrmrd", "readout_transformed": scan.acquisition == "3d"}
-    elif fmt == "bart":
-        if args.layout is not None:
-            raise UserError("--layout: a BART array has its own axis convention (READ, PHS1, PHS2, COIL, ..., SLICE)")
-        kspace = importers.bart_to_fastmri_layout(importers.read_cfl(src), str(src))
-    else:
-        if not src.is_file():
-            raise UserError(f"INPUT {src}: no such file")
-        kspace = importers.to_fastmri_layout(
-            importers.read_numpy_kspace(src, key=args.key), args.layout, source=str(src)
-        )
-    if args.mask is not None:
-        m = Path(args.mask)
-        mask = importers.read_cfl(m).real if m.suffix in (".cfl", ".hdr") else importers.read_numpy_kspace(m)
-        mask = np.squeeze(mask) if mask.ndim > 3 else mask
-    written = importers.import_kspace(
-        kspace, out, mask=mask, recon_size=recon_size, attrs=attrs, header_xml=header, source=str(src)
-    )
-    extra = {"format": fmt}
-    if fmt == "ismrmrd":
-        extra |= {"acquisition": scan.acquisition, "acquisitions": scan.counts}
-    write_json_atomic(out.with_suffix(".json"), _record(args, written=written, **extra))
-    note = " (mask inferred from zero samples)" if written["mask_inferred"] else ""
-    if fmt == "ismrmrd":
-        skipped = {k: v for k, v in scan.counts.items() if k != "used"}
-        note = f" from {scan.counts['used']} {scan.acquisition.upper()} acquisitions" + (
-            f" (skipped: {', '.join(f'{v} {k}' for k, v in skipped.items())})" if skipped else ""
-        )
-    print(
-        f"wrote {out}: kspace {tuple(written['kspace'])}, mask {written['mask']}{note}, "
-        f"{written['sampled_fraction']:.1%} sampled"
-    )
-    return 0
-
-
 # ------------------------------------------------------------------------------------------------------------
 # argument parsing
 
@@ -400,7 +304,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     i = add_command(
         sub,
         "import",
-        cmd_import,
+        mri_import.cmd_import,
         help="write a NumPy array, BART .cfl or ISMRMRD raw file as a fastMRI-layout file",
         description="Import multi-coil k-space: .npy/.npz (axes named by --layout: S slices, C coils, H readout, "
         "W phase encode; default CHW or SCHW), BART .cfl/.hdr (READ, PHS1, PHS2, COIL, ..., SLICE) or ISMRMRD raw "
