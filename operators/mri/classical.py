@@ -151,7 +151,7 @@ def l1_wavelet_recon(
         Iteration cap, and stop once the relative step ``‖x_k − x_{k−1}‖ / (α ‖Aᴴ y‖)`` (sigpy's ``resid``
         divided by ``‖Aᴴ y‖``) is at most ``tol`` (0: always ``max_iter`` iterations, as sigpy by default). The
         defaults stop after 216 iterations, 0.40% from the converged solution, on a 230×180, 8-coil, 8×
-        Poisson-disc slice (``benchmarks/results/mri_recon_defaults.md``; 60 iterations stop about 3% from it:
+        Poisson-disc slice (``benchmarks/results/mri_recon_defaults.md``; 50 iterations stop 3.5% from it:
         sigpy's accelerated proximal gradient method converges sublinearly).
 
     Shape
