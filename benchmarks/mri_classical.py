@@ -191,7 +191,7 @@ def bench_case(case: dict, *, lam: float, cg_iter: int, l1_lam_rel: float, l1_it
         peak = float(SenseOperator(mt, maskt[None, None]).H(kt).abs().max())
     lam1 = l1_lam_rel * peak
     fns = {
-        "ours": lambda: l1_wavelet(k[None], maps[None], mask[None, None], lam_rel=l1_lam_rel, max_iter=l1_iter),
+        "ours": lambda: l1_wavelet(k[None], maps[None], mask[None, None], lam_rel=l1_lam_rel, max_iter=l1_iter, tol=0),
         "sigpy": lambda: sigpy.mri.app.L1WaveletRecon(
             k, maps, lam1, weights=w32, wave_name="db4", max_iter=l1_iter, show_pbar=False
         ).run(),

@@ -296,13 +296,14 @@ for name, img in recons.items():
 #
 # ```bash
 # monarch-sci mri import scan.npy --out scan.h5            # our fastMRI-layout file; the pattern is inferred
-# monarch-sci mri recon --model cg_sense --in scan.h5 --out scan_cg.h5 --png --max-iter 100
+# monarch-sci mri recon --model cg_sense --in scan.h5 --out scan_cg.h5 --png
 # monarch-sci mri recon --model l1_wavelet --in scan.h5 --out scan_l1.h5 --png
 # ```
 #
-# `mri import` also reads `.npz` and BART `.cfl/.hdr` files (`--layout` names the axes of a NumPy array,
-# `--mask` gives an explicit mask); a trained run folder works as `--model` too. Every command writes a JSON
-# record beside its output: the inferred sampling pattern, the regularisation and the iterations are in it.
+# `mri import` also reads `.npz`, BART `.cfl/.hdr` and ISMRMRD raw HDF5 files (`--layout` names the axes of a
+# NumPy array, `--mask` gives an explicit mask; ISMRMRD acquisitions are placed by their encoding counters); a
+# trained run folder works as `--model` too. Every command writes a JSON record beside its output: the inferred
+# sampling pattern, the regularisation (`--lam`; for ℓ1 sigpy's λ, or `--lam-rel`) and the iterations run.
 
 # %%
 import json  # noqa: E402
@@ -328,7 +329,9 @@ for method in ("zero_filled_sense", "cg_sense", "l1_wavelet"):
     monarch_sci("mri", "recon", "--model", method, "--in", str(WORK / "scan.h5"),
                 "--out", str(WORK / f"scan_{method}.h5"), "--png", "--no-progress")  # fmt: skip
 record = json.loads((WORK / "scan_cg_sense.json").read_text())
-print({k: record[k] for k in ("sampling", "mask_pattern", "sampled_fraction") if k in record})
+print(
+    {k: record[k] for k in ("sampling", "mask_pattern", "sampled_fraction", "settings", "convergence") if k in record}
+)
 
 fig, ax = plt.subplots(1, 3, figsize=(8, 2.9))
 for a, method in zip(ax, ("zero_filled_sense", "cg_sense", "l1_wavelet")):

@@ -1,4 +1,4 @@
-"""MRI data: fastMRI files (reader and writer), sampling masks, simulated multi-coil acquisitions."""
+"""MRI data: fastMRI files (reader and writer), importers (NumPy, BART, ISMRMRD), masks, simulated acquisitions."""
 
 from monarch_sci.datasets.mri.fastmri import (
     FastMRIFileError,
@@ -11,6 +11,7 @@ from monarch_sci.datasets.mri.fastmri import (
 )
 from monarch_sci.datasets.mri.importers import import_kspace, read_cfl
 from monarch_sci.datasets.mri.ismrmrd_header import make_ismrmrd_header, parse_ismrmrd_header
+from monarch_sci.datasets.mri.ismrmrd_raw import read_ismrmrd_kspace
 from monarch_sci.datasets.mri.masks import LineMaskFunc, apply_line_mask, infer_mask, poisson_mask, volume_seed
 from monarch_sci.datasets.mri.simulate import SimulationConfig, simulate_dataset
 
@@ -29,6 +30,7 @@ __all__ = [
     "parse_ismrmrd_header",
     "poisson_mask",
     "read_cfl",
+    "read_ismrmrd_kspace",
     "simulate_dataset",
     "volume_mask",
     "volume_seed",

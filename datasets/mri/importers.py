@@ -1,4 +1,5 @@
-"""Getting k-space in: NumPy arrays and BART ``.cfl``/``.hdr`` files to our fastMRI-layout file.
+"""Getting k-space in: NumPy arrays and BART ``.cfl``/``.hdr`` files to our fastMRI-layout file (ISMRMRD raw
+data: :mod:`~monarch_sci.datasets.mri.ismrmrd_raw`, then :func:`import_kspace`).
 
 Our file (:func:`~monarch_sci.datasets.mri.fastmri.write_fastmri_volume`): ``kspace`` ``(slices, coils, H, W)``
 complex64 with ``H`` the readout and ``W`` the phase encode (the axis line masks act on), an ISMRMRD header whose
@@ -199,25 +200,28 @@ def import_kspace(
     mask: np.ndarray | None = None,
     recon_size: tuple[int, int] | None = None,
     attrs: dict | None = None,
+    header_xml: str | None = None,
     source: str = "import_kspace",
 ) -> dict:
     """Write ``(S, C, H, W)`` k-space as our fastMRI-layout file ``out``, atomically; returns what was written.
 
-    ``mask`` (any of ``(W,)``, ``(H, W)``, ``(S, W)``, ``(S, H, W)``;
-    :func:`~monarch_sci.datasets.mri.fastmri.volume_mask`) must cover every non-zero sample; without one the
-    pattern is inferred (:func:`~monarch_sci.datasets.mri.masks.infer_mask`). ``recon_size`` defaults to
-    ``(H, W)``. Everything is checked before ``out`` is touched; a kill leaves the previous ``out`` as it was.
+        ``mask`` (any of ``(W,)``, ``(H, W)``, ``(S, W)``, ``(S, H, W)``;
+        :func:`~monarch_sci.datasets.mri.fastmri.volume_mask`) must cover every non-zero sample; without one the
+        pattern is inferred (:func:`~monarch_sci.datasets.mri.masks.infer_mask`). ``recon_size`` defaults to
+        ``(H, W)``. ``header_xml`` (an ISMRMRD header, e.g. the scanner's) is stored as given and must state the
+    encoded matrix ``(H, W)``; by default a minimal one is written. Everything is checked before ``out`` is
+    touched; a kill leaves the previous ``out`` as it was.
 
-    Examples
-    --------
-    >>> import tempfile
-    >>> k = np.ones((1, 2, 8, 6), np.complex64); k[..., 1::2] = 0
-    >>> info = import_kspace(k, Path(tempfile.mkdtemp()) / "scan.h5")
-    >>> info["mask"], info["mask_inferred"], info["sampled_fraction"]
-    ('(6,)', True, 0.5)
+        Examples
+        --------
+        >>> import tempfile
+        >>> k = np.ones((1, 2, 8, 6), np.complex64); k[..., 1::2] = 0
+        >>> info = import_kspace(k, Path(tempfile.mkdtemp()) / "scan.h5")
+        >>> info["mask"], info["mask_inferred"], info["sampled_fraction"]
+        ('(6,)', True, 0.5)
     """
     from monarch_sci.datasets.mri.fastmri import fastmri_rss, write_fastmri_volume
-    from monarch_sci.datasets.mri.ismrmrd_header import make_ismrmrd_header
+    from monarch_sci.datasets.mri.ismrmrd_header import make_ismrmrd_header, parse_ismrmrd_header
     from monarch_sci.datasets.mri.masks import infer_mask
     from monarch_sci.training.checkpoint import atomic_output
 
@@ -245,7 +249,16 @@ def import_kspace(
     stored = reduce_mask(full)
     attrs = dict(attrs or {})
     attrs["mask_inferred"] = bool(inferred and stored is not None)
-    header = make_ismrmrd_header(encoding_size=(H, W), recon_size=(h, w), num_coils=C, num_slices=S)
+    if header_xml is None:
+        header = make_ismrmrd_header(encoding_size=(H, W), recon_size=(h, w), num_coils=C, num_slices=S)
+    else:
+        geometry = parse_ismrmrd_header(header_xml, source=source)
+        if geometry.encoding_size[:2] != (H, W):
+            raise ValueError(
+                f"import_kspace: header_xml encodedSpace matrixSize (x, y) = {geometry.encoding_size[:2]} must equal "
+                f"the k-space (H, W) = ({H}, {W})"
+            )
+        header = header_xml
     recons = {"reconstruction_rss": fastmri_rss(k, (h, w))} if stored is None else None
     with atomic_output(out) as tmp:
         write_fastmri_volume(tmp, kspace=k, header_xml=header, reconstructions=recons, mask=stored, attrs=attrs)

@@ -1,7 +1,7 @@
 """``monarch-sci mri``: simulate fastMRI-layout data, import k-space, undersample it, reconstruct, compare, train.
 
 * ``mri simulate``    — simulated multi-coil volumes in the fastMRI layout (:mod:`monarch_sci.datasets.mri.simulate`).
-* ``mri import``      — NumPy or BART ``.cfl`` k-space as a fastMRI file (:mod:`~monarch_sci.datasets.mri.importers`).
+* ``mri import``      — NumPy, BART ``.cfl`` or ISMRMRD k-space as a fastMRI file (:mod:`monarch_sci.cli.mri_import`).
 * ``mri undersample`` — fastMRI test-style copies: masked ``kspace`` plus a ``mask`` dataset, no targets.
 * ``mri recon``       — reconstruct every slice of one file with a method and write fastMRI ``reconstruction_*``.
 * ``mri compare``     — metrics of several methods and accelerations (:mod:`monarch_sci.cli.mri_compare`).
@@ -19,7 +19,7 @@ import os
 import shutil
 from pathlib import Path
 
-from monarch_sci.cli import mri_compare, mri_learned
+from monarch_sci.cli import mri_compare, mri_import, mri_learned
 from monarch_sci.cli.common import UserError, add_command, add_flags, set_threads
 from monarch_sci.cli.mri_methods import (
     CLASSICAL_METHOD_NAMES,
@@ -35,6 +35,9 @@ from monarch_sci.cli.mri_methods import (
     register_recon_method,
     resolve_method,
 )
+from monarch_sci.cli.mri_methods import (
+    job_record as _record,
+)
 
 __all__ = [
     "CLASSICAL_METHOD_NAMES",
@@ -48,13 +51,6 @@ __all__ = [
 ]
 
 _MASK_TYPES = ("random", "equispaced", "equispaced_fraction")
-
-
-def _record(args: argparse.Namespace, **extra) -> dict:
-    from monarch_sci.training.records import package_versions
-
-    args_ = {k: v for k, v in vars(args).items() if k not in ("func", "group_parser")}
-    return {"command": f"mri {args.command}", "args": args_, "versions": package_versions("h5py"), **extra}
 
 
 def _progress(total: int, desc: str, enabled: bool):
@@ -158,35 +154,52 @@ def _bar(items, desc: str, enabled: bool):
 
 
 def _with_controls(name: str, method, args: argparse.Namespace):
-    """``method`` with ``--lam/--max-iter/--tol`` applied; ``(method, settings to record)``.
+    """``method`` with ``--lam/--lam-rel/--max-iter/--tol`` applied; ``(method, settings, convergence)``.
 
-    The defaults recorded are those of :func:`~monarch_sci.operators.mri.classical.cg_sense` /
-    :func:`~monarch_sci.operators.mri.classical.l1_wavelet` themselves (read from their signatures).
+    ``settings`` are the controls in force (given, or the defaults of ``cg_sense`` / ``l1_wavelet_recon`` of
+    :mod:`monarch_sci.operators.mri.classical`, read from their signatures); ``convergence`` is filled by the
+    run: iterations actually run, final residual or step.
+    For ``l1_wavelet``, ``--lam`` is sigpy's ``lamda`` and ``--lam-rel`` the weight relative to ``max|Aᴴy|``.
     """
     import inspect
 
-    given = {k: getattr(args, k) for k in ("lam", "max_iter", "tol") if getattr(args, k) is not None}
+    given = {k: getattr(args, k) for k in ("lam", "lam_rel", "max_iter", "tol") if getattr(args, k) is not None}
     if name not in ("cg_sense", "l1_wavelet"):
         if given:
-            raise UserError(f"--lam / --max-iter / --tol: method {name} is not iterative (use cg_sense or l1_wavelet)")
-        return method, {}
-    from monarch_sci.operators.mri.classical import cg_sense, l1_wavelet
+            flags = ", ".join("--" + k.replace("_", "-") for k in given)
+            raise UserError(f"{flags}: method {name} is not iterative (use cg_sense or l1_wavelet)")
+        return method, {}, {}
+    from monarch_sci.operators.mri.classical import L1_LAM_REL, cg_sense, l1_wavelet_recon
 
-    solver, controls = (
-        (cg_sense, ("lam", "max_iter", "tol")) if name == "cg_sense" else (l1_wavelet, ("lam_rel", "max_iter"))
-    )
-    if set(given) - set(controls):
-        raise UserError("--lam / --tol: l1_wavelet takes only --max-iter (its weight is relative: lam_rel)")
+    if name == "cg_sense":
+        if "lam_rel" in given:
+            raise UserError("--lam-rel: only for l1_wavelet (cg_sense's --lam is already relative to ‖AᴴA‖ ≤ 1)")
+        solver, controls = cg_sense, ("lam", "max_iter", "tol")
+    else:
+        if "lam" in given and "lam_rel" in given:
+            raise UserError(f"--lam {args.lam} and --lam-rel {args.lam_rel}: give one ℓ1 weight, not both")
+        weight = "lam" if "lam" in given else "lam_rel"
+        solver, controls = l1_wavelet_recon, (weight, "max_iter", "tol")
     params = inspect.signature(solver).parameters
     settings = {k: params[k].default for k in controls} | given
+    if name == "l1_wavelet" and settings.get("lam_rel", 0) is None:
+        settings["lam_rel"] = L1_LAM_REL
+    convergence: dict = {}
 
     def controlled(problem):
         if solver is cg_sense:
             k, maps, mask = problem.tensors()
-            return cg_sense(k, maps, mask, **settings)[0].cpu().numpy()
-        return l1_wavelet(problem.kspace, problem.coil_maps(), problem.sampling(), **settings)
+            x, res = cg_sense(k, maps, mask, **settings)
+            convergence.update(iterations=res.iterations, residual=float(res.residual.max()),
+                               converged=bool(res.converged.all()))  # fmt: skip
+            return x.cpu().numpy()
+        x, res = l1_wavelet_recon(problem.kspace, problem.coil_maps(), problem.sampling(), **settings)
+        convergence.update(iterations=res.iterations, lam_used=res.lam, step=res.step)
+        if settings["tol"] > 0:
+            convergence["converged"] = all(s <= settings["tol"] for s in res.step)
+        return x
 
-    return controlled, settings
+    return controlled, settings, convergence
 
 
 def cmd_recon(args: argparse.Namespace) -> int:
@@ -196,7 +209,7 @@ def cmd_recon(args: argparse.Namespace) -> int:
     from monarch_sci.training.checkpoint import atomic_output, write_json_atomic
 
     set_threads(args.threads)
-    for key, low in (("lam", 0.0), ("tol", 0.0)):
+    for key, low in (("lam", 0.0), ("lam_rel", 0.0), ("tol", 0.0)):
         if getattr(args, key) is not None and not getattr(args, key) >= low:
             raise UserError(f"--{key}: expected a number >= {low}, got {getattr(args, key)}")
     if args.max_iter is not None and args.max_iter < 1:
@@ -205,7 +218,7 @@ def cmd_recon(args: argparse.Namespace) -> int:
 
     device = str(resolve_device(args.device))
     name, method = resolve_method(args.model)
-    method, settings = _with_controls(name, method, args)
+    method, settings, convergence = _with_controls(name, method, args)
     out = Path(args.out)
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; expected an .h5 file name")
@@ -232,10 +245,13 @@ def cmd_recon(args: argparse.Namespace) -> int:
             hf.attrs["seconds_per_slice"] = seconds / info.num_slices
             for k, v in settings.items():
                 hf.attrs[k] = v
+            if "iterations" in convergence:
+                hf.attrs["iterations"] = convergence["iterations"]
     record = _record(
         args,
         method=name,
         settings=settings,
+        convergence=convergence,
         sampling=sampling,
         mask_pattern=pattern,
         mask_shape=list(masks.shape),
@@ -259,45 +275,6 @@ def cmd_recon(args: argparse.Namespace) -> int:
     if sampling == "inferred":
         print(f"{info.name}: no 'mask'; {pattern} sampling inferred from zero samples ({masks.mean():.1%} sampled)")
     print(f"{info.name}: {name} on {info.num_slices} slices ({seconds / info.num_slices:.3f} s/slice) -> {out} [{key}]")
-    return 0
-
-
-def cmd_import(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from monarch_sci.datasets.mri import importers
-    from monarch_sci.training.checkpoint import write_json_atomic
-
-    src = Path(args.input)
-    if src.suffix in (".cfl", ".hdr"):
-        kspace = importers.bart_to_fastmri_layout(importers.read_cfl(src), str(src))
-        if args.layout is not None:
-            raise UserError("--layout: a BART array has its own axis convention (READ, PHS1, PHS2, COIL, ..., SLICE)")
-    elif src.suffix in (".npy", ".npz"):
-        if not src.is_file():
-            raise UserError(f"INPUT {src}: no such file")
-        kspace = importers.to_fastmri_layout(
-            importers.read_numpy_kspace(src, key=args.key), args.layout, source=str(src)
-        )
-    else:
-        raise UserError(f"INPUT {src}: expected a .npy, .npz, or BART .cfl/.hdr file, got suffix {src.suffix!r}")
-    mask = None
-    if args.mask is not None:
-        m = Path(args.mask)
-        mask = importers.read_cfl(m).real if m.suffix in (".cfl", ".hdr") else importers.read_numpy_kspace(m)
-        mask = np.squeeze(mask) if mask.ndim > 3 else mask
-    out = Path(args.out)
-    if out.is_dir():
-        raise UserError(f"--out {out} is a folder; expected an .h5 file name")
-    written = importers.import_kspace(
-        kspace, out, mask=mask, recon_size=args.recon_size, attrs={"source": os.path.abspath(src)}, source=str(src)
-    )
-    write_json_atomic(out.with_suffix(".json"), _record(args, written=written))
-    note = " (mask inferred from zero samples)" if written["mask_inferred"] else ""
-    print(
-        f"wrote {out}: kspace {tuple(written['kspace'])}, mask {written['mask']}{note}, "
-        f"{written['sampled_fraction']:.1%} sampled"
-    )
     return 0
 
 
@@ -327,14 +304,19 @@ def register(groups: argparse._SubParsersAction) -> None:
     i = add_command(
         sub,
         "import",
-        cmd_import,
-        help="write a NumPy array or BART .cfl as a fastMRI-layout file",
+        mri_import.cmd_import,
+        help="write a NumPy array, BART .cfl or ISMRMRD raw file as a fastMRI-layout file",
         description="Import multi-coil k-space: .npy/.npz (axes named by --layout: S slices, C coils, H readout, "
-        "W phase encode; default CHW or SCHW) or BART .cfl/.hdr (READ, PHS1, PHS2, COIL, ..., SLICE). The mask "
-        "may be (W,), (H, W), (S, W) or (S, H, W); without one, zero samples are read as unsampled (the pattern "
-        "is inferred and recorded) - never as fully sampled.",
+        "W phase encode; default CHW or SCHW), BART .cfl/.hdr (READ, PHS1, PHS2, COIL, ..., SLICE) or ISMRMRD raw "
+        "HDF5 (Cartesian; lines placed by their encoding counters, noise and navigator scans skipped, the mask is "
+        "the acquired lines; 3-D scans become phase-encode planes with the readout transformed; needs the "
+        "'ismrmrd' extra). The mask may be (W,), (H, W), (S, W) or (S, H, W); without one, zero samples are read "
+        "as unsampled (the pattern is inferred and recorded) - never as fully sampled.",
     )
-    i.add_argument("input", metavar="INPUT", help="k-space: .npy, .npz, or BART .cfl/.hdr")
+    i.add_argument("input", metavar="INPUT", help="k-space: .npy, .npz, BART .cfl/.hdr, or ISMRMRD .h5")
+    i.add_argument("--format", default="auto", choices=("auto", "numpy", "bart", "ismrmrd"),
+                   help="input format (auto: by suffix; an HDF5 file with an ISMRMRD group is ismrmrd)")  # fmt: skip
+    i.add_argument("--group", default=None, help="ISMRMRD: the dataset group (default: the only one, e.g. dataset)")
     i.add_argument("--out", required=True, help="output .h5 file (a JSON record is written beside it)")
     i.add_argument("--mask", default=None, help="sampling mask: .npy/.npz or BART .cfl (zeros and ones)")
     i.add_argument("--layout", default=None, help="NumPy axis letters, e.g. CHW, SCHW, HWC (default CHW / SCHW)")
@@ -362,9 +344,16 @@ def register(groups: argparse._SubParsersAction) -> None:
     add_flags(r, "out", out_help="output .h5 (reconstruction_<method> and reconstruction); record: same name .json")
     r.add_argument("--png", nargs="?", const=None, default=False, metavar="DIR",
                    help="also write one PNG per slice (default DIR: next to --out)")  # fmt: skip
-    r.add_argument("--lam", type=float, default=None, help="cg_sense: Tikhonov weight λ (None: 1e-3)")
-    r.add_argument("--max-iter", type=int, default=None, help="cg_sense / l1_wavelet iterations (None: 30 / 60)")
-    r.add_argument("--tol", type=float, default=None, help="cg_sense: relative residual tolerance (None: 1e-5)")
+    r.add_argument("--lam", type=float, default=None,
+                   help="cg_sense: Tikhonov weight λ of ‖Ax−y‖² + λ‖x‖² (None: 1e-3); l1_wavelet: λ of "
+                   "½‖Ax−y‖² + λ‖Ψx‖₁, exactly sigpy's L1WaveletRecon lamda (absolute; None: --lam-rel)")  # fmt: skip
+    r.add_argument("--lam-rel", type=float, default=None,
+                   help="l1_wavelet: λ = lam_rel·max|Aᴴy| per slice, a weight independent of the data scale "
+                   "(None: 3e-4 unless --lam is given)")  # fmt: skip
+    r.add_argument("--max-iter", type=int, default=None, help="iteration cap (None: 500)")
+    r.add_argument("--tol", type=float, default=None,
+                   help="stop at relative residual ‖r‖/‖Aᴴy‖ ≤ tol (cg_sense; None: 1e-5) or relative step "
+                   "‖Δx‖/(α‖Aᴴy‖) ≤ tol (l1_wavelet; None: 1e-4); 0: run all --max-iter iterations")  # fmt: skip
     add_flags(r, "device", "threads", "no_progress", device="cpu")
     r.set_defaults(func=_recon_entry)
 

@@ -22,6 +22,7 @@ __all__ = [
     "RUN_LOADERS",
     "UnknownMethodError",
     "h5_files",
+    "job_record",
     "load_volume",
     "make_problem",
     "mask_pattern",
@@ -82,6 +83,14 @@ def resolve_method(spec: str) -> tuple[str, Callable[..., Any]]:
             f"({len(RUN_LOADERS)} loaders registered); known methods: {', '.join(methods)}"
         )
     raise UnknownMethodError(f"mri: unknown method {spec!r}; choose one of {', '.join(methods)} or a run folder")
+
+
+def job_record(args, **extra) -> dict:
+    """The JSON record of an ``mri`` job: the command, its arguments, package versions, and ``extra``."""
+    from monarch_sci.training.records import package_versions
+
+    args_ = {k: v for k, v in vars(args).items() if k not in ("func", "group_parser")}
+    return {"command": f"mri {args.command}", "args": args_, "versions": package_versions("h5py"), **extra}
 
 
 def h5_files(path: str | os.PathLike, flag: str) -> list[Path]:

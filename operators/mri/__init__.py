@@ -1,7 +1,15 @@
 """MRI reconstruction: SENSE physics, coil maps, CG, classical methods, mSENSE, unrolled network, U-Net."""
 
 from monarch_sci.operators.mri.cg import CGResult, conjugate_gradient
-from monarch_sci.operators.mri.classical import ReconProblem, cg_sense, l1_wavelet, rss, zero_filled_rss
+from monarch_sci.operators.mri.classical import (
+    L1Result,
+    ReconProblem,
+    cg_sense,
+    l1_wavelet,
+    l1_wavelet_recon,
+    rss,
+    zero_filled_rss,
+)
 from monarch_sci.operators.mri.coil_maps import calibration_width, espirit_maps
 from monarch_sci.operators.mri.models import build_model, load_run
 from monarch_sci.operators.mri.msense import MSENSE, DiagonalSENSE
@@ -17,6 +25,7 @@ __all__ = [
     "MSENSE",
     "CGResult",
     "DiagonalSENSE",
+    "L1Result",
     "ReconProblem",
     "ReconSlices",
     "ReconTask",
@@ -32,6 +41,7 @@ __all__ = [
     "espirit_maps",
     "evaluate_run",
     "l1_wavelet",
+    "l1_wavelet_recon",
     "load_run",
     "load_slice_bank",
     "reconstruct_with_run",

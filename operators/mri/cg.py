@@ -2,8 +2,10 @@
 
 Each system in the batch has its own step sizes ``α = ⟨r, r⟩ / ⟨p, Np⟩`` and ``β = ⟨r⁺, r⁺⟩ / ⟨r, r⟩``
 (inner products over the trailing ``ndim`` dims), and stops updating once its relative residual
-``‖r‖ / ‖b‖`` drops below ``tol``; the loop ends when every system has converged or after ``max_iter``
-iterations. Pure torch: runs on the device of ``b``, and is differentiable (autograd through the iterations).
+``‖r‖ / ‖b‖`` drops below ``tol`` — or below the dtype's rounding level ``eps`` even with ``tol = 0``: past it
+the recursion only sees rounding noise, and its squared norms underflow (float32 CG then diverges); the loop
+ends when every system has converged or after ``max_iter`` iterations. Pure torch: runs on the device of ``b``,
+and is differentiable (autograd through the iterations).
 """
 
 from __future__ import annotations
@@ -105,7 +107,8 @@ def conjugate_gradient(
     bnorm = dot(b, b).sqrt()
     scale = torch.where(bnorm > 0, bnorm, torch.ones_like(bnorm))
     rr = dot(r, r)
-    active = rr.sqrt() > tol * scale
+    stop = max(float(tol), torch.finfo(rr.dtype).eps)  # see the module docstring
+    active = rr.sqrt() > stop * scale
     p = r.clone()
     it = 0
     while it < max_iter and bool(active.any()):
@@ -119,7 +122,7 @@ def conjugate_gradient(
         beta = torch.where(ok, rr_new / torch.where(ok, rr, torch.ones_like(rr)), torch.zeros_like(rr))
         p = torch.where(expand(ok), r + expand(beta) * p, p)
         rr = torch.where(ok, rr_new, rr)
-        active = ok & (rr.sqrt() > tol * scale)
+        active = ok & (rr.sqrt() > stop * scale)
         it += 1
     residual = rr.sqrt() / scale
     return CGResult(x, it, residual, residual <= tol)

@@ -274,3 +274,41 @@ def test_two_dimensional_import_reconstructs_through_the_cli(tmp_path, capsys):
             zero = err
         else:  # the iterative methods use the 2-D mask: they beat zero filling
             assert err < zero, (model, err, zero)
+
+
+def test_recon_l1_weight_flags_and_iterations_recorded(tmp_path, capsys):
+    rng = np.random.default_rng(7)
+    k = (rng.standard_normal((2, 4, 16, 20)) + 1j * rng.standard_normal((2, 4, 16, 20))).astype(np.complex64)
+    lines = np.arange(20) % 2 == 0
+    lines[7:13] = True
+    k[..., ~lines] = 0
+    np.save(tmp_path / "k.npy", k)
+    assert main(["mri", "import", str(tmp_path / "k.npy"), "--out", str(tmp_path / "scan.h5")]) == 0
+
+    def recon(model, name, *flags):
+        out = tmp_path / f"{name}.h5"
+        status = main(["mri", "recon", "--model", model, "--in", str(tmp_path / "scan.h5"), "--out", str(out),
+                       "--no-progress", *flags])  # fmt: skip
+        return status, (json.loads(out.with_suffix(".json").read_text()) if status == 0 else None)
+
+    status, rec = recon("l1_wavelet", "abs", "--lam", "2e-3", "--max-iter", "5", "--tol", "0")
+    assert status == 0 and rec["settings"] == {"lam": 2e-3, "max_iter": 5, "tol": 0.0}
+    assert rec["convergence"]["lam_used"] == [2e-3, 2e-3] and rec["convergence"]["iterations"] == [5, 5]
+    with h5py.File(tmp_path / "abs.h5") as hf:
+        assert hf.attrs["lam"] == 2e-3 and list(hf.attrs["iterations"]) == [5, 5]
+    status, rec = recon("l1_wavelet", "rel", "--lam-rel", "1e-3", "--max-iter", "200", "--tol", "1e-2")
+    assert status == 0 and rec["settings"] == {"lam_rel": 1e-3, "max_iter": 200, "tol": 1e-2}
+    conv = rec["convergence"]
+    assert all(n < 200 for n in conv["iterations"]) and conv["converged"]
+    assert conv["lam_used"][0] != conv["lam_used"][1]  # relative to each slice's max|Aᴴy|
+    status, rec = recon("l1_wavelet", "default")
+    assert status == 0 and rec["settings"] == {"lam_rel": 3e-4, "max_iter": 500, "tol": 1e-4}
+    status, rec = recon("cg_sense", "cg")
+    assert status == 0 and 0 < rec["convergence"]["iterations"] <= rec["settings"]["max_iter"]
+    assert rec["convergence"]["converged"] and rec["convergence"]["residual"] <= rec["settings"]["tol"]
+    capsys.readouterr()
+    assert recon("l1_wavelet", "both", "--lam", "1e-3", "--lam-rel", "1e-3")[0] == 2
+    assert "give one ℓ1 weight" in capsys.readouterr().err
+    assert recon("cg_sense", "cgrel", "--lam-rel", "1e-3")[0] == 2
+    assert "--lam-rel: only for l1_wavelet" in capsys.readouterr().err
+    assert not (tmp_path / "both.h5").exists() and not (tmp_path / "cgrel.h5").exists()

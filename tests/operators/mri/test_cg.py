@@ -80,3 +80,19 @@ def test_errors():
         conjugate_gradient(lambda x: x, b, ndim=3)
     with pytest.raises(ValueError, match=r"x0 shape \(3,\) must equal b's \(2, 3\)"):
         conjugate_gradient(lambda x: x, b, x0=torch.zeros(3))
+
+
+def test_float32_with_tol_zero_stops_at_rounding_level_instead_of_diverging():
+    # tol = 0 ("run max_iter iterations") once drove the float32 recursion past rounding: its squared residual
+    # norms underflowed and x became inf/NaN after a few hundred iterations
+    g = torch.Generator().manual_seed(0)
+    Q, _ = torch.linalg.qr(torch.randn(40, 40, generator=g, dtype=torch.float64))
+    M = (Q * torch.logspace(-2, 0, 40, dtype=torch.float64)) @ Q.T
+    b = 1e-4 * torch.randn(3, 40, generator=g, dtype=torch.float64)
+    exact = torch.linalg.solve(M, b.T).T
+    M32, b32 = M.float(), b.float()
+    res = conjugate_gradient(lambda x: x @ M32.T, b32, max_iter=3000, tol=0.0, ndim=1)
+    assert torch.isfinite(res.x).all() and torch.isfinite(res.residual).all() and res.iterations < 3000
+    # (before: residuals of 2e22 and inf after 1654 iterations)
+    assert ((res.x.double() - exact).norm() / exact.norm()).item() < 1e-4
+    assert (res.residual <= torch.finfo(torch.float32).eps).all()

@@ -57,7 +57,7 @@ def test_cg_sense_beats_zero_filled_and_converges(acc):
     zero_filled = CLASSICAL_METHODS["zero_filled_sense"](ReconProblem(k, mask, maps=maps))
     err_cg, err_zf = nmse(np.abs(x), np.abs(rec[0].numpy())), nmse(np.abs(x), np.abs(zero_filled[0]))
     assert err_cg < 0.05 * err_zf and err_cg < 1e-3
-    # the registered method (complex64, 30 iterations) is close to converged
+    # the registered method (complex64, its default stopping rule) is close to converged
     quick = CLASSICAL_METHODS["cg_sense"](ReconProblem(k, mask, maps=maps))
     assert nmse(np.abs(x), np.abs(quick[0])) < 0.2 * err_zf
 
@@ -132,3 +132,34 @@ def test_errors():
     with pytest.raises(ValueError, match="fully sampled centre is 4 lines wide; ESPIRiT needs at least 5"):
         calibration_width(narrow)
     assert calibration_width(np.ones(64, bool)) == 24
+
+
+def test_l1_wavelet_lam_is_sigpys_lamda():
+    """``lam`` is exactly sigpy's ``L1WaveletRecon`` λ: same objective, step size, iterations (float64)."""
+    import sigpy.mri
+
+    from monarch_sci.operators.mri.classical import l1_wavelet_recon
+
+    k, mask, maps, _ = acquisition(4)
+    k, maps = k.astype(np.complex128), maps.astype(np.complex128)
+    weights = np.broadcast_to(mask.astype(np.float64), (H, W))
+    lam = 2e-3
+    ours, res = l1_wavelet_recon(k, maps, mask[None, None, None], lam=lam, max_iter=40, tol=0)
+    np.random.seed(0)  # sigpy's power iteration for the step size draws from np.random; ours seeds it with 0
+    ref = sigpy.mri.app.L1WaveletRecon(k[0], maps[0], lam, weights=weights, max_iter=40, show_pbar=False).run()
+    assert ours.dtype == np.complex128 and res.lam == [lam] and res.iterations == [40]
+    assert np.linalg.norm(ours[0] - ref) <= 1e-12 * np.linalg.norm(ref)
+    assert rel_change(ours[0], l1_wavelet(k, maps, mask[None, None, None], lam=10 * lam, max_iter=40, tol=0)[0]) > 1e-3
+    # lam_rel: λ = lam_rel · max|Aᴴy| per slice
+    peak = np.abs(sigpy.mri.linop.Sense(maps[0], weights=weights).H(k[0])).max()
+    _, rel_res = l1_wavelet_recon(k, maps, mask[None, None, None], lam_rel=1e-3, max_iter=2, tol=0)
+    assert rel_res.lam[0] == pytest.approx(1e-3 * peak, rel=1e-12)
+    # tol: stops once the relative step is below it
+    _, early = l1_wavelet_recon(k, maps, mask[None, None, None], lam=lam, max_iter=500, tol=1e-3)
+    assert early.iterations[0] < 500 and early.step[0] <= 1e-3
+    with pytest.raises(ValueError, match="give lam or lam_rel, not both"):
+        l1_wavelet_recon(k, maps, mask[None, None, None], lam=lam, lam_rel=1e-3)
+
+
+def rel_change(a, b):
+    return float(np.linalg.norm(a - b) / np.linalg.norm(a))

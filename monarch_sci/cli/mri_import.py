@@ -1,0 +1,110 @@
+"""``monarch-sci mri import``: NumPy, BART ``.cfl`` or ISMRMRD raw k-space as our fastMRI-layout file.
+
+The format comes from ``--format`` or, with ``auto``, from the suffix (``.npy``/``.npz``, ``.cfl``/``.hdr``) or,
+for anything else, from the content (an HDF5 file with an ISMRMRD group). The readers are
+:mod:`monarch_sci.datasets.mri.importers` and :mod:`monarch_sci.datasets.mri.ismrmrd_raw`; the writer is
+:func:`~monarch_sci.datasets.mri.importers.import_kspace`. Everything is checked before the output exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from monarch_sci.cli.common import UserError
+from monarch_sci.cli.mri_methods import job_record
+
+__all__ = ["cmd_import"]
+
+
+def _import_format(src: Path, fmt: str) -> str:
+    """``numpy``, ``bart`` or ``ismrmrd`` for ``--format auto``: by suffix, and an HDF5 file by its content."""
+    if fmt != "auto":
+        return fmt
+    if src.suffix in (".cfl", ".hdr"):
+        return "bart"
+    if src.suffix in (".npy", ".npz"):
+        return "numpy"
+    from monarch_sci.datasets.mri.ismrmrd_raw import is_ismrmrd_path
+
+    if is_ismrmrd_path(src):
+        return "ismrmrd"
+    if not src.exists():
+        raise UserError(f"INPUT {src}: no such file")
+    raise UserError(
+        f"INPUT {src}: expected a .npy, .npz, BART .cfl/.hdr or ISMRMRD raw HDF5 file (a group with 'xml' and "
+        f"'data'), got {'suffix ' + repr(src.suffix) if src.suffix else 'no suffix'} and no ISMRMRD content"
+    )
+
+
+def _read_ismrmrd(src: Path, args: argparse.Namespace):
+    given = [f for f, v in (("--mask", args.mask), ("--layout", args.layout), ("--key", args.key),
+                            ("--recon-size", args.recon_size)) if v is not None]  # fmt: skip
+    if given:
+        raise UserError(
+            f"{', '.join(given)}: an ISMRMRD file brings its own sampling (the acquired lines), axes and recon size"
+        )
+    try:
+        from monarch_sci.datasets.mri.ismrmrd_raw import read_ismrmrd_kspace
+
+        return read_ismrmrd_kspace(src, group=args.group)
+    except ModuleNotFoundError as err:
+        raise UserError(
+            f"INPUT {src}: reading ISMRMRD files needs the 'ismrmrd' package ({err}); "
+            "install it with pip install 'monarch-sci[ismrmrd]'"
+        ) from None
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from monarch_sci.datasets.mri import importers
+    from monarch_sci.training.checkpoint import write_json_atomic
+
+    src = Path(args.input)
+    fmt = _import_format(src, args.format)
+    out = Path(args.out)
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; expected an .h5 file name")
+    if args.group is not None and fmt != "ismrmrd":
+        raise UserError(f"--group: only for ISMRMRD files; {src} is read as {fmt}")
+    mask, header, recon_size, attrs = None, None, args.recon_size, {"source": os.path.abspath(src)}
+    if fmt == "ismrmrd":
+        if not src.is_file():
+            raise UserError(f"INPUT {src}: no such file")
+        scan = _read_ismrmrd(src, args)
+        kspace, mask, header, recon_size = scan.kspace, scan.sampled, scan.header_xml, scan.recon_size
+        attrs |= {"source_format": "ismrmrd", "readout_transformed": scan.acquisition == "3d"}
+    elif fmt == "bart":
+        if args.layout is not None:
+            raise UserError("--layout: a BART array has its own axis convention (READ, PHS1, PHS2, COIL, ..., SLICE)")
+        kspace = importers.bart_to_fastmri_layout(importers.read_cfl(src), str(src))
+    else:
+        if not src.is_file():
+            raise UserError(f"INPUT {src}: no such file")
+        kspace = importers.to_fastmri_layout(
+            importers.read_numpy_kspace(src, key=args.key), args.layout, source=str(src)
+        )
+    if args.mask is not None:
+        m = Path(args.mask)
+        mask = importers.read_cfl(m).real if m.suffix in (".cfl", ".hdr") else importers.read_numpy_kspace(m)
+        mask = np.squeeze(mask) if mask.ndim > 3 else mask
+    written = importers.import_kspace(
+        kspace, out, mask=mask, recon_size=recon_size, attrs=attrs, header_xml=header, source=str(src)
+    )
+    extra = {"format": fmt}
+    if fmt == "ismrmrd":
+        extra |= {"acquisition": scan.acquisition, "acquisitions": scan.counts}
+    write_json_atomic(out.with_suffix(".json"), job_record(args, written=written, **extra))
+    note = " (mask inferred from zero samples)" if written["mask_inferred"] else ""
+    if fmt == "ismrmrd":
+        skipped = {k: v for k, v in scan.counts.items() if k != "used"}
+        note = f" from {scan.counts['used']} {scan.acquisition.upper()} acquisitions" + (
+            f" (skipped: {', '.join(f'{v} {k}' for k, v in skipped.items())})" if skipped else ""
+        )
+    print(
+        f"wrote {out}: kspace {tuple(written['kspace'])}, mask {written['mask']}{note}, "
+        f"{written['sampled_fraction']:.1%} sampled"
+    )
+    return 0
