@@ -107,7 +107,7 @@ _FLAGS: dict[str, tuple[tuple[str, ...], tuple[str, ...], dict[str, Any]]] = {
         {
             "choices": ("dft", "random"),
             "default": "dft",
-            "help": "Monarch factors start as the exact DFT, or as a random Monarch of the same block norms (a control)",
+            "help": "Monarch factors start as the exact DFT, or random with the DFT's block norms (a control)",
         },
     ),
     "acceleration": (

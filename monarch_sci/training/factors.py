@@ -20,7 +20,14 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["anchor_from_checkpoint", "anchor_penalty", "anchor_start", "factor_lr_scale", "factor_parameters", "is_factor"]
+__all__ = [
+    "anchor_from_checkpoint",
+    "anchor_penalty",
+    "anchor_start",
+    "factor_lr_scale",
+    "factor_parameters",
+    "is_factor",
+]
 
 
 def is_factor(name: str) -> bool:
@@ -88,7 +95,14 @@ def anchor_penalty(factors: list[torch.Tensor], start: list[torch.Tensor]) -> to
 
 def anchor_start(factors: list[torch.Tensor], weight: float) -> list[torch.Tensor] | None:
     """``θ⁰`` for an anchor of weight ``weight``: copies of ``factors`` (``None`` when ``weight`` is 0 or there are
-    no factors). A factor tensor that is zero has no relative distance: refused."""
+    no factors). A factor tensor that is zero has no relative distance: refused.
+
+    Examples
+    --------
+    >>> start = anchor_start([torch.ones(2, 3)], 0.1)
+    >>> len(start), anchor_start([torch.ones(2, 3)], 0.0)
+    (1, None)
+    """
     if weight == 0 or not factors:
         return None
     start = [p.detach().clone() for p in factors]
@@ -105,7 +119,14 @@ def anchor_from_checkpoint(
     ckpt: dict[str, Any], like: list[torch.Tensor], path: Path, weight: float
 ) -> list[torch.Tensor]:
     """The anchor's ``θ⁰`` saved in the checkpoint ``ckpt`` (read from ``path``), checked against the model's
-    factors ``like`` and moved to their device and dtype."""
+    factors ``like`` and moved to their device and dtype.
+
+    Examples
+    --------
+    >>> like = [torch.zeros(2, 3)]
+    >>> [t.shape for t in anchor_from_checkpoint({"factor_anchor_start": [torch.ones(2, 3)]}, like, Path("x"), 1.0)]
+    [torch.Size([2, 3])]
+    """
     saved = ckpt.get("factor_anchor_start")
     if saved is None:
         raise ValueError(

@@ -107,9 +107,10 @@ class TrainConfig:
     ``factor_warmup`` epochs (:meth:`factor_lr_scale`) times the main step/cosine schedule (the history's
     ``factor_lr``: the rate used in each epoch). ``factor_anchor`` ``λ`` adds ``λ Σ_f ‖θ_f − θ_f⁰‖²/‖θ_f⁰‖²``
     to the loss, ``θ⁰`` the factors when training started (saved in the checkpoints); ``train_loss`` is the
-    task's loss alone (:mod:`~monarch_sci.training.factors`). Their defaults (0) change nothing. ``stop_after`` ends this invocation after that many epochs (as if killed), leaving a resumable run. ``monitor`` names the metric (lower is better) that selects
-    ``best.pt``; without a validation set it is ``"train_loss"``. ``epoch_lines`` prints one summary line per
-    epoch (also when the progress bar is off).
+    task's loss alone (:mod:`~monarch_sci.training.factors`). Their defaults (0) change nothing.
+    ``stop_after`` ends this invocation after that many epochs (as if killed), leaving a resumable run.
+    ``monitor`` names the metric (lower is better) that selects ``best.pt``; without a validation set it is
+    ``"train_loss"``. ``epoch_lines`` prints one summary line per epoch (also when the progress bar is off).
 
     Examples
     --------
@@ -456,8 +457,7 @@ class Trainer:
                 metrics["eval_seconds"] = time.perf_counter() - t1
             metrics["train_seconds"] = train_seconds
             metrics["lr"] = [g["lr"] for g in opt.param_groups]
-            if factor_lr_used is not None:
-                metrics["factor_lr"] = factor_lr_used  # the factors' lr during this epoch (ramp included)
+            metrics.update({} if fgroup is None else {"factor_lr": factor_lr_used})  # used this epoch (ramp incl.)
             if anchor is not None:
                 with torch.no_grad():
                     metrics["anchor_penalty"] = float(anchor_penalty(factors, anchor))

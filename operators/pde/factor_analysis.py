@@ -202,4 +202,3 @@ def plot_learned_transforms(
     fig.suptitle(title or f"learned Fourier maps of layer {layer} ({name})", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path, dpi=110)
-

@@ -53,7 +53,9 @@ def randomize_factors(model: nn.Module, *, seed: int) -> int:
             if not (p.requires_grad and is_factor(name)):
                 continue
             if p.dim() != 3:
-                raise ValueError(f"randomize_factors: expected {name} of shape (blocks, rows, cols), got {tuple(p.shape)}")
+                raise ValueError(
+                    f"randomize_factors: expected {name} of shape (blocks, rows, cols), got {tuple(p.shape)}"
+                )
             support = p != 0
             g = torch.randn(p.shape, generator=gen, dtype=p.dtype).to(p.device) * support
             scale = torch.linalg.vector_norm(p, dim=(-2, -1), keepdim=True)  # the DFT blocks' norms

@@ -129,11 +129,11 @@ def test_anchor_reads_its_start_from_the_checkpoint(tmp_path):
     start = ckpt["factor_anchor_start"]
     assert all(torch.equal(a, b) for a, b in zip(start, _factors(_model())))
     _fit(tmp_path / "b", epochs=2, stop_after=1)  # trained without the anchor: no start saved
-    with pytest.raises(ValueError, match="holds no starting factors for factor_anchor=1.0"):
+    with pytest.raises(ValueError, match=r"holds no starting factors for factor_anchor=1\.0"):
         _fit(tmp_path / "b", epochs=2, resume=True, factor_anchor=1.0)
     ckpt["factor_anchor_start"] = start[:-1]
     save_checkpoint(tmp_path / "a" / "last.pt", ckpt)
-    with pytest.raises(ValueError, match="starting factors in .* have shapes"):
+    with pytest.raises(ValueError, match=r"starting factors in .* have shapes"):
         _fit(tmp_path / "a", epochs=2, resume=True, factor_anchor=1.0)
 
 
