@@ -78,6 +78,38 @@ _FLAGS: dict[str, tuple[tuple[str, ...], tuple[str, ...], dict[str, Any]]] = {
         ("--transform",),
         {"choices": ("fft", "monarch"), "default": "fft", "help": "the swappable Fourier transform"},
     ),
+    "factor_start": (
+        ("--factor-start",),
+        (),
+        {"type": int, "default": 0, "help": "epochs the Monarch factors stay frozen before they start learning"},
+    ),
+    "factor_warmup": (
+        ("--factor-warmup",),
+        (),
+        {
+            "type": int,
+            "default": 0,
+            "help": "epochs after --factor-start over which the factors' lr ramps linearly up (times the schedule)",
+        },
+    ),
+    "factor_anchor": (
+        ("--factor-anchor",),
+        (),
+        {
+            "type": float,
+            "default": 0.0,
+            "help": "weight of the penalty sum ||θ-θ0||²/||θ0||² pulling the Monarch factors to their start (the DFT)",
+        },
+    ),
+    "monarch_init": (
+        ("--monarch-init",),
+        (),
+        {
+            "choices": ("dft", "random"),
+            "default": "dft",
+            "help": "Monarch factors start as the exact DFT, or random with the DFT's block norms (a control)",
+        },
+    ),
     "acceleration": (
         ("--acceleration", "--accel"),
         ("--accel",),

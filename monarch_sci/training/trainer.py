@@ -5,7 +5,8 @@ loss (a *mean* over the batch's samples) and evaluates a model on a dataset. It 
 
 * Adam (``lr`` 1e-3, weight decay 1e-4) and StepLR (halving every 100 epochs) by default, AdamW and a cosine
   schedule over the epoch budget on request, with a separate parameter group for Monarch factors (their own
-  ``lr``, by default the main ``lr`` — the behaviour the published comparisons used; no weight decay by default);
+  ``lr``, by default the main ``lr`` — the behaviour the published comparisons used; no weight decay by default;
+  on request a late start, a warm-up and an anchor to their initial values, :mod:`monarch_sci.training.factors`);
 * validation optional: without a validation set ``best.pt`` follows the mean training loss of the epoch;
 * a run folder: ``record.json`` (arguments, versions, seed, per-epoch metrics, timing, status), ``last.pt``
   and ``best.pt`` written atomically; ``resume=True`` continues from ``last.pt`` and ends exactly where the
@@ -44,6 +45,14 @@ from monarch_sci.training.checkpoint import (
     save_checkpoint,
     set_rng_state,
     write_text_atomic,
+)
+from monarch_sci.training.factors import (
+    anchor_from_checkpoint,
+    anchor_penalty,
+    anchor_start,
+    factor_lr_scale,
+    factor_parameters,
+    is_factor,
 )
 from monarch_sci.training.records import package_versions
 
@@ -93,10 +102,15 @@ class TrainConfig:
     run cannot be extended by resuming with more epochs, its schedule is fixed by the budget).
     ``factor_lr``/``factor_weight_decay`` apply to the Monarch factors (parameters named ``r_blocks`` or
     ``l_blocks``); ``factor_lr=None`` means the same ``lr`` as the rest (no validation evidence yet for another
-    default; the record states the value used). ``stop_after`` ends this invocation after that many epochs (as
-    if killed), leaving a resumable run. ``monitor`` names the metric (lower is better) that selects
-    ``best.pt``; without a validation set it is ``"train_loss"``. ``epoch_lines`` prints one summary line per
-    epoch (also when the progress bar is off).
+    default; the record states the value used). The factors are frozen for the first ``factor_start`` epochs
+    (gradients dropped before each step: no update, no optimiser state), then their lr ramps linearly over
+    ``factor_warmup`` epochs (:meth:`factor_lr_scale`) times the main step/cosine schedule (the history's
+    ``factor_lr``: the rate used in each epoch). ``factor_anchor`` ``λ`` adds ``λ Σ_f ‖θ_f − θ_f⁰‖²/‖θ_f⁰‖²``
+    to the loss, ``θ⁰`` the factors when training started (saved in the checkpoints); ``train_loss`` is the
+    task's loss alone (:mod:`~monarch_sci.training.factors`). Their defaults (0) change nothing.
+    ``stop_after`` ends this invocation after that many epochs (as if killed), leaving a resumable run.
+    ``monitor`` names the metric (lower is better) that selects ``best.pt``; without a validation set it is
+    ``"train_loss"``. ``epoch_lines`` prints one summary line per epoch (also when the progress bar is off).
 
     Examples
     --------
@@ -116,6 +130,9 @@ class TrainConfig:
     gamma: float = 0.5
     factor_lr: float | None = None
     factor_weight_decay: float = 0.0
+    factor_start: int = 0
+    factor_warmup: int = 0
+    factor_anchor: float = 0.0
     seed: int = 0
     monitor: str = "val_loss"
     stop_after: int | None = None
@@ -149,15 +166,30 @@ class TrainConfig:
             ("gamma", self.gamma > 0),
             ("factor_lr", self.factor_lr is None or self.factor_lr >= 0),
             ("factor_weight_decay", self.factor_weight_decay >= 0),
+            ("factor_anchor", math.isfinite(self.factor_anchor) and self.factor_anchor >= 0),
         )
         for name, ok in checks:
             if not ok:
                 raise ValueError(f"TrainConfig: {name} out of range, got {getattr(self, name)}")
+        for name, value in (("factor_start", self.factor_start), ("factor_warmup", self.factor_warmup)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"TrainConfig: {name} must be an integer >= 0 (epochs), got {value!r}")
 
     @property
     def effective_factor_lr(self) -> float:
         """The learning rate the Monarch factors train with (``factor_lr``, or ``lr`` when it is ``None``)."""
         return self.lr if self.factor_lr is None else self.factor_lr
+
+    def factor_lr_scale(self, epoch: int) -> float:
+        """The factors' lr multiplier in ``epoch`` (0-based): :func:`~monarch_sci.training.factors.factor_lr_scale`.
+
+        Examples
+        --------
+        >>> cfg = TrainConfig(epochs=6, batch_size=1, factor_start=2, factor_warmup=3)
+        >>> [cfg.factor_lr_scale(e) for e in range(6)]
+        [0.0, 0.0, 0.25, 0.5, 0.75, 1.0]
+        """
+        return factor_lr_scale(epoch, start=self.factor_start, warmup=self.factor_warmup)
 
 
 def seed_everything(seed: int) -> None:
@@ -167,16 +199,12 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
 
 
-def _is_factor(name: str) -> bool:
-    return name.endswith("r_blocks") or name.endswith("l_blocks")
-
-
 def param_groups(model: nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
     """Optimiser parameter groups: the Monarch factors (own ``lr``/weight decay) and everything else."""
     factors, rest = [], []
     for name, p in model.named_parameters():
         if p.requires_grad:
-            (factors if _is_factor(name) else rest).append(p)
+            (factors if is_factor(name) else rest).append(p)
     groups = [{"params": rest, "lr": config.lr, "weight_decay": config.weight_decay, "name": "weights"}]
     if factors:
         lr = config.effective_factor_lr
@@ -279,8 +307,9 @@ class Trainer:
         self.monitor = config.monitor if val_set is not None else "train_loss"
 
     # -- helpers -----------------------------------------------------------------------------------------
-    def _payload(self, epoch: int, step: int, history: list, best: float, opt, sched, gen) -> dict[str, Any]:
+    def _payload(self, epoch: int, step: int, history: list, best: float, opt, sched, gen, anchor) -> dict[str, Any]:
         return {
+            **({} if anchor is None else {"factor_anchor_start": anchor}),
             "model": self.model.state_dict(),
             "optimizer": opt.state_dict(),
             "scheduler": sched.state_dict(),
@@ -355,6 +384,8 @@ class Trainer:
             )
         start, step, history, best = 0, 0, [], math.inf
         last_path, best_path = self.out / "last.pt", self.out / "best.pt"
+        factors = factor_parameters(self.model)
+        anchor = anchor_start(factors, cfg.factor_anchor)  # θ⁰: the factors as training starts (resume: saved)
         if resume:
             ckpt = load_checkpoint(last_path)
             try:
@@ -369,12 +400,20 @@ class Trainer:
             sched.load_state_dict(ckpt["scheduler"])
             set_rng_state(ckpt["rng"], gen)
             start, step, history, best = ckpt["epoch"] + 1, ckpt["step"], list(ckpt["history"]), ckpt["best"]
+            if anchor is not None:
+                anchor = anchor_from_checkpoint(ckpt, anchor, last_path, cfg.factor_anchor)
+        fgroup = next((g for g in opt.param_groups if g.get("name") == "factors"), None)  # after load_state_dict
         if self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
         t_begin = time.perf_counter()
         stop = cfg.epochs if cfg.stop_after is None else min(cfg.epochs, start + cfg.stop_after)
         for epoch in range(start, stop):
             sampler.set_epoch(epoch)
+            # The factors' ramp on top of the main schedule; the scheduled lr is restored before sched.step().
+            scale = 1.0 if fgroup is None else cfg.factor_lr_scale(epoch)
+            scheduled = None if scale == 1.0 else fgroup["lr"]
+            if scale != 1.0:
+                fgroup["lr"] = scheduled * scale
             net.train()
             total, count = 0.0, 0
             t0 = time.perf_counter()
@@ -388,15 +427,21 @@ class Trainer:
                 # need float32 (FFTs, complex Monarch factors) turn it off inside (see SpectralConv.forward).
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
                     loss = self.task.loss(net, batch)
-                if self._any_rank(not bool(torch.isfinite(loss.detach()).all())):
+                objective = loss if anchor is None else loss + cfg.factor_anchor * anchor_penalty(factors, anchor)
+                if self._any_rank(not bool(torch.isfinite(objective.detach()).all())):
                     self._stop_non_finite(history, best, t_begin, epoch, step, "the loss")
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                objective.backward()
+                for p in fgroup["params"] if scale == 0.0 else ():  # frozen: no update, no state (None grad)
+                    p.grad = None
                 opt.step()
                 step += 1
                 n = _batch_size(batch)
                 total, count = total + float(loss.detach()) * n, count + n
                 bar.set_postfix(loss=f"{float(loss.detach()):.4g}")
+            factor_lr_used = None if fgroup is None else fgroup["lr"]
+            if scheduled is not None:
+                fgroup["lr"] = scheduled
             sched.step()
             train_seconds = time.perf_counter() - t0
             metrics: dict[str, Any] = {
@@ -412,6 +457,10 @@ class Trainer:
                 metrics["eval_seconds"] = time.perf_counter() - t1
             metrics["train_seconds"] = train_seconds
             metrics["lr"] = [g["lr"] for g in opt.param_groups]
+            metrics.update({} if fgroup is None else {"factor_lr": factor_lr_used})  # used this epoch (ramp incl.)
+            if anchor is not None:
+                with torch.no_grad():
+                    metrics["anchor_penalty"] = float(anchor_penalty(factors, anchor))
             history.append(metrics)
             if self.monitor not in metrics:
                 raise KeyError(f"Trainer: monitor metric {self.monitor!r} not among the metrics {sorted(metrics)}")
@@ -421,7 +470,7 @@ class Trainer:
             if cfg.epoch_lines and self.is_main:
                 self._epoch_line(metrics, cfg.epochs)
             if self.is_main:
-                payload = self._payload(epoch, step, history, best, opt, sched, gen)
+                payload = self._payload(epoch, step, history, best, opt, sched, gen, anchor)
                 save_checkpoint(last_path, payload)
                 if improved:
                     save_checkpoint(best_path, payload)

@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 import torch
 
+from monarch_sci.operators.pde.factor_init import randomize_factors
 from monarch_sci.operators.pde.fno import TIME_PAD, FNO2d, FNO3d, count_parameters, modes_from_n_modes
 from monarch_sci.operators.pde.fourier_modes import check_grid
 from monarch_sci.operators.pde.plots import plot_error_per_step, plot_fields, plot_loss_curves
@@ -85,6 +86,15 @@ class FNOTraining:
     factor_lr, factor_weight_decay
         Learning rate and weight decay of the Monarch factors (``None``: the main ``lr``; the record states
         the value used).
+    factor_start, factor_warmup, factor_anchor
+        The factors stay frozen for ``factor_start`` epochs, then their lr ramps linearly over
+        ``factor_warmup`` epochs (times the main schedule); ``factor_anchor`` weighs the penalty
+        ``Σ ‖θ − θ⁰‖²/‖θ⁰‖²`` toward their initial values (see
+        :class:`~monarch_sci.training.trainer.TrainConfig`). No effect on an FFT model.
+    monarch_init
+        ``"dft"`` (the exact DFT: the model equals its FFT twin at initialisation) or ``"random"`` (every
+        learnable factor a random Monarch with the DFT's support and per-block Frobenius norms, seeded by
+        ``seed``, :func:`~monarch_sci.operators.pde.factor_init.randomize_factors`); ``fourier="monarch"`` only.
     learn, share_fourier, fourier
         Which Monarch factors learn, one transform for all layers, ``"fft"`` or ``"monarch"``.
     seed
@@ -110,6 +120,10 @@ class FNOTraining:
     gamma: float = 0.5
     factor_lr: float | None = None
     factor_weight_decay: float = 0.0
+    factor_start: int = 0
+    factor_warmup: int = 0
+    factor_anchor: float = 0.0
+    monarch_init: Literal["dft", "random"] = "dft"
     learn: Literal["both", "forward", "inverse", "none"] = "both"
     share_fourier: bool = False
     fourier: Literal["fft", "monarch"] = "fft"
@@ -185,6 +199,7 @@ _CHOICES = {
     "precision": PRECISIONS,
     "learn": ("both", "forward", "inverse", "none"),
     "fourier": ("fft", "monarch"),
+    "monarch_init": ("dft", "random"),
 }
 
 
@@ -201,6 +216,7 @@ def check_spec(
         if getattr(spec, name) not in allowed:
             raise ValueError(f"{where}: expected {name} in {allowed}, got {getattr(spec, name)!r}")
     ints = {"modes": 1, "width": 1, "layers": 1, "sub": 1, **(lows or {}), "epochs": 1, "batch_size": 1}
+    ints |= {"factor_start": 0, "factor_warmup": 0}
     for name, low in {**ints, "step_size": 1}.items():
         value = getattr(spec, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
@@ -213,6 +229,7 @@ def check_spec(
             raise ValueError(f"{where}: expected {name} ({_flag(name)}) >= 1 or None, got {value!r}")
     positive = {"lr": spec.lr, "gamma": spec.gamma}
     nonneg = {"weight_decay": spec.weight_decay, "factor_weight_decay": spec.factor_weight_decay}
+    nonneg["factor_anchor"] = spec.factor_anchor
     if spec.factor_lr is not None:
         nonneg["factor_lr"] = spec.factor_lr
     for name, value in positive.items():
@@ -221,6 +238,12 @@ def check_spec(
     for name, value in nonneg.items():
         if not (float(value) >= 0 and float(value) < float("inf")):
             raise ValueError(f"{where}: expected {name} ({_flag(name)}) >= 0, got {value!r}")
+    if spec.monarch_init == "random" and (spec.fourier != "monarch" or spec.learn == "none"):
+        got = f"fourier={spec.fourier!r}" if spec.fourier != "monarch" else "learn='none'"
+        raise ValueError(
+            f"{where}: monarch_init='random' (--monarch-init) starts the learnable Monarch factors at random, so it "
+            f"needs fourier='monarch' (--fourier monarch) with learnable factors, got {got}"
+        )
 
 
 def spec_modes(spec: Any, axes: int = 2) -> tuple[int, ...]:
@@ -310,6 +333,8 @@ def build_forecaster(spec: ForecastSpec, resolution: int) -> ForecastModel:
         fno = FNO2d(*spec_modes(spec, 2), spec.width, size=(s, s), **common)
     else:
         fno = FNO3d(*spec_modes(spec, 3), spec.width, size=(s, s, spec.t_out), **common)
+    if spec.monarch_init == "random":
+        randomize_factors(fno, seed=spec.seed)
     return ForecastModel(fno, spec.t_out)
 
 

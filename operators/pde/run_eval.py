@@ -16,18 +16,19 @@ import os
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from monarch_sci.metrics import relative_l2_per_sample
 from monarch_sci.operators.pde.forecasting import ForecastSpec, build_forecaster, spec_modes, write_json
 from monarch_sci.operators.pde.fourier_modes import check_grid
+from monarch_sci.operators.pde.steady import SteadyModel
 from monarch_sci.operators.pde.steady_training import SteadySpec, build_steady_model
-from monarch_sci.operators.pde.tasks import ForecastTask, ForecastWindows
+from monarch_sci.operators.pde.tasks import ForecastModel, ForecastTask, ForecastWindows
 from monarch_sci.training.checkpoint import load_checkpoint
 
-__all__ = ["evaluate_run", "sub_for_resolution"]
+__all__ = ["evaluate_run", "load_run_model", "sub_for_resolution"]
 
 
 def sub_for_resolution(stored: int, resolution: int, where: str = "evaluate_run") -> int:
@@ -59,18 +60,48 @@ def _spec(record: dict[str, Any], cls: type, run: Path) -> Any:
     return cls(**kept)
 
 
-def _read_run(run: Path) -> tuple[dict[str, Any], Path]:
-    path, best = run / "record.json", run / "best.pt"
+def _read_run(run: Path, checkpoint: str = "best", where: str = "evaluate_run") -> tuple[dict[str, Any], Path]:
+    path, best = run / "record.json", run / f"{checkpoint}.pt"
     if not run.is_dir():
         raise FileNotFoundError(2, "no such run folder (--run)", str(run))
     if not path.is_file() or not best.is_file():
         missing = path if not path.is_file() else best
-        raise ValueError(f"evaluate_run: {run} is not a trained run (no {missing.name}); train it with pde train")
+        raise ValueError(f"{where}: {run} is not a trained run (no {missing.name}); train it with pde train")
     try:
         record = json.loads(path.read_text())
     except ValueError as err:
         raise ValueError(f"evaluate_run: {path}: unreadable run record ({err})") from None
     return record, best
+
+
+def load_run_model(
+    run: str | os.PathLike, *, checkpoint: Literal["best", "last"] = "best", device: str | torch.device = "cpu"
+) -> ForecastModel | SteadyModel:
+    """The trained model of the run folder ``run`` (rollout or steady), in eval mode on ``device``.
+
+    The model is rebuilt from the spec in ``record.json`` (on the grid it was trained on) and its weights are
+    read from ``best.pt`` (the checkpoint chosen on validation data) or ``last.pt``.
+
+    Examples
+    --------
+    >>> model = load_run_model("runs/ns_monarch")  # doctest: +SKIP
+    >>> fourier_drift(model)[0]["drift"]  # doctest: +SKIP
+    0.031
+    """
+    if checkpoint not in ("best", "last"):
+        raise ValueError(f"load_run_model: expected checkpoint 'best' or 'last', got {checkpoint!r}")
+    run = Path(run)
+    record, path = _read_run(run, checkpoint, "load_run_model")
+    kind = record.get("task", "rollout")
+    if kind == "steady":
+        spec, info = _spec(record, SteadySpec, run), record["data"]
+        model = build_steady_model(spec, tuple(info["grid"]), info["in_channels"], info["out_channels"])
+    elif kind == "rollout":
+        model = build_forecaster(_spec(record, ForecastSpec, run), int(record["data"]["resolution"]))
+    else:
+        raise ValueError(f"load_run_model: {run / 'record.json'} names an unknown task {kind!r}")
+    model.load_state_dict(load_checkpoint(path)["model"])
+    return model.to(device).eval()
 
 
 def evaluate_run(
@@ -155,9 +186,7 @@ def _evaluate_steady(record, run, best, data, resolution, sub, samples, device, 
         )
     grid = (int(x.shape[1]), int(x.shape[2]))
     check_grid(grid, spec_modes(spec), "evaluate_run", what=f"{data} at sub={sub}: grid")
-    model = build_steady_model(spec, tuple(info["grid"]), info["in_channels"], info["out_channels"])
-    model.load_state_dict(load_checkpoint(best)["model"])
-    model.to(device).eval()
+    model = load_run_model(run, device=device)
     task = SteadyTask(loss=spec.loss, eval_batch=batch_size)
     with torch.no_grad():
         metrics = task.evaluate(model, FieldPairs(x, y), prefix="eval")
@@ -192,9 +221,7 @@ def _evaluate_rollout(record, run, best, data, resolution, sub, samples, device,
     s = int(x.shape[1])
     grid = (s, s) if spec.model == "fno2d" else (s, s, spec.t_out + 6)
     check_grid(grid, spec_modes(spec, len(grid)), "evaluate_run", what=f"{data} at sub={sub}: grid")
-    model = build_forecaster(spec, int(record["data"]["resolution"]))
-    model.load_state_dict(load_checkpoint(best)["model"])
-    model.to(device).eval()
+    model = load_run_model(run, device=device)
     task = ForecastTask(spec.model, eval_batch=batch_size)
     with torch.no_grad():
         pred, true = task.predict(model, ForecastWindows(x, y, kind=spec.model))

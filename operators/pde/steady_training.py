@@ -26,6 +26,7 @@ from typing import Any, Literal
 import torch
 
 from monarch_sci.datasets.pde.pairs import FieldNormalizer, FieldPairs, read_field_pairs
+from monarch_sci.operators.pde.factor_init import randomize_factors
 from monarch_sci.operators.pde.fno import FNO2d, count_parameters
 from monarch_sci.operators.pde.forecasting import (
     HOW_TO_RUN,
@@ -133,6 +134,8 @@ def build_steady_model(
         learn=spec.learn,
         share_transform=spec.share_fourier,
     )
+    if spec.monarch_init == "random":
+        randomize_factors(fno, seed=spec.seed)
     if spec.normalize and normalizer is None:
         normalizer = FieldNormalizer(out_channels)
     return SteadyModel(fno, normalizer if spec.normalize else None)
