@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -118,11 +119,16 @@ def _kind(problem: str) -> str:
 
 
 def plan(
-    stage: str, seeds: tuple[int, ...] | None = None, problems: tuple[str, ...] | None = None
+    stage: str,
+    seeds: tuple[int, ...] | None = None,
+    problems: tuple[str, ...] | None = None,
+    settings: tuple[str, ...] | None = None,
 ) -> list[tuple[str, str, int]]:
-    """The runs of ``stage`` as ``(problem, setting, seed)``, seeds outermost (early shards finish whole seeds)."""
-    all_problems, settings = STAGES[stage]
+    """The runs of ``stage`` as ``(problem, setting, seed)``, seeds outermost (early shards finish whole seeds);
+    ``seeds``, ``problems`` and ``settings`` narrow the list."""
+    all_problems, all_settings = STAGES[stage]
     problems = all_problems if problems is None else tuple(p for p in all_problems if p in problems)
+    settings = all_settings if settings is None else {k: v for k, v in all_settings.items() if k in settings}
     seeds = SEEDS[stage] if seeds is None else seeds
     return [(p, name, s) for s in seeds for p in problems for name in settings]
 
@@ -228,23 +234,52 @@ def run_one(stage: str, problem: str, setting: str, seed: int, work: Path, threa
     return result
 
 
-def run_stage(stage: str, shard: tuple[int, int], work: Path, threads: int | None, seeds=None, problems=None) -> None:
+def _claim(lock: Path) -> bool:
+    """Take the run's lock file (holding this process id); a lock whose process is gone is taken over."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                os.kill(int(lock.read_text() or 0), 0)
+                return False  # another live process trains this run
+            except (ProcessLookupError, ValueError):
+                lock.unlink(missing_ok=True)
+                continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return True
+    return False
+
+
+def run_stage(stage: str, shard: tuple[int, int], work: Path, threads: int | None, **narrow: Any) -> None:
+    """Train this shard's pending runs of ``stage`` (``narrow``: the ``seeds``/``problems``/``settings`` of
+    :func:`plan`); a run another process holds (its lock file in ``work``) is left to it."""
     from monarch_sci.training.checkpoint import write_json_atomic
 
     k, n = shard
     RUNS.mkdir(parents=True, exist_ok=True)
-    for i, (problem, setting, seed) in enumerate(plan(stage, seeds, problems)):
+    for i, (problem, setting, seed) in enumerate(plan(stage, **narrow)):
         name = run_name(stage, problem, setting, seed)
         if i % n != k or (RUNS / f"{name}.json").is_file():
+            continue
+        lock = work / f"{name}.lock"
+        if not _claim(lock):
+            print(f"== {name}: trained by another process", flush=True)
             continue
         try:
             make_spec(stage, problem, setting, seed, threads)
         except KeyError as err:
+            lock.unlink(missing_ok=True)
             print(f"== {name}: skipped ({err.args[0]})", flush=True)
             continue
         print(f"== {name}", flush=True)
-        result = run_one(stage, problem, setting, seed, work, threads)
-        write_json_atomic(RUNS / f"{name}.json", result)
+        try:
+            result = run_one(stage, problem, setting, seed, work, threads)
+            write_json_atomic(RUNS / f"{name}.json", result)
+        finally:
+            lock.unlink(missing_ok=True)
         score = result.get("score", result.get("test", {}).get("test_rel_l2", result["best_val_rel_l2"]))
         print(f"   {score:.4f} ({result['epochs']} epochs, {result['seconds_per_epoch']:.1f} s/epoch)", flush=True)
 
@@ -254,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stage", choices=tuple(STAGES), help="train the pending runs of this stage")
     p.add_argument("--seeds", type=int, nargs="+", help="only these seeds (default: the stage's)")
     p.add_argument("--problems", nargs="+", help="only these problems (default: the stage's)")
+    p.add_argument("--settings", nargs="+", help="only these settings (default: the stage's)")
     p.add_argument("--shard", default="0/1", help="K/N: every N-th run of the stage starting at K")
     p.add_argument("--work", type=Path, default=ROOT / "runs" / "pde_science", help="training run folders")
     p.add_argument("--threads", type=int, default=1)
@@ -272,14 +308,14 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     if args.prepare is not None:
         prepare(tuple(args.prepare) or (*NS, "darcy"), progress=False)
-    seeds = tuple(args.seeds) if args.seeds else None
-    problems = tuple(args.problems) if args.problems else None
+    narrow = {k: tuple(v) if v else None for k, v in (("seeds", args.seeds), ("problems", args.problems),
+                                                        ("settings", args.settings))}  # fmt: skip
     if args.list and args.stage:
-        for r in plan(args.stage, seeds, problems):
+        for r in plan(args.stage, **narrow):
             done = (RUNS / f"{run_name(args.stage, *r)}.json").is_file()
             print(f"{'done' if done else 'todo'}  {run_name(args.stage, *r)}")
     elif args.stage:
-        run_stage(args.stage, (k, n), args.work, args.threads, seeds, problems)
+        run_stage(args.stage, (k, n), args.work, args.threads, **narrow)
     if args.summarize:
         from pde_science_report import summarize
 

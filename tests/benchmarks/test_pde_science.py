@@ -62,3 +62,16 @@ def test_report_from_finished_runs(tmp_path, monkeypatch):
     assert (tmp_path / "pde_science.md").read_text() == text
     assert (tmp_path / "pde_science_select_curves.png").stat().st_size > 0
     assert json.loads((tmp_path / "pde_science.json").read_text())["missing"]["final"]
+
+
+def test_a_run_is_claimed_by_one_live_process(tmp_path):
+    lock = tmp_path / "work" / "run.lock"
+    assert pde_science._claim(lock)  # this process holds it now
+    assert not pde_science._claim(lock)  # a second claim while the holder lives is refused
+    lock.write_text("999999999")  # a holder that is gone
+    assert pde_science._claim(lock) and lock.read_text() == str(__import__("os").getpid())
+
+
+def test_plan_narrows_by_seed_problem_and_setting():
+    runs = pde_science.plan("select", seeds=(0,), problems=("darcy",), settings=("fft", "monarch"))
+    assert runs == [("darcy", "fft", 0), ("darcy", "monarch", 0)]
