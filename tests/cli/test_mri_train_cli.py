@@ -150,7 +150,7 @@ def test_ddp_two_processes_match_one_process(tiny_data, tmp_path):
 
 
 def test_cli_model_names_match_the_registry():
-    from monarch_sci.cli.mri_learned import MODEL_NAMES
+    from monarch_sci.cli.mri.train import MODEL_NAMES
     from monarch_sci.operators.mri import models as mri_models
 
     assert MODEL_NAMES == mri_models.MODEL_NAMES

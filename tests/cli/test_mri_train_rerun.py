@@ -166,3 +166,14 @@ def test_run_training_is_deprecated_but_trains(data, tmp_path):
                                       "diag", "--epochs", "1", "--batch-size", "2", "--no-progress"])  # fmt: skip
     with pytest.warns(DeprecationWarning, match="use train_recon_model"):
         assert mri_learned.run_training(args)["status"] == "finished"
+
+
+def test_the_old_module_path_forwards_to_the_mri_package_with_a_warning():
+    from monarch_sci.cli import mri_learned
+    from monarch_sci.cli.mri import train
+
+    with pytest.warns(DeprecationWarning, match=r"use monarch_sci\.cli\.mri\.train\.spec_from_args"):
+        assert mri_learned.spec_from_args is train.spec_from_args
+    with pytest.warns(DeprecationWarning, match="mri_learned is deprecated"):
+        from monarch_sci.cli.mri_learned import MODEL_NAMES
+    assert MODEL_NAMES is train.MODEL_NAMES

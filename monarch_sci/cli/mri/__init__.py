@@ -4,10 +4,11 @@
 * ``mri import``      — NumPy or BART ``.cfl`` k-space as a fastMRI file (:mod:`~monarch_sci.datasets.mri.importers`).
 * ``mri undersample`` — fastMRI test-style copies: masked ``kspace`` plus a ``mask`` dataset, no targets.
 * ``mri recon``       — reconstruct every slice of one file with a method and write fastMRI ``reconstruction_*``.
-* ``mri compare``     — metrics of several methods and accelerations (:mod:`monarch_sci.cli.mri_compare`).
-* ``mri train``       — a learned reconstruction (:mod:`monarch_sci.cli.mri_learned`).
+* ``mri compare``     — metrics of several methods and accelerations (:mod:`monarch_sci.cli.mri.compare`).
+* ``mri train``       — a learned reconstruction (:mod:`monarch_sci.cli.mri.train`).
 
-Methods and run folders are resolved in :mod:`monarch_sci.cli.mri_methods`. Every job checks its inputs before
+This package is the ``mri`` command group; methods and run folders are resolved in
+:mod:`monarch_sci.cli.mri.methods`. Every job checks its inputs before
 creating any output, writes each file under a temporary name and renames it into place when complete, and
 writes a JSON record (arguments, versions) beside its outputs.
 """
@@ -19,9 +20,9 @@ import os
 import shutil
 from pathlib import Path
 
-from monarch_sci.cli import mri_compare, mri_learned
 from monarch_sci.cli.common import UserError, add_command, add_flags, set_threads
-from monarch_sci.cli.mri_methods import (
+from monarch_sci.cli.mri import compare, train
+from monarch_sci.cli.mri.methods import (
     CLASSICAL_METHOD_NAMES,
     EXTRA_METHODS,
     RUN_LOADERS,
@@ -368,9 +369,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     add_flags(r, "device", "threads", "no_progress", device="cpu")
     r.set_defaults(func=_recon_entry)
 
-    c = add_command(
-        sub, "compare", mri_compare.cmd_compare, help="compare reconstruction methods on fully sampled files"
-    )
+    c = add_command(sub, "compare", compare.cmd_compare, help="compare reconstruction methods on fully sampled files")
     c.add_argument("--data", required=True, help="folder of fully sampled fastMRI files (with reconstruction_rss)")
     add_flags(c, "out", "accelerations", "mask_policy", "device", "threads", "no_progress", device="cpu",
               mask_policy="volume", out_help="output folder: results.md, results.json, figure.png")  # fmt: skip
@@ -381,7 +380,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     c.add_argument("--maxval", default="volume", choices=("volume", "attr"), help="PSNR/SSIM data range")
     c.add_argument("--hide-seeds", action="store_true", help="list only the pooled row of runs differing in seed")
 
-    mri_learned.add_train_parser(sub)
+    train.add_train_parser(sub)
 
 
 def _recon_entry(args: argparse.Namespace) -> int:

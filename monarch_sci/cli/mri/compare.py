@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from monarch_sci.cli.common import UserError, resolve_device, set_threads
-from monarch_sci.cli.mri_methods import (
+from monarch_sci.cli.mri.methods import (
     h5_files,
     load_volume,
     make_problem,
