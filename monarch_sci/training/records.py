@@ -1,12 +1,14 @@
 """Run records: the versions behind a result, the arguments that define it, and metrics pooled over seeds.
 
-Every job writes a JSON record beside its outputs. Two pieces are shared by all of them, a third by the jobs
-that compare trained models:
+Every job writes a JSON record beside its outputs. Two pieces are shared by all of them, one by every typed spec,
+one by the jobs that compare trained models:
 
 * :func:`package_versions` — the one place that says which versions produced a file;
 * :func:`defining_differences` — which result-defining arguments of a resume or rerun differ from the record
   of the run it would continue (a resume with other data or another learning rate would silently mix two
   experiments, so the jobs refuse it and name the arguments);
+* :func:`field_and_flag` — how an error of a typed spec names a field: with its command-line flag, so that one
+  message serves the Python caller and the command line (``batch_size (--batch-size)``);
 * :func:`pool_seeds` — one metric over several training seeds and test volumes, as a mean and its two spreads
   (the numbers a comparison of trained models reports).
 """
@@ -20,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["defining_differences", "package_versions", "pool_seeds"]
+__all__ = ["defining_differences", "field_and_flag", "package_versions", "pool_seeds"]
 
 _ALWAYS = ("numpy", "torch")
 
@@ -42,6 +44,17 @@ def package_versions(*extra: str) -> dict[str, str]:
         except ImportError:
             continue
     return out
+
+
+def field_and_flag(name: str) -> str:
+    """A spec field as error messages name it: the field and the command-line flag that sets it.
+
+    Examples
+    --------
+    >>> field_and_flag("batch_size")
+    'batch_size (--batch-size)'
+    """
+    return f"{name} (--{name.replace('_', '-')})"
 
 
 def _norm(value: Any) -> Any:

@@ -38,7 +38,7 @@ from monarch_sci.operators.pde.fourier_modes import check_grid
 from monarch_sci.operators.pde.plots import plot_error_per_step, plot_fields, plot_loss_curves
 from monarch_sci.operators.pde.tasks import ForecastModel, ForecastTask, ForecastWindows
 from monarch_sci.training.checkpoint import load_checkpoint, write_json_atomic
-from monarch_sci.training.records import defining_differences
+from monarch_sci.training.records import defining_differences, field_and_flag
 from monarch_sci.training.trainer import OPTIMIZERS, PRECISIONS, SCHEDULERS, TrainConfig, Trainer, seed_everything
 
 __all__ = [
@@ -174,10 +174,6 @@ class ForecastSpec(FNOTraining):
         self._check(choices={"model": ("fno2d", "fno3d")}, lows=own, axes=2 if self.model == "fno2d" else 3)
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
 #: Choices every spec shares (the optimisation and the Fourier transform).
 _CHOICES = {
     "optimizer": OPTIMIZERS,
@@ -204,23 +200,23 @@ def check_spec(
     for name, low in {**ints, "step_size": 1}.items():
         value = getattr(spec, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ValueError(f"{where}: expected {name} ({_flag(name)}) >= {low}, got {value!r}")
+            raise ValueError(f"{where}: expected {field_and_flag(name)} >= {low}, got {value!r}")
     if spec.n_modes is not None:
         modes_from_n_modes(spec.n_modes, f"{where} (--n-modes)")
     for name in ("threads", "stop_after"):
         value = getattr(spec, name)
         if value is not None and (not isinstance(value, int) or value < 1):
-            raise ValueError(f"{where}: expected {name} ({_flag(name)}) >= 1 or None, got {value!r}")
+            raise ValueError(f"{where}: expected {field_and_flag(name)} >= 1 or None, got {value!r}")
     positive = {"lr": spec.lr, "gamma": spec.gamma}
     nonneg = {"weight_decay": spec.weight_decay, "factor_weight_decay": spec.factor_weight_decay}
     if spec.factor_lr is not None:
         nonneg["factor_lr"] = spec.factor_lr
     for name, value in positive.items():
         if not (float(value) > 0 and float(value) < float("inf")):
-            raise ValueError(f"{where}: expected {name} ({_flag(name)}) > 0, got {value!r}")
+            raise ValueError(f"{where}: expected {field_and_flag(name)} > 0, got {value!r}")
     for name, value in nonneg.items():
         if not (float(value) >= 0 and float(value) < float("inf")):
-            raise ValueError(f"{where}: expected {name} ({_flag(name)}) >= 0, got {value!r}")
+            raise ValueError(f"{where}: expected {field_and_flag(name)} >= 0, got {value!r}")
 
 
 def spec_modes(spec: Any, axes: int = 2) -> tuple[int, ...]:

@@ -90,10 +90,10 @@ def test_resume_and_rerun_are_checked_against_the_record(data, tmp_path, capsys)
     capsys.readouterr()
     assert train(data, run, "--epochs", "2", "--resume", "--lr", "1e-2") == 2
     err = capsys.readouterr().err
-    assert "--lr: 0.001 -> 0.01" in err and "cannot resume" in err
+    assert "lr: 0.001 -> 0.01" in err and "cannot resume" in err  # record fields, as pde train names them
     assert train(data, run, "--epochs", "2", "--resume", "--acceleration", "2", "--model", "msense") == 2
     err = capsys.readouterr().err
-    assert "--acceleration: 4 -> 2" in err and "model: diag -> msense" in err
+    assert "acceleration: 4 -> 2" in err and "model: diag -> msense" in err
     assert json.loads((run / "record.json").read_text())["spec"]["lr"] == 0.001  # the record is untouched
     assert train(data, run, "--epochs", "2", "--resume") == 0
     assert json.loads((run / "record.json").read_text())["status"] == "finished"
@@ -115,7 +115,7 @@ def test_the_python_api_matches_the_cli(data, tmp_path):
     assert summary["status"] == "finished"
     record = json.loads((tmp_path / "api" / "record.json").read_text())
     assert record["spec"] == defining_settings(spec)
-    with pytest.raises(ValueError, match="ReconTrainSpec: acceleration must be 2, 4 or 8, got 3"):
+    with pytest.raises(ValueError, match=r"ReconTrainSpec: acceleration \(--acceleration\) must be 2, 4 or 8, got 3"):
         ReconTrainSpec(data=data, model="diag", acceleration=3)
     with pytest.raises(ValueError, match="already holds a finished run"):
         train_recon_model(spec, tmp_path / "api")

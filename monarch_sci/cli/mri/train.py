@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 from typing import Any
 
 from monarch_sci.cli.common import Flag, add_command, add_flags, from_flags, resolve_device, set_threads
@@ -116,28 +115,12 @@ def spec_from_args(args: argparse.Namespace):
     )
 
 
-_FIELDS = ("train_volumes", "batch_size", "factor_lr", "weight_decay", "step_size", "mask_policy", "stop_after",
-           "acceleration", "epochs", "calib", "data", "val", "lr", "threads")  # fmt: skip
-
-
-def _as_flags(message: str) -> str:
-    """An API message with field names spelled as flags (``train_volumes`` → ``--train-volumes``)."""
-    return re.sub(
-        rf"(?<![-\w])({'|'.join(_FIELDS)})(?=:| must| =)", lambda m: "--" + m.group(1).replace("_", "-"), message
-    )
-
-
 def train(args: argparse.Namespace) -> int:
     from monarch_sci.operators.mri.training import train_recon_model
 
     set_threads(args.threads)
-    try:
-        spec = spec_from_args(args)
-        summary = train_recon_model(spec, args.out, resume=args.resume, overwrite=args.overwrite)
-    except ValueError as err:  # the API names its fields; say which flag
-        if _as_flags(str(err)) == str(err):
-            raise
-        raise ValueError(_as_flags(str(err))) from err
+    # the API's messages name each field with its flag (training.records.field_and_flag)
+    summary = train_recon_model(spec_from_args(args), args.out, resume=args.resume, overwrite=args.overwrite)
     if int(os.environ.get("RANK", "0")) == 0:
         print(
             f"mri train: {summary['status']} after {len(summary['history'])} epochs; best val_loss "
