@@ -29,7 +29,7 @@ import os
 import time
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 
@@ -128,6 +128,17 @@ class FNOTraining:
                 )
         check_spec(self, choices=choices, lows=lows)
 
+    #: A subclass's own fields, checked with the shared ones: allowed values and integer lower bounds.
+    OWN_CHOICES: ClassVar[dict[str, tuple]] = {}
+    OWN_LOWS: ClassVar[dict[str, int]] = {}
+
+    def _mode_axes(self) -> int:
+        """Axes of the Fourier modes (the entries ``n_modes`` must have)."""
+        return 2
+
+    def __post_init__(self) -> None:
+        self._check(choices=self.OWN_CHOICES, lows=self.OWN_LOWS, axes=self._mode_axes())
+
     def train_config(self) -> TrainConfig:
         """The trainer's settings for this spec (``best.pt`` chosen by the validation relative L2)."""
         return TrainConfig.from_spec(self, monitor="val_rel_l2", epoch_lines=self.progress)
@@ -169,9 +180,11 @@ class ForecastSpec(FNOTraining):
     nval: int = 50
     ntest: int = 50
 
-    def __post_init__(self) -> None:
-        own = {"t_in": 1, "t_out": 1, "ntrain": 1, "nval": 0, "ntest": 1}
-        self._check(choices={"model": ("fno2d", "fno3d")}, lows=own, axes=2 if self.model == "fno2d" else 3)
+    OWN_CHOICES: ClassVar[dict[str, tuple]] = {"model": ("fno2d", "fno3d")}
+    OWN_LOWS: ClassVar[dict[str, int]] = {"t_in": 1, "t_out": 1, "ntrain": 1, "nval": 0, "ntest": 1}
+
+    def _mode_axes(self) -> int:
+        return 2 if self.model == "fno2d" else 3
 
 
 #: Choices every spec shares (the optimisation and the Fourier transform).
