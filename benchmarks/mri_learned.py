@@ -193,7 +193,7 @@ def classical(test, val, accel: int, policy: str) -> dict[str, dict]:
 
 def summarise(metrics_per_seed: list[dict]) -> dict:
     """mean ± std over volumes (pooled over seeds) and mean ± std over the seeds' means."""
-    from monarch_sci.metrics import pool_seeds
+    from monarch_sci.training.records import pool_seeds
 
     out = {"seeds": len(metrics_per_seed)}
     for key in ("psnr", "ssim", "nmse"):

@@ -28,7 +28,6 @@ import torch
 __all__ = [
     "mse",
     "nmse",
-    "pool_seeds",
     "psnr",
     "relative_l2",
     "relative_l2_per_sample",
@@ -216,22 +215,18 @@ def ssim(gt, pred, maxval: float | None = None) -> float:
     return float(np.mean([structural_similarity(g, p, maxval) for g, p in zip(gt, pred)]))
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Pooling a metric over training seeds and test volumes
-# ---------------------------------------------------------------------------------------------------------
-def pool_seeds(table) -> dict[str, float]:
-    """Mean and spreads of one metric measured for every (training seed, test volume) pair.
+def __getattr__(name: str):
+    # Deprecated alias (one release): seed pooling moved to the training package, with the run records.
+    if name == "pool_seeds":
+        import warnings
 
-    ``table`` is ``(seeds, volumes)``. Returns ``mean`` (over both), ``std_volumes`` (the std over volumes of
-    the seed-averaged values) and ``std_seeds`` (the std over seeds of each seed's mean over volumes); a
-    single seed or volume gives a spread of 0.
+        from monarch_sci.training.records import pool_seeds
 
-    Examples
-    --------
-    >>> pool_seeds([[30.0, 32.0], [31.0, 33.0]])
-    {'mean': 31.5, 'std_volumes': 1.0, 'std_seeds': 0.5}
-    """
-    t = np.asarray(table, dtype=float)
-    if t.ndim != 2 or 0 in t.shape:
-        raise ValueError(f"pool_seeds: expected a non-empty (seeds, volumes) table, got shape {t.shape}")
-    return {"mean": float(t.mean()), "std_volumes": float(t.mean(0).std()), "std_seeds": float(t.mean(1).std())}
+        warnings.warn(
+            "monarch_sci.metrics.pool_seeds is deprecated and will be removed in the next release; use "
+            "monarch_sci.training.records.pool_seeds",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return pool_seeds
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,18 +21,21 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
 
 from .grf import GaussianRandomField
-from .ns_solver import INTEGRATORS, NavierStokes2d, downsample_field, fno_forcing
+from .ns_solver import DOWNSAMPLES, INTEGRATORS, Downsample, Integrator, NavierStokes2d, downsample_field, fno_forcing
 from .ns_store import StoreError, check_store_attrs, create_store, merge_shards, package_versions
 
 __all__ = ["NSGenerationConfig", "batch_ranges", "generate_store", "shard_path"]
 
 FORCING_FORMULA = "forcing_amplitude*(sin(2*pi*(x1+x2)) + cos(2*pi*(x1+x2)))"
+#: Precision the solver integrates in (the store holds float32 either way).
+SolverDtype = Literal["float32", "float64"]
+SOLVER_DTYPES: tuple[str, ...] = get_args(SolverDtype)
 
 
 @dataclass(frozen=True)
@@ -50,9 +53,9 @@ class NSGenerationConfig:
     resolution: int = 64
     gen_resolution: int = 256
     dt: float = 0.01
-    integrator: Literal["heun-cn", "euler-cn"] = "heun-cn"
-    solver_dtype: Literal["float32", "float64"] = "float32"
-    downsample: Literal["subsample", "spectral"] = "subsample"
+    integrator: Integrator = "heun-cn"
+    solver_dtype: SolverDtype = "float32"
+    downsample: Downsample = "subsample"
     alpha: float = 2.5
     tau: float = 7.0
     sigma: float | None = None
@@ -67,8 +70,8 @@ class NSGenerationConfig:
             (self.record >= 1, f"record >= 1 snapshots, got record={self.record}"),
             (self.batch >= 1, f"batch >= 1, got batch={self.batch}"),
             (self.integrator in INTEGRATORS, f"integrator in {INTEGRATORS}, got {self.integrator!r}"),
-            (self.solver_dtype in ("float32", "float64"), f"solver_dtype float32/float64, got {self.solver_dtype!r}"),
-            (self.downsample in ("subsample", "spectral"), f"downsample subsample/spectral, got {self.downsample!r}"),
+            (self.solver_dtype in SOLVER_DTYPES, f"solver_dtype float32/float64, got {self.solver_dtype!r}"),
+            (self.downsample in DOWNSAMPLES, f"downsample subsample/spectral, got {self.downsample!r}"),
             (
                 2 <= self.resolution <= self.gen_resolution,
                 f"2 <= resolution <= gen_resolution, got {self.resolution} and {self.gen_resolution}",

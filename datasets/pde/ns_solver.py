@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import nn
@@ -37,7 +37,10 @@ from torch import nn
 __all__ = ["CFLError", "NavierStokes2d", "downsample_field", "fno_forcing"]
 
 Integrator = Literal["heun-cn", "euler-cn"]
-INTEGRATORS: tuple[str, ...] = ("heun-cn", "euler-cn")
+INTEGRATORS: tuple[str, ...] = get_args(Integrator)
+#: How snapshots are brought to the stored grid (:func:`downsample_field`).
+Downsample = Literal["subsample", "spectral"]
+DOWNSAMPLES: tuple[str, ...] = get_args(Downsample)
 
 
 class CFLError(ValueError):
@@ -68,7 +71,7 @@ def fno_forcing(
     return f.to(dtype=dtype, device=device)
 
 
-def downsample_field(w: torch.Tensor, s_out: int, method: Literal["subsample", "spectral"]) -> torch.Tensor:
+def downsample_field(w: torch.Tensor, s_out: int, method: Downsample) -> torch.Tensor:
     """Bring fields ``(…, s, s)`` to ``(…, s_out, s_out)``.
 
     ``"subsample"`` keeps every ``(s/s_out)``-th grid point (the values at the coarse grid's points, as the
@@ -242,7 +245,7 @@ class NavierStokes2d(nn.Module):
         record: int,
         *,
         record_resolution: int | None = None,
-        downsample: Literal["subsample", "spectral"] = "subsample",
+        downsample: Downsample = "subsample",
         progress: Callable[[int], None] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Integrate ``w0`` to time ``T``, recording ``record`` equispaced snapshots after the initial one.

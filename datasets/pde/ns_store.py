@@ -101,6 +101,8 @@ def create_store(
     """
     import h5py
 
+    from monarch_sci.training.checkpoint import atomic_output
+
     path = Path(path)
     t = np.asarray(t, dtype=np.float64)
     f = np.asarray(f, dtype=np.float32)
@@ -109,9 +111,7 @@ def create_store(
     if n < 1:
         raise ValueError(f"create_store: expected n >= 1 samples, got n={n}")
     s = f.shape[0]
-    tmp = path.with_name(path.name + ".creating")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(tmp, "w") as h5:
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as h5:
         _allocated(h5, "u", (n, t.size, s, s), np.float32, chunks=(1, t.size, s, s))
         _allocated(h5, "done", (n,), np.bool_, chunks=None)[...] = False
         h5.create_dataset("t", data=t)
@@ -119,7 +119,6 @@ def create_store(
         h5.attrs["format"] = STORE_FORMAT
         for key, value in attrs.items():
             h5.attrs[key] = value
-    os.replace(tmp, path)
 
 
 def _as_python(value: Any) -> Any:
@@ -176,6 +175,8 @@ def merge_shards(shards: Sequence[str | os.PathLike], out: str | os.PathLike) ->
     """
     import h5py
 
+    from monarch_sci.training.checkpoint import atomic_output
+
     out = Path(out)
     infos = []
     for p in shards:
@@ -197,12 +198,11 @@ def merge_shards(shards: Sequence[str | os.PathLike], out: str | os.PathLike) ->
     if int(attrs.get("n", n)) != n:
         raise StoreError(f"shards cover {n} samples but their attribute n = {attrs['n']}")
     attrs.update(sample_start=0, sample_stop=n)
-    tmp = out.with_name(out.name + ".merging")
-    create_store(tmp, n=n, t=t, f=f, attrs=attrs)
-    with h5py.File(tmp, "r+") as dst:
-        for start, stop, p in infos:
-            with h5py.File(p, "r") as src:
-                for i in range(stop - start):  # one sample (one chunk) at a time: bounded memory
-                    dst["u"][start + i] = src["u"][i]
-        dst["done"][...] = True
-    os.replace(tmp, out)
+    with atomic_output(out) as tmp:
+        create_store(tmp, n=n, t=t, f=f, attrs=attrs)
+        with h5py.File(tmp, "r+") as dst:
+            for start, stop, p in infos:
+                with h5py.File(p, "r") as src:
+                    for i in range(stop - start):  # one sample (one chunk) at a time: bounded memory
+                        dst["u"][start + i] = src["u"][i]
+            dst["done"][...] = True

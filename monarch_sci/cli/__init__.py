@@ -1,9 +1,10 @@
 """The ``monarch-sci`` console command.
 
-The top layer of the toolkit: nothing imports it. Each job group (``ns``, ``pde``, ``mri``, ``demo``) lives in
-its own module of this package and exposes ``register(subparsers)``, which adds the group's sub-commands and
-sets ``func`` on each. Job modules import their heavy dependencies inside the command functions, so that
-``monarch-sci --help`` stays fast.
+The top layer of the toolkit: nothing imports it. Each job group (``ns``, ``pde``, ``mri``, ``demo``) is one
+module of this package (``mri``, the largest, a sub-package with one module per concern) and exposes
+``register(subparsers)``, which adds the group's sub-commands and sets ``func`` on each; :mod:`.common` holds
+the shared flags and the one user-error path. Job modules import their heavy dependencies inside the command
+functions, so that ``monarch-sci --help`` stays fast.
 """
 
 from __future__ import annotations

@@ -1,150 +1,16 @@
-"""``monarch-sci mri train``: flags → :class:`~monarch_sci.operators.mri.training.ReconTrainSpec` →
-:func:`~monarch_sci.operators.mri.training.train_recon_model` (the Python API does the work).
+"""Deprecated module path (one release): ``mri train`` lives in :mod:`monarch_sci.cli.mri.train`, inside the
+``mri`` command group's package.
 
-Kept apart from :mod:`monarch_sci.cli.mri`, which imports this module (never the reverse) and calls
-:func:`add_train_parser` from its ``register``. Trained run folders reach ``mri recon`` / ``mri compare``
-through :func:`monarch_sci.operators.mri.runs.run_method`.
-
-``monarch-sci mri train --data data/sim_knee/train --val data/sim_knee/val --model unrolled --fourier monarch
---acceleration 4 --epochs 20 --out runs/unrolled_monarch_4x`` trains with the shared loop: progress bar, atomic
-``last.pt``/``best.pt``, ``--resume`` (refused when a result-defining flag differs from the record), NaN guard,
-``record.json`` and PNG plots; under ``torchrun --nproc_per_node=K`` it trains with DistributedDataParallel.
-The slice cache lives in ``$MONARCH_SCI_CACHE`` or ``<out>/cache`` (``--cache-dir``), keyed by file content.
+Every name of that module still resolves here, with a :class:`DeprecationWarning`. ``run_training`` and the
+names that moved to :mod:`monarch_sci.operators.mri.runs` were already deprecated; they go with this module.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import re
+import importlib
+import warnings
 from typing import Any
-
-from monarch_sci.cli.common import Flag, add_command, add_flags, from_flags, resolve_device, set_threads
-
-#: The models ``mri train`` offers (kept here so that ``--help`` imports no torch; a test checks it matches
-#: :data:`monarch_sci.operators.mri.models.MODEL_NAMES`).
-MODEL_NAMES = ("msense", "diag", "unrolled", "unet")
-
-__all__ = ["MODEL_NAMES", "add_train_parser", "spec_from_args", "train"]
-
-
-def add_train_parser(sub) -> argparse.ArgumentParser:
-    """Add ``train`` to the ``mri`` group's sub-parsers."""
-    p = add_command(
-        sub,
-        "train",
-        train,
-        help="train a learned reconstruction (mSENSE, its diagonal ablation, unrolled, U-Net)",
-        description=(
-            "Train a learned multi-coil reconstruction on fully sampled fastMRI-layout files, undersampled on the "
-            "fly with fastMRI random line masks; targets are the fully sampled SENSE images. Resumable "
-            "(--resume; refused if a result-defining flag differs from the run's record, --epochs may grow), "
-            "DDP under torchrun. The slice/coil-map cache is keyed by file content and lives in "
-            "$MONARCH_SCI_CACHE or <out>/cache (never in the data folder)."
-        ),
-    )
-    p.add_argument("--data", required=True, help="folder of fully sampled training files (*.h5), or one file")
-    p.add_argument("--val", default=None, help="validation files (default: hold out the last 20%% of --data)")
-    add_flags(p, "out", out_help="run folder")
-    p.add_argument("--model", choices=MODEL_NAMES, required=True, help="which model")
-    add_flags(p, "fourier", "acceleration", "mask_policy", mask_policies=("fixed", "slice"), mask_policy="slice")
-    p.add_argument("--train-volumes", type=int, default=None, help="use only the first N training volumes")
-    p.add_argument("--epochs", type=int, default=20, help="epochs (may grow on --resume)")
-    add_flags(p, "batch_size", batch_size=4)
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    p.add_argument("--factor-lr", type=float, default=None, help="learning rate of Monarch factors (default --lr)")
-    p.add_argument("--weight-decay", type=float, default=0.0, help="Adam weight decay")
-    p.add_argument("--step-size", type=int, default=100, help="StepLR: halve the rate every this many epochs")
-    p.add_argument("--loss", choices=["mse", "l1"], default="mse", help="per-slice relative L2² or L1")
-    p.add_argument(
-        "--learn",
-        "--learn-axes",
-        dest="learn",
-        action=Flag,
-        deprecated=("--learn-axes",),
-        choices=["both", "phase", "readout"],
-        default="both",
-        help="msense: which Fourier axes learn",
-    )
-    p.add_argument("--cascades", type=int, default=5, help="unrolled: cascades")
-    p.add_argument("--channels", type=int, default=None, help="unrolled/unet width (default 32 / 16)")
-    p.add_argument("--layers", type=int, default=4, help="unrolled: conv layers per regulariser")
-    p.add_argument("--unshared", action="store_true", help="unrolled: one regulariser per cascade")
-    p.add_argument("--init", choices=["cg", "adjoint"], default="cg", help="unrolled: CG-SENSE or Aᴴy start")
-    p.add_argument("--regulariser", choices=["cnn", "unet"], default="cnn", help="unrolled: regulariser network")
-    p.add_argument("--depth", type=int, default=3, help="unet: poolings")
-    p.add_argument("--calib", type=int, default=None, help="ESPIRiT calibration block (default 0.16·W, >= 8)")
-    p.add_argument("--cache-dir", default=None, help="slice cache folder (default $MONARCH_SCI_CACHE or <out>/cache)")
-    add_flags(p, "seed", "threads", "device", "no_progress", "resume", "overwrite")
-    p.add_argument("--stop-after", type=int, default=None, help=argparse.SUPPRESS)
-    return p
-
-
-def _hparams(args: argparse.Namespace) -> dict[str, Any]:
-    if args.model == "msense":
-        return {"learn": args.learn}
-    if args.model == "unrolled":
-        hp = {
-            "fourier": args.fourier,
-            "cascades": args.cascades,
-            "layers": args.layers,
-            "shared": not args.unshared,
-            "init": args.init,
-            "regulariser": args.regulariser,
-        }
-        if args.channels is not None:
-            hp["channels"] = args.channels
-        return hp
-    if args.model == "unet":
-        hp = {"depth": args.depth}
-        if args.channels is not None:
-            hp["channels"] = args.channels
-        return hp
-    return {}
-
-
-def spec_from_args(args: argparse.Namespace):
-    """The :class:`~monarch_sci.operators.mri.training.ReconTrainSpec` that ``mri train``'s flags describe."""
-    from monarch_sci.operators.mri.training import ReconTrainSpec
-
-    return from_flags(
-        ReconTrainSpec,
-        args,
-        hparams=_hparams(args),
-        device=str(resolve_device(args.device)),
-        progress=not args.no_progress,
-    )
-
-
-_FIELDS = ("train_volumes", "batch_size", "factor_lr", "weight_decay", "step_size", "mask_policy", "stop_after",
-           "acceleration", "epochs", "calib", "data", "val", "lr", "threads")  # fmt: skip
-
-
-def _as_flags(message: str) -> str:
-    """An API message with field names spelled as flags (``train_volumes`` → ``--train-volumes``)."""
-    return re.sub(
-        rf"(?<![-\w])({'|'.join(_FIELDS)})(?=:| must| =)", lambda m: "--" + m.group(1).replace("_", "-"), message
-    )
-
-
-def train(args: argparse.Namespace) -> int:
-    from monarch_sci.operators.mri.training import train_recon_model
-
-    set_threads(args.threads)
-    try:
-        spec = spec_from_args(args)
-        summary = train_recon_model(spec, args.out, resume=args.resume, overwrite=args.overwrite)
-    except ValueError as err:  # the API names its fields; say which flag
-        if _as_flags(str(err)) == str(err):
-            raise
-        raise ValueError(_as_flags(str(err))) from err
-    if int(os.environ.get("RANK", "0")) == 0:
-        print(
-            f"mri train: {summary['status']} after {len(summary['history'])} epochs; best val_loss "
-            f"{summary['best']:.4g}; run folder {args.out}"
-        )
-    return 0
-
 
 #: Names that lived here before the typed API moved them to :mod:`monarch_sci.operators.mri` (one release).
 _MOVED = {
@@ -152,13 +18,13 @@ _MOVED = {
     "reconstruct_with_run": ("monarch_sci.operators.mri.runs", "reconstruct_with_run"),
     "run_loader": ("monarch_sci.operators.mri.runs", "run_method"),
 }
+_NEW_HOME = "monarch_sci.cli.mri.train"
 
 
 def run_training(args: argparse.Namespace) -> dict[str, Any]:
     """Deprecated: build a :class:`~monarch_sci.operators.mri.training.ReconTrainSpec` and call
     :func:`~monarch_sci.operators.mri.training.train_recon_model`."""
-    import warnings
-
+    from monarch_sci.cli.mri.train import spec_from_args
     from monarch_sci.operators.mri.training import train_recon_model
 
     warnings.warn(
@@ -169,12 +35,16 @@ def run_training(args: argparse.Namespace) -> dict[str, Any]:
 
 def __getattr__(name: str):
     if name in _MOVED:
-        import importlib
-        import warnings
-
         module, new = _MOVED[name]
         warnings.warn(
             f"monarch_sci.cli.mri_learned.{name} is deprecated; use {module}.{new}", DeprecationWarning, stacklevel=2
         )
         return getattr(importlib.import_module(module), new)
+    from monarch_sci.cli.mri import train
+
+    if not name.startswith("__") and hasattr(train, name):
+        warnings.warn(
+            f"monarch_sci.cli.mri_learned is deprecated; use {_NEW_HOME}.{name}", DeprecationWarning, stacklevel=2
+        )
+        return getattr(train, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,11 +1,16 @@
-"""Run records: the versions behind a result, and the arguments that define it.
+"""Run records: the versions behind a result, the arguments that define it, and metrics pooled over seeds.
 
-Every job writes a JSON record beside its outputs. Two pieces are shared by all of them:
+Every job writes a JSON record beside its outputs. Two pieces are shared by all of them, one by every typed spec,
+one by the jobs that compare trained models:
 
 * :func:`package_versions` — the one place that says which versions produced a file;
 * :func:`defining_differences` — which result-defining arguments of a resume or rerun differ from the record
   of the run it would continue (a resume with other data or another learning rate would silently mix two
-  experiments, so the jobs refuse it and name the arguments).
+  experiments, so the jobs refuse it and name the arguments);
+* :func:`field_and_flag` — how an error of a typed spec names a field: with its command-line flag, so that one
+  message serves the Python caller and the command line (``batch_size (--batch-size)``);
+* :func:`pool_seeds` — one metric over several training seeds and test volumes, as a mean and its two spreads
+  (the numbers a comparison of trained models reports).
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ import platform
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["defining_differences", "package_versions"]
+import numpy as np
+
+__all__ = ["defining_differences", "field_and_flag", "package_versions", "pool_seeds"]
 
 _ALWAYS = ("numpy", "torch")
 
@@ -37,6 +44,17 @@ def package_versions(*extra: str) -> dict[str, str]:
         except ImportError:
             continue
     return out
+
+
+def field_and_flag(name: str) -> str:
+    """A spec field as error messages name it: the field and the command-line flag that sets it.
+
+    Examples
+    --------
+    >>> field_and_flag("batch_size")
+    'batch_size (--batch-size)'
+    """
+    return f"{name} (--{name.replace('_', '-')})"
 
 
 def _norm(value: Any) -> Any:
@@ -74,3 +92,21 @@ def defining_differences(
         if a != b:
             out.append(f"{key}: {a} -> {b}")
     return out
+
+
+def pool_seeds(table) -> dict[str, float]:
+    """Mean and spreads of one metric measured for every (training seed, test volume) pair.
+
+    ``table`` is ``(seeds, volumes)``. Returns ``mean`` (over both), ``std_volumes`` (the std over volumes of
+    the seed-averaged values) and ``std_seeds`` (the std over seeds of each seed's mean over volumes); a
+    single seed or volume gives a spread of 0.
+
+    Examples
+    --------
+    >>> pool_seeds([[30.0, 32.0], [31.0, 33.0]])
+    {'mean': 31.5, 'std_volumes': 1.0, 'std_seeds': 0.5}
+    """
+    t = np.asarray(table, dtype=float)
+    if t.ndim != 2 or 0 in t.shape:
+        raise ValueError(f"pool_seeds: expected a non-empty (seeds, volumes) table, got shape {t.shape}")
+    return {"mean": float(t.mean()), "std_volumes": float(t.mean(0).std()), "std_seeds": float(t.mean(1).std())}

@@ -28,7 +28,7 @@ from monarch_sci.datasets.mri.cache import default_cache_dir
 from monarch_sci.operators.mri.models import MODEL_NAMES, build_model, model_label
 from monarch_sci.operators.mri.recon_task import ReconTask
 from monarch_sci.operators.mri.slice_bank import ReconSlices, SliceBank, load_slice_bank
-from monarch_sci.training.records import defining_differences
+from monarch_sci.training.records import defining_differences, field_and_flag
 
 __all__ = ["ReconTrainSpec", "RunConflictError", "defining_settings", "load_banks", "train_recon_model"]
 
@@ -91,7 +91,7 @@ class ReconTrainSpec:
 
     def __post_init__(self) -> None:
         def bad(name: str, expected: str) -> ValueError:
-            return ValueError(f"ReconTrainSpec: {name} must be {expected}, got {getattr(self, name)!r}")
+            return ValueError(f"ReconTrainSpec: {field_and_flag(name)} must be {expected}, got {getattr(self, name)!r}")
 
         if self.model not in MODEL_NAMES:
             raise bad("model", f"one of {MODEL_NAMES}")
@@ -193,12 +193,15 @@ def load_banks(spec: ReconTrainSpec, cache_dir: str | os.PathLike) -> tuple[Slic
     files = _validate_files(spec.data)
     n = len(files)
     if spec.val is None and n < 2:
-        raise ValueError(f"train_recon_model: val must be given when data holds fewer than 2 volumes ({n})")
+        raise ValueError(
+            f"train_recon_model: {field_and_flag('val')} must be given when data holds fewer than 2 volumes ({n})"
+        )
     n_val = max(1, round(0.2 * n)) if spec.val is None else 0
     val_files = _validate_files(spec.val) if spec.val is not None else None
     if spec.train_volumes is not None and not 1 <= spec.train_volumes <= n - n_val:
         raise ValueError(
-            f"train_recon_model: train_volumes must be in [1, {n - n_val}] (training volumes), got {spec.train_volumes}"
+            f"train_recon_model: {field_and_flag('train_volumes')} must be in [1, {n - n_val}] (training volumes), got "
+            f"{spec.train_volumes}"
         )
     bank = _bank(files, spec, cache_dir)
     if val_files is None:

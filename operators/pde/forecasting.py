@@ -29,7 +29,7 @@ import os
 import time
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 
@@ -39,7 +39,7 @@ from monarch_sci.operators.pde.fourier_modes import check_grid
 from monarch_sci.operators.pde.plots import plot_error_per_step, plot_fields, plot_loss_curves
 from monarch_sci.operators.pde.tasks import ForecastModel, ForecastTask, ForecastWindows
 from monarch_sci.training.checkpoint import load_checkpoint, write_json_atomic
-from monarch_sci.training.records import defining_differences
+from monarch_sci.training.records import defining_differences, field_and_flag
 from monarch_sci.training.trainer import OPTIMIZERS, PRECISIONS, SCHEDULERS, TrainConfig, Trainer, seed_everything
 
 __all__ = [
@@ -142,6 +142,17 @@ class FNOTraining:
                 )
         check_spec(self, choices=choices, lows=lows)
 
+    #: A subclass's own fields, checked with the shared ones: allowed values and integer lower bounds.
+    OWN_CHOICES: ClassVar[dict[str, tuple]] = {}
+    OWN_LOWS: ClassVar[dict[str, int]] = {}
+
+    def _mode_axes(self) -> int:
+        """Axes of the Fourier modes (the entries ``n_modes`` must have)."""
+        return 2
+
+    def __post_init__(self) -> None:
+        self._check(choices=self.OWN_CHOICES, lows=self.OWN_LOWS, axes=self._mode_axes())
+
     def train_config(self) -> TrainConfig:
         """The trainer's settings for this spec (``best.pt`` chosen by the validation relative L2)."""
         return TrainConfig.from_spec(self, monitor="val_rel_l2", epoch_lines=self.progress)
@@ -183,13 +194,11 @@ class ForecastSpec(FNOTraining):
     nval: int = 50
     ntest: int = 50
 
-    def __post_init__(self) -> None:
-        own = {"t_in": 1, "t_out": 1, "ntrain": 1, "nval": 0, "ntest": 1}
-        self._check(choices={"model": ("fno2d", "fno3d")}, lows=own, axes=2 if self.model == "fno2d" else 3)
+    OWN_CHOICES: ClassVar[dict[str, tuple]] = {"model": ("fno2d", "fno3d")}
+    OWN_LOWS: ClassVar[dict[str, int]] = {"t_in": 1, "t_out": 1, "ntrain": 1, "nval": 0, "ntest": 1}
 
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+    def _mode_axes(self) -> int:
+        return 2 if self.model == "fno2d" else 3
 
 
 #: Choices every spec shares (the optimisation and the Fourier transform).
@@ -220,13 +229,13 @@ def check_spec(
     for name, low in {**ints, "step_size": 1}.items():
         value = getattr(spec, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ValueError(f"{where}: expected {name} ({_flag(name)}) >= {low}, got {value!r}")
+            raise ValueError(f"{where}: expected {field_and_flag(name)} >= {low}, got {value!r}")
     if spec.n_modes is not None:
         modes_from_n_modes(spec.n_modes, f"{where} (--n-modes)")
     for name in ("threads", "stop_after"):
         value = getattr(spec, name)
         if value is not None and (not isinstance(value, int) or value < 1):
-            raise ValueError(f"{where}: expected {name} ({_flag(name)}) >= 1 or None, got {value!r}")
+            raise ValueError(f"{where}: expected {field_and_flag(name)} >= 1 or None, got {value!r}")
     positive = {"lr": spec.lr, "gamma": spec.gamma}
     nonneg = {"weight_decay": spec.weight_decay, "factor_weight_decay": spec.factor_weight_decay}
     nonneg["factor_anchor"] = spec.factor_anchor
@@ -234,10 +243,10 @@ def check_spec(
         nonneg["factor_lr"] = spec.factor_lr
     for name, value in positive.items():
         if not (float(value) > 0 and float(value) < float("inf")):
-            raise ValueError(f"{where}: expected {name} ({_flag(name)}) > 0, got {value!r}")
+            raise ValueError(f"{where}: expected {field_and_flag(name)} > 0, got {value!r}")
     for name, value in nonneg.items():
         if not (float(value) >= 0 and float(value) < float("inf")):
-            raise ValueError(f"{where}: expected {name} ({_flag(name)}) >= 0, got {value!r}")
+            raise ValueError(f"{where}: expected {field_and_flag(name)} >= 0, got {value!r}")
     if spec.monarch_init == "random" and (spec.fourier != "monarch" or spec.learn == "none"):
         got = f"fourier={spec.fourier!r}" if spec.fourier != "monarch" else "learn='none'"
         raise ValueError(

@@ -6,8 +6,9 @@ import h5py
 import numpy as np
 import pytest
 
-from monarch_sci.cli import main, mri_methods
+from monarch_sci.cli import main
 from monarch_sci.cli import mri as mri_job
+from monarch_sci.cli.mri import methods as mri_methods
 from monarch_sci.datasets.mri.fastmri import FastMRISliceDataset
 
 

@@ -114,7 +114,7 @@ def _battery(sim, bad, tmp):
          "recon100000.h5", tmp / "r"),
         (["mri", "train", "--data", tmp / "void", "--model", "diag", "--out", tmp / "r"], "void", tmp / "r"),
         # one volume and no --val: refused before the slice cache is written into --out
-        (["mri", "train", "--data", f, "--model", "diag", "--out", tmp / "r"], "--val must be given", tmp / "r"),
+        (["mri", "train", "--data", f, "--model", "diag", "--out", tmp / "r"], "val (--val) must be given", tmp / "r"),
         (["mri", "import", tmp / "k.txt", "--out", o], "k.txt", o),
         (["mri", "import", tmp / "k.npy", "--out", o, "--layout", "CHX"], "--layout", o),
         (["mri", "import", tmp / "k.npy", "--out", o, "--mask", tmp / "halfmask.npy"], "mask", o),

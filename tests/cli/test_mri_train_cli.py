@@ -121,8 +121,10 @@ def test_bad_input_is_refused_with_the_file_named(tiny_data, tmp_path, capsys):
     assert main(train_args(bad, tmp_path / "r", "--model", "diag", "--val", str(tiny_data))) == 2
     assert re.search(r"mri train: error: .*nan\.h5.*NaN", capsys.readouterr().err)
     assert main(train_args(tiny_data, tmp_path / "r2", "--model", "diag", "--train-volumes", "5")) == 2
-    assert re.search(r"error: .*--train-volumes must be in \[1, 2\]", capsys.readouterr().err)
-    with pytest.raises(ValueError, match=r"--train-volumes must be in \[1, 2\]"):  # --debug: the traceback
+    assert re.search(r"error: .*train_volumes \(--train-volumes\) must be in \[1, 2\]", capsys.readouterr().err)
+    with pytest.raises(
+        ValueError, match=r"train_volumes \(--train-volumes\) must be in \[1, 2\]"
+    ):  # --debug: the traceback
         main(["--debug", *train_args(tiny_data, tmp_path / "r2", "--model", "diag", "--train-volumes", "5")])
     with pytest.raises(SystemExit):
         build_parser().parse_args(train_args(tiny_data, tmp_path / "r3", "--model", "resnet"))
@@ -150,7 +152,7 @@ def test_ddp_two_processes_match_one_process(tiny_data, tmp_path):
 
 
 def test_cli_model_names_match_the_registry():
-    from monarch_sci.cli.mri_learned import MODEL_NAMES
+    from monarch_sci.cli.mri.train import MODEL_NAMES
     from monarch_sci.operators.mri import models as mri_models
 
     assert MODEL_NAMES == mri_models.MODEL_NAMES

@@ -90,10 +90,10 @@ def test_resume_and_rerun_are_checked_against_the_record(data, tmp_path, capsys)
     capsys.readouterr()
     assert train(data, run, "--epochs", "2", "--resume", "--lr", "1e-2") == 2
     err = capsys.readouterr().err
-    assert "--lr: 0.001 -> 0.01" in err and "cannot resume" in err
+    assert "lr: 0.001 -> 0.01" in err and "cannot resume" in err  # record fields, as pde train names them
     assert train(data, run, "--epochs", "2", "--resume", "--acceleration", "2", "--model", "msense") == 2
     err = capsys.readouterr().err
-    assert "--acceleration: 4 -> 2" in err and "model: diag -> msense" in err
+    assert "acceleration: 4 -> 2" in err and "model: diag -> msense" in err
     assert json.loads((run / "record.json").read_text())["spec"]["lr"] == 0.001  # the record is untouched
     assert train(data, run, "--epochs", "2", "--resume") == 0
     assert json.loads((run / "record.json").read_text())["status"] == "finished"
@@ -115,7 +115,7 @@ def test_the_python_api_matches_the_cli(data, tmp_path):
     assert summary["status"] == "finished"
     record = json.loads((tmp_path / "api" / "record.json").read_text())
     assert record["spec"] == defining_settings(spec)
-    with pytest.raises(ValueError, match="ReconTrainSpec: acceleration must be 2, 4 or 8, got 3"):
+    with pytest.raises(ValueError, match=r"ReconTrainSpec: acceleration \(--acceleration\) must be 2, 4 or 8, got 3"):
         ReconTrainSpec(data=data, model="diag", acceleration=3)
     with pytest.raises(ValueError, match="already holds a finished run"):
         train_recon_model(spec, tmp_path / "api")
@@ -166,3 +166,14 @@ def test_run_training_is_deprecated_but_trains(data, tmp_path):
                                       "diag", "--epochs", "1", "--batch-size", "2", "--no-progress"])  # fmt: skip
     with pytest.warns(DeprecationWarning, match="use train_recon_model"):
         assert mri_learned.run_training(args)["status"] == "finished"
+
+
+def test_the_old_module_path_forwards_to_the_mri_package_with_a_warning():
+    from monarch_sci.cli import mri_learned
+    from monarch_sci.cli.mri import train
+
+    with pytest.warns(DeprecationWarning, match=r"use monarch_sci\.cli\.mri\.train\.spec_from_args"):
+        assert mri_learned.spec_from_args is train.spec_from_args
+    with pytest.warns(DeprecationWarning, match="mri_learned is deprecated"):
+        from monarch_sci.cli.mri_learned import MODEL_NAMES
+    assert MODEL_NAMES is train.MODEL_NAMES

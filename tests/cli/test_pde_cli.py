@@ -1,9 +1,6 @@
 """``monarch-sci pde train`` / ``pde compare`` end to end on a tiny FNO ``.mat`` (v5) file."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -70,15 +67,16 @@ def test_deprecated_spellings_still_work_and_warn(mat_file, tmp_path, capsys):
         (["--ntrain", "0"], "ntrain (--ntrain) >= 1, got 0"),
         (["--epochs", "0"], "epochs (--epochs) >= 1, got 0"),
         (["--lr", "-1"], "lr (--lr) > 0"),
-        (["--threads", "0"], "--threads: expected a positive count"),
-        (["--device", "tpu"], "--device: expected auto, cpu, cuda or cuda:K"),
     ],
 )
-def test_bad_input_fails_before_any_output(mat_file, tmp_path, capsys, extra, message):
-    out = tmp_path / "run"
-    assert main([*_train(mat_file, out, "--epochs", "1"), *extra]) == 2
-    assert message in capsys.readouterr().err
-    assert not out.exists()
+def test_bad_input_fails_before_any_output(mat_file, tmp_path, refuses, extra, message):
+    refuses([*_train(mat_file, tmp_path / "run", "--epochs", "1"), *extra], message)
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_shared_flags_fail_before_any_output(mat_file, tmp_path, refuses, bad_shared_flag):
+    refuses([*_train(mat_file, tmp_path / "run", "--epochs", "1"), *bad_shared_flag[0]], bad_shared_flag[1])
+    assert not (tmp_path / "run").exists()
 
 
 def test_resume_flag_needs_a_checkpoint(mat_file, tmp_path, capsys):
@@ -172,23 +170,18 @@ def test_compare_killed_before_its_final_write_keeps_the_previous_output(mat_fil
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # temporary files removed
 
 
-def test_cli_errors_are_one_line_in_a_subprocess(mat_file, tmp_path):
+def test_cli_errors_are_one_line_in_a_subprocess(mat_file, tmp_path, run_cli):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "monarch_sci.cli", *_train(mat_file, out, "--epochs", "1", "--modes", "9")]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    proc = run_cli(*_train(mat_file, out, "--epochs", "1", "--modes", "9"))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().startswith("monarch-sci pde train: error: --modes 9") and not out.exists()
-    missing = [sys.executable, "-m", "monarch_sci.cli", *_train(tmp_path / "nope.h5", out, "--epochs", "1")]
-    proc = subprocess.run(missing, capture_output=True, text=True, env=env, timeout=300)
+    proc = run_cli(*_train(tmp_path / "nope.h5", out, "--epochs", "1"))
     assert proc.returncode == 2 and "nope.h5" in proc.stderr and "Traceback" not in proc.stderr
     assert not out.exists()
 
 
-def test_help_shows_defaults(capsys):
-    with pytest.raises(SystemExit):
-        main(["pde", "train", "--help"])
-    text = " ".join(capsys.readouterr().out.split())
+def test_help_shows_defaults(help_text):
+    text = help_text("pde", "train")
     for needle in ("--batch-size", "(default: 20)", "--fourier", "--device", "(default: auto)", "--optimizer"):
         assert needle in text, needle
 

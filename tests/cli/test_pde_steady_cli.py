@@ -1,9 +1,6 @@
 """``monarch-sci pde train --task steady``, ``pde evaluate`` and ``pde darcy generate`` end to end (tiny sizes)."""
 
 import json
-import os
-import subprocess
-import sys
 
 import h5py
 import numpy as np
@@ -119,12 +116,7 @@ def test_evaluate_a_rollout_run(tmp_path):
     assert json.loads((out / "eval_ns_16.json").read_text())["samples"] == 8
 
 
-def _cli(*args, cwd=None):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "monarch_sci.cli", *args], capture_output=True, text=True, env=env)
-
-
-def test_evaluate_errors_name_the_culprit(darcy, tmp_path):
+def test_evaluate_errors_name_the_culprit(darcy, tmp_path, run_cli):
     train, test = darcy
     out = tmp_path / "run"
     assert main(["pde", "train", "--task", "steady", "--data", str(train), "--out", str(out), *TINY]) == 0
@@ -139,7 +131,7 @@ def test_evaluate_errors_name_the_culprit(darcy, tmp_path):
         (["--run", str(out), "--data", str(test), "--resolution", "31"], "resolution 31 is not reachable"),
     ]
     for extra, message in cases:
-        proc = _cli("pde", "evaluate", *extra)
+        proc = run_cli("pde", "evaluate", *extra)
         assert proc.returncode == 2, proc.stderr
         assert message in proc.stderr and "Traceback" not in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
@@ -184,10 +176,10 @@ def test_darcy_generate_writes_pairs_and_a_record(tmp_path, capsys):
         (["--out", "{tmp}/d.txt"], "expected an HDF5 file name ending in .h5 or .hdf5"),
     ],
 )
-def test_darcy_generate_bad_input_in_a_subprocess(tmp_path, extra, message):
+def test_darcy_generate_bad_input_in_a_subprocess(tmp_path, run_cli, extra, message):
     extra = [e.format(tmp=tmp_path) for e in extra]
     args = ["--n", "2", "--resolution", "9", "--out", str(tmp_path / "d.h5"), "--no-progress"]
-    proc = _cli("pde", "darcy", "generate", *args, *extra)
+    proc = run_cli("pde", "darcy", "generate", *args, *extra)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert message.format(tmp=tmp_path) in proc.stderr
     assert list(tmp_path.iterdir()) == []

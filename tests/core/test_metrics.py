@@ -122,14 +122,13 @@ def test_against_scikit_image_when_installed():
     assert mse(gt, pred) == pytest.approx(metrics.mean_squared_error(gt, pred), rel=1e-12)
 
 
-def test_pool_seeds_spreads_over_volumes_and_over_seeds():
-    from monarch_sci.metrics import pool_seeds
+def test_pool_seeds_still_imports_from_metrics_with_a_warning():
+    from monarch_sci import metrics
+    from monarch_sci.training import records
 
-    table = np.array([[30.0, 34.0, 26.0], [32.0, 35.0, 29.0]])  # (seeds, volumes)
-    pooled = pool_seeds(table)
-    assert pooled["mean"] == pytest.approx(31.0)
-    assert pooled["std_volumes"] == pytest.approx(np.std([31.0, 34.5, 27.5]))
-    assert pooled["std_seeds"] == pytest.approx(np.std([30.0, 32.0]))
-    assert pool_seeds([[1.0, 3.0]])["std_seeds"] == 0.0
-    with pytest.raises(ValueError, match=r"\(seeds, volumes\) table, got shape \(3,\)"):
-        pool_seeds([1.0, 2.0, 3.0])
+    with pytest.warns(DeprecationWarning, match="use monarch_sci.training.records.pool_seeds"):
+        from monarch_sci.metrics import pool_seeds
+    assert pool_seeds is records.pool_seeds
+    assert "pool_seeds" not in metrics.__all__
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        metrics.nothing  # noqa: B018

@@ -1,13 +1,14 @@
 """``monarch-sci mri``: simulate fastMRI-layout data, import k-space, undersample it, reconstruct, compare, train.
 
 * ``mri simulate``    — simulated multi-coil volumes in the fastMRI layout (:mod:`monarch_sci.datasets.mri.simulate`).
-* ``mri import``      — NumPy, BART ``.cfl`` or ISMRMRD k-space as a fastMRI file (:mod:`monarch_sci.cli.mri_import`).
+* ``mri import``      — NumPy, BART ``.cfl`` or ISMRMRD k-space as a fastMRI file (:mod:`.kspace_import`).
 * ``mri undersample`` — fastMRI test-style copies: masked ``kspace`` plus a ``mask`` dataset, no targets.
 * ``mri recon``       — reconstruct every slice of one file with a method and write fastMRI ``reconstruction_*``.
-* ``mri compare``     — metrics of several methods and accelerations (:mod:`monarch_sci.cli.mri_compare`).
-* ``mri train``       — a learned reconstruction (:mod:`monarch_sci.cli.mri_learned`).
+* ``mri compare``     — metrics of several methods and accelerations (:mod:`monarch_sci.cli.mri.compare`).
+* ``mri train``       — a learned reconstruction (:mod:`monarch_sci.cli.mri.train`).
 
-Methods and run folders are resolved in :mod:`monarch_sci.cli.mri_methods`. Every job checks its inputs before
+This package is the ``mri`` command group; methods and run folders are resolved in
+:mod:`monarch_sci.cli.mri.methods`. Every job checks its inputs before
 creating any output, writes each file under a temporary name and renames it into place when complete, and
 writes a JSON record (arguments, versions) beside its outputs.
 """
@@ -19,9 +20,9 @@ import os
 import shutil
 from pathlib import Path
 
-from monarch_sci.cli import mri_compare, mri_import, mri_learned
 from monarch_sci.cli.common import UserError, add_command, add_flags, set_threads
-from monarch_sci.cli.mri_methods import (
+from monarch_sci.cli.mri import compare, kspace_import, train
+from monarch_sci.cli.mri.methods import (
     CLASSICAL_METHOD_NAMES,
     EXTRA_METHODS,
     RUN_LOADERS,
@@ -35,9 +36,7 @@ from monarch_sci.cli.mri_methods import (
     register_recon_method,
     resolve_method,
 )
-from monarch_sci.cli.mri_methods import (
-    job_record as _record,
-)
+from monarch_sci.cli.mri.methods import job_record as _record
 
 __all__ = [
     "CLASSICAL_METHOD_NAMES",
@@ -304,7 +303,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     i = add_command(
         sub,
         "import",
-        mri_import.cmd_import,
+        kspace_import.cmd_import,
         help="write a NumPy array, BART .cfl or ISMRMRD raw file as a fastMRI-layout file",
         description="Import multi-coil k-space: .npy/.npz (axes named by --layout: S slices, C coils, H readout, "
         "W phase encode; default CHW or SCHW), BART .cfl/.hdr (READ, PHS1, PHS2, COIL, ..., SLICE) or ISMRMRD raw "
@@ -357,9 +356,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     add_flags(r, "device", "threads", "no_progress", device="cpu")
     r.set_defaults(func=_recon_entry)
 
-    c = add_command(
-        sub, "compare", mri_compare.cmd_compare, help="compare reconstruction methods on fully sampled files"
-    )
+    c = add_command(sub, "compare", compare.cmd_compare, help="compare reconstruction methods on fully sampled files")
     c.add_argument("--data", required=True, help="folder of fully sampled fastMRI files (with reconstruction_rss)")
     add_flags(c, "out", "accelerations", "mask_policy", "device", "threads", "no_progress", device="cpu",
               mask_policy="volume", out_help="output folder: results.md, results.json, figure.png")  # fmt: skip
@@ -370,7 +367,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     c.add_argument("--maxval", default="volume", choices=("volume", "attr"), help="PSNR/SSIM data range")
     c.add_argument("--hide-seeds", action="store_true", help="list only the pooled row of runs differing in seed")
 
-    mri_learned.add_train_parser(sub)
+    train.add_train_parser(sub)
 
 
 def _recon_entry(args: argparse.Namespace) -> int:

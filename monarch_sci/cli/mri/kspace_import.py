@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from monarch_sci.cli.common import UserError
-from monarch_sci.cli.mri_methods import job_record
+from monarch_sci.cli.mri.methods import job_record
 
 __all__ = ["cmd_import"]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from monarch_sci.cli.common import UserError, resolve_device, set_threads
-from monarch_sci.cli.mri_methods import (
+from monarch_sci.cli.mri.methods import (
     h5_files,
     load_volume,
     make_problem,
@@ -239,8 +239,8 @@ def _summarise(
 ) -> list[dict]:
     """Per method and acceleration: mean ± std over volumes. For a pooled seed group, each volume's value is
     first averaged over the seeds (``*_std`` is then the std over volumes of those averages) and ``*_std_seeds``
-    is the std over seeds of each seed's mean over volumes (:func:`~monarch_sci.metrics.pool_seeds`)."""
-    from monarch_sci.metrics import pool_seeds
+    is the std over seeds of each seed's mean over volumes (:func:`~monarch_sci.training.records.pool_seeds`)."""
+    from monarch_sci.training.records import pool_seeds
 
     groups = groups or {}
     rows = []

@@ -1,0 +1,71 @@
+"""What the command-line tests share: the console command in a subprocess, the check that a command refuses
+bad input with one error line, the shared flags' bad values, and the thread count restored after each test."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from monarch_sci.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    # `--threads N` sets torch's thread count for the whole process; keep the tests independent of their order
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def run_cli():
+    """``run_cli(*args, timeout=300)``: ``python -m monarch_sci.cli ARGS`` in a subprocess on one thread."""
+
+    def run(*args, timeout: float = 300) -> subprocess.CompletedProcess:
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        cmd = [sys.executable, "-m", "monarch_sci.cli", *map(str, args)]
+        return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+
+    return run
+
+
+@pytest.fixture
+def refuses(capsys):
+    """``refuses(argv, message)``: ``main(argv)`` is a user error (exit 2) reported in one line holding
+    ``message``."""
+
+    def check(argv: list[str], message: str) -> None:
+        capsys.readouterr()
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+
+    return check
+
+
+@pytest.fixture
+def help_text(capsys):
+    """``help_text(*command)``: the ``--help`` page of a command, whitespace collapsed (argparse wraps lines)."""
+
+    def text(*command: str) -> str:
+        capsys.readouterr()
+        with pytest.raises(SystemExit):
+            main([*command, "--help"])
+        return " ".join(capsys.readouterr().out.split())
+
+    return text
+
+
+@pytest.fixture(
+    params=[
+        (["--threads", "0"], "--threads: expected a positive count"),
+        (["--device", "tpu"], "--device: expected auto, cpu, cuda or cuda:K"),
+    ],
+    ids=["threads", "device"],
+)
+def bad_shared_flag(request):
+    """``(flags, message)``: a bad value of a flag every command shares (``cli.common``), refused by every
+    command before it writes anything."""
+    return request.param
