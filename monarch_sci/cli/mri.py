@@ -410,7 +410,13 @@ def register(groups: argparse._SubParsersAction) -> None:
     add_flags(c, "out", "accelerations", "mask_policy", "device", "threads", "no_progress", device="cpu",
               mask_policy="volume", out_help="output folder: results.md, results.json, figure.png")  # fmt: skip
     c.add_argument("--methods", nargs="+", default=None, help=f"default: all registered ({methods_help})")
-    c.add_argument("--mask-type", default="equispaced_fraction", choices=_MASK_TYPES, help="line mask family")
+    c.add_argument(
+        "--mask-type",
+        default="random",
+        choices=_MASK_TYPES,
+        help="line mask family (default random: the family `mri train` trains with, so learned runs are scored on "
+        "the masks they were trained for)",
+    )
     c.add_argument("--center-fraction", type=float, default=None, help="centre fraction (default: fastMRI's)")
     c.add_argument("--max-volumes", type=int, default=None, help="use only the first N files (default: all)")
     c.add_argument("--maxval", default="volume", choices=("volume", "attr"), help="PSNR/SSIM data range")
