@@ -381,7 +381,7 @@ def _plots(out: Path, history: list[dict], model, val_set) -> None:
     with torch.no_grad():
         batch = [sample[k][None].to(device) for k in ("kspace", "mask", "maps")]
         pred = model(*batch)[0].cpu()
-    imgs = [sample["target"].abs(), pred.abs(), (pred - sample["target"]).abs()]
+    imgs = [sample["target"].abs(), pred.abs(), (pred.abs() - sample["target"].abs()).abs()]  # on magnitudes
     fig, ax = plt.subplots(1, 3, figsize=(9, 3.2))
     vmax = float(imgs[0].max())
     for a, im, title in zip(ax, imgs, ["target", "reconstruction", "|error|"]):
