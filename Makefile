@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 DEMO_SIZE ?= small
 DEMO_OUT ?= reports/demo
 
-.PHONY: install demo test test-slow lint format bench notebooks clean
+.PHONY: install varnet demo test test-slow lint format bench notebooks clean
 
 # The neuralop extra (neuraloperator 2.0, which leaves torch as it is) lets the tests train our Monarch spectral
 # convolution inside neuraloperator's own FNO and Trainer; without it those tests skip.
@@ -22,6 +22,12 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed
+
+# Optional: fastMRI's VarNet (a peer row of the learned MRI benchmark). fastmri's own dependency pins would
+# replace torch, so it is installed without them and the one it needs at import (pandas) comes from [varnet].
+varnet: $(VENV)/.installed
+	$(PY) -m pip install -q --no-deps fastmri==0.3.0
+	$(PY) -m pip install -q -e '.[varnet]'
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/monarch-sci demo --size $(DEMO_SIZE) --out $(DEMO_OUT)

@@ -1,5 +1,10 @@
 """Undersampling masks for Cartesian MRI: fastMRI line masks and 2-D Poisson-disc masks.
 
+Mask families (``mask_type`` in training and evaluation): the line masks ``"random"``, ``"equispaced"``,
+``"equispaced_fraction"`` below, and ``"poisson"``: sigpy's variable-density Poisson-disc pattern in the
+phase-encode plane of a 3-D acquisition with a fixed fully sampled calibration square
+(:func:`poisson_mask`, :func:`poisson_masks_for_volume`).
+
 Line masks sample whole phase-encode columns (the last k-space axis ``W``, as in fastMRI, whose masks act on
 ``shape[-2]`` of a ``(..., H, W, 2)`` real view). They follow fastMRI's ``fastmri/data/subsample.py``:
 
@@ -31,6 +36,8 @@ import numpy as np
 
 __all__ = [
     "DEFAULT_CENTER_FRACTIONS",
+    "MASK_TYPES",
+    "POISSON_ATTEMPTS",
     "LineMask",
     "LineMaskFunc",
     "acs_width",
@@ -38,12 +45,16 @@ __all__ = [
     "as_line_mask",
     "infer_mask",
     "line_masks_for_volume",
+    "poisson_calib",
     "poisson_mask",
+    "poisson_masks_for_volume",
     "volume_seed",
 ]
 
 LineMaskKind = Literal["random", "equispaced", "equispaced_fraction"]
 _KINDS = ("random", "equispaced", "equispaced_fraction")
+#: Every mask family: the line masks and the 2-D Poisson-disc masks.
+MASK_TYPES = (*_KINDS, "poisson")
 MaskPolicy = Literal["fixed", "volume", "slice"]
 
 #: fastMRI's usual pairs (4× with 8 %, 8× with 4 %), extended to 2× with 16 %.
@@ -337,7 +348,12 @@ def as_line_mask(mask: np.ndarray) -> np.ndarray | None:
 
 
 def poisson_mask(
-    shape: tuple[int, int], acceleration: float, *, calib: int | tuple[int, int] = 0, seed: int = 0
+    shape: tuple[int, int],
+    acceleration: float,
+    *,
+    calib: int | tuple[int, int] = 0,
+    seed: Seed = 0,
+    attempts: int = 1,
 ) -> np.ndarray:
     """2-D variable-density Poisson-disc mask (sigpy's ``sigpy.mri.poisson``) for two phase-encode axes.
 
@@ -350,11 +366,22 @@ def poisson_mask(
     calib
         Side(s) of the fully sampled centre square.
     seed
-        Seed of the sampling pattern (the same seed gives the same mask).
+        Seed of the sampling pattern (the same seed gives the same mask); a tuple (e.g. :func:`volume_seed`) is
+        reduced to one integer by ``numpy.random.SeedSequence``.
+    attempts
+        sigpy's binary search on the density slope misses its 0.1 tolerance on ``acceleration`` for some seeds;
+        with ``attempts > 1`` the next of ``attempts − 1`` seeds derived from ``seed`` is tried (deterministic)
+        before the error.
 
     Shape
     -----
     ``(H, W)`` bool.
+
+    Examples
+    --------
+    >>> m = poisson_mask((32, 24), 2, calib=8, seed=1)
+    >>> m.shape, bool(m[12:20, 8:16].all()), round(m.size / m.sum())
+    ((32, 24), True, 2)
     """
     import sigpy.mri
 
@@ -363,11 +390,75 @@ def poisson_mask(
     if acceleration < 1:
         raise ValueError(f"poisson_mask: acceleration must be >= 1, got {acceleration}")
     cal = (calib, calib) if isinstance(calib, int) else tuple(calib)
-    try:
-        m = sigpy.mri.poisson(tuple(shape), float(acceleration), calib=cal, dtype=np.complex64, seed=int(seed))
-    except ValueError as err:
-        raise ValueError(
-            f"poisson_mask: sigpy could not draw a {shape} Poisson-disc mask at acceleration {acceleration} with "
-            f"calibration {cal} ({err}); try a larger shape or another acceleration"
-        ) from err
+    base = _int_seed(seed)
+    for attempt in range(max(1, int(attempts))):
+        sd = base if attempt == 0 else _int_seed((base, attempt))
+        try:
+            m = sigpy.mri.poisson(tuple(shape), float(acceleration), calib=cal, dtype=np.complex64, seed=sd)
+            break
+        except ValueError as err:
+            if attempt + 1 < attempts:
+                continue
+            raise ValueError(
+                f"poisson_mask: sigpy could not draw a {shape} Poisson-disc mask at acceleration {acceleration} with "
+                f"calibration {cal} ({err}; {max(1, int(attempts))} seed(s) tried); try a larger shape or another "
+                "acceleration"
+            ) from err
     return np.abs(m) > 0
+
+
+#: Seeds tried per Poisson-disc mask by the training data and ``mri undersample`` (see ``poisson_mask``).
+POISSON_ATTEMPTS = 20
+
+
+def _int_seed(seed: Seed) -> int:
+    """An integer seed in ``[0, 2**32)`` (what sigpy's sampler takes) from an integer or a tuple of integers."""
+    if isinstance(seed, (tuple, list)):
+        return int(np.random.SeedSequence([int(v) for v in seed]).generate_state(1)[0])
+    return int(seed or 0) % 2**32
+
+
+def poisson_calib(shape: tuple[int, int]) -> int:
+    """Default side of the fully sampled calibration square of a 2-D Poisson-disc mask on an ``(H, W)`` plane:
+    a quarter of the shorter side, at least 6 (ESPIRiT needs a few kernel shifts), at most 24 (BART's and
+    sigpy's usual calibration size).
+
+    Examples
+    --------
+    >>> poisson_calib((64, 48)), poisson_calib((320, 256))
+    (12, 24)
+    """
+    return int(min(24, max(6, round(min(int(shape[0]), int(shape[1])) / 4))))
+
+
+def poisson_masks_for_volume(
+    shape: tuple[int, int],
+    acceleration: float,
+    num_slices: int,
+    *,
+    calib: int | None = None,
+    policy: MaskPolicy = "volume",
+    fname: str = "",
+) -> np.ndarray:
+    """2-D Poisson-disc masks for every slice of one volume under a seeding policy (as
+    :func:`line_masks_for_volume`): ``"fixed"`` seed 0 everywhere, ``"volume"`` one mask per file (seeded by
+    :func:`volume_seed`; a 3-D acquisition's phase-encode pattern, shared by every readout position), ``"slice"``
+    one per slice. ``calib`` defaults to :func:`poisson_calib`; up to :data:`POISSON_ATTEMPTS` seeds are tried per
+    mask.
+
+    Shape
+    -----
+    ``(num_slices, H, W)`` bool.
+    """
+    if policy not in ("fixed", "volume", "slice"):
+        raise ValueError(f"poisson_masks_for_volume: policy must be 'fixed', 'volume' or 'slice', got {policy!r}")
+    if policy != "fixed" and not fname:
+        raise ValueError(f"poisson_masks_for_volume: policy {policy!r} needs the volume's file name (fname)")
+    cal = poisson_calib(shape) if calib is None else int(calib)
+    if policy == "slice":
+        base = volume_seed(fname)
+        kw = {"calib": cal, "attempts": POISSON_ATTEMPTS}
+        return np.stack([poisson_mask(shape, acceleration, seed=(*base, s), **kw) for s in range(num_slices)])
+    seed = 0 if policy == "fixed" else volume_seed(fname)
+    one = poisson_mask(shape, acceleration, calib=cal, seed=seed, attempts=POISSON_ATTEMPTS)
+    return np.repeat(one[None], num_slices, axis=0)

@@ -21,6 +21,17 @@ No real raw data can be downloaded here, so we make volumes that look and behave
   targets are centre-cropped to ``(h, w)``. ``oversampling=1`` gives ``H = h`` (smaller, faster files).
   The phase-encode axis is not oversampled: ``W = w`` and all ``W`` columns are within the encoding limits.
 
+**3-D acquisitions** (``acquisition="3d"``, ``mri simulate --acquisition 3d``): a 3-D Cartesian scan with the
+readout ``x`` already inverse transformed, stored as the slices of the phase-encode plane in our fastMRI layout:
+``kspace`` ``(slices, coils, ky, kz)`` with one slice per readout position, ``(ky, kz) = recon_size`` and no
+readout oversampling (``oversampling`` must be 1: the readout axis is the slice axis). The object is the 2-D
+phantom above evaluated in the ``(y, z)`` plane and varied smoothly along the readout (sizes, positions and
+contrasts drift with ``x``; fine textures are drawn per readout position); the coil array surrounds the object,
+so each coil's sensitivity falls off smoothly along ``x`` too (its distance to the readout position enters the
+birdcage formula as the off-plane height), and the smooth phase gains terms in ``x``. Undersampling is a 2-D
+pattern in ``(ky, kz)``, the same for every readout position (one 2-D mask per file, e.g.
+:func:`~monarch_sci.datasets.mri.masks.poisson_mask`).
+
 Targets are computed exactly as fastMRI does (:func:`~monarch_sci.datasets.mri.fastmri.fastmri_rss` of the
 noisy, fully sampled k-space); attrs ``max`` and ``norm`` are the target volume's maximum and Frobenius norm.
 Intensities are scaled to the order of magnitude of the fastMRI knee data (``max`` ≈ 1e-4 to 1e-3).
@@ -69,6 +80,14 @@ class SimulationConfig:
         object.
     seed
         Base seed; volume ``v`` uses ``SeedSequence([seed, v])``.
+    acquisition
+        ``"2d"`` (slices of a multi-slice 2-D scan, readout ``H``) or ``"3d"`` (slices of the phase-encode plane
+        of a 3-D scan, readout transformed: ``H, W = ky, kz``; needs ``oversampling=1``).
+
+    Examples
+    --------
+    >>> SimulationConfig(recon_size=(16, 12), acquisition="3d", oversampling=1).encoding_size
+    (16, 12)
     """
 
     recon_size: tuple[int, int] = (320, 320)
@@ -78,6 +97,7 @@ class SimulationConfig:
     fine_factor: int = 2
     noise_range: tuple[float, float] = (0.01, 0.04)
     seed: int = 0
+    acquisition: str = "2d"
 
     def __post_init__(self) -> None:
         h, w = self.recon_size
@@ -86,6 +106,13 @@ class SimulationConfig:
         for name in ("num_coils", "num_slices", "oversampling", "fine_factor"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"SimulationConfig: {name} must be >= 1, got {getattr(self, name)}")
+        if self.acquisition not in ("2d", "3d"):
+            raise ValueError(f"SimulationConfig: acquisition must be '2d' or '3d', got {self.acquisition!r}")
+        if self.acquisition == "3d" and self.oversampling != 1:
+            raise ValueError(
+                "SimulationConfig: acquisition '3d' stores phase-encode planes (the readout is the slice axis), so "
+                f"oversampling must be 1, got {self.oversampling}"
+            )
         lo, hi = self.noise_range
         if not 0 <= lo <= hi:
             raise ValueError(f"SimulationConfig: noise_range must satisfy 0 <= lo <= hi, got {self.noise_range}")
@@ -103,7 +130,7 @@ class SimulatedVolume:
     kspace: np.ndarray  # (S, C, H, W) complex64
     reconstruction_rss: np.ndarray  # (S, h, w) float32
     image: np.ndarray  # (S, H, W) complex64: the noiseless object at acquisition resolution (band-limited)
-    maps: np.ndarray  # (C, H, W) complex64: coil sensitivities at acquisition resolution
+    maps: np.ndarray  # (C, H, W) complex64: coil sensitivities at acquisition resolution ((S, C, H, W) for 3-D)
     acquisition: str
     noise_std: float
 
@@ -331,18 +358,25 @@ def simulate_volume(cfg: SimulationConfig, index: int) -> SimulatedVolume:
     p = _volume_params(rng, os_)
     p["real"]["warp_u"], p["real"]["warp_v"] = _warp_fields(rng, (Hf, Wf), px)
     acquisition = "SIM_PDFS" if p["contrast"]["fat"] < 0.65 else "SIM_PD"
-    maps_f = coil_sensitivities(
-        (C, Hf, Wf),
-        r=rng.uniform(1.15, 1.8),
-        ellipticity=rng.uniform(0.8, 1.2),
-        rotation=rng.uniform(-np.pi, np.pi),
-        center=(rng.uniform(-0.15, 0.15), rng.uniform(-0.15, 0.15)),
-        offplane=rng.uniform(0.25, 0.6),
-        angle_jitter=rng.normal(0, 0.15, C),
-        gains=rng.uniform(0.7, 1.3, C),
-        phases=rng.uniform(-np.pi, np.pi, C),
-    )
-    maps_f /= np.sqrt((np.abs(maps_f) ** 2).sum(0)).max()
+    coil_kw = {
+        "r": rng.uniform(1.15, 1.8),
+        "ellipticity": rng.uniform(0.8, 1.2),
+        "rotation": rng.uniform(-np.pi, np.pi),
+        "center": (rng.uniform(-0.15, 0.15), rng.uniform(-0.15, 0.15)),
+        "offplane": rng.uniform(0.25, 0.6),
+        "angle_jitter": rng.normal(0, 0.15, C),
+        "gains": rng.uniform(0.7, 1.3, C),
+        "phases": rng.uniform(-np.pi, np.pi, C),
+    }
+    maps_f = coil_sensitivities((C, Hf, Wf), **coil_kw)
+    map_scale = np.sqrt((np.abs(maps_f) ** 2).sum(0)).max()
+    maps_f /= map_scale
+    three_d = cfg.acquisition == "3d"
+    if three_d:  # own stream: the 2-D volumes stay exactly as they were
+        rng3 = np.random.default_rng(np.random.SeedSequence([int(cfg.seed), int(index), 3]))
+        coil_x = rng3.uniform(-0.3, 0.3)  # readout position of the coil ring (in units of the slab half-width)
+        slab = rng3.uniform(0.6, 1.2)  # slab half-width along the readout, in the plane's coordinate units
+        phase_x = rng3.normal(0, [0.8, 0.4, 0.4])  # phase terms t, t·u, t·v
     ph = p["phase"]
     uu, vv = u / os_, v
     phase = ph[0] + ph[1] * uu + ph[2] * vv + ph[3] * uu * vv + ph[4] * uu**2 + ph[5] * vv**2
@@ -354,10 +388,17 @@ def simulate_volume(cfg: SimulationConfig, index: int) -> SimulatedVolume:
     kspace = np.empty((S, C, H, W), np.complex64)
     images = np.empty((S, H, W), np.complex64)
     top, left = (Hf - H) // 2, (Wf - W) // 2
+    maps_slices = []
     for s in range(S):
         t = (s - (S - 1) / 2) / max(S, 1)
         mag = _anatomy(rng, u, v, p, t, px)
         obj = mag * np.exp(1j * (phase + 0.2 * t))
+        if three_d:
+            # the coil ring sits at readout position coil_x: its height above this plane grows with the distance
+            height = np.hypot(coil_kw["offplane"], slab * (2 * t - coil_x))
+            maps_f = coil_sensitivities((C, Hf, Wf), **{**coil_kw, "offplane": height}) / map_scale
+            obj = obj * np.exp(1j * (phase_x[0] * t + phase_x[1] * t * uu + phase_x[2] * t * vv))
+            maps_slices.append(ifft2c(fft2c(maps_f)[:, top : top + H, left : left + W] / f))
         coil_imgs = maps_f * obj[None]
         k_f = fft2c(coil_imgs)
         kspace[s] = k_f[:, top : top + H, left : left + W] / f  # 1/f keeps image intensities (ortho FFTs)
@@ -377,7 +418,10 @@ def simulate_volume(cfg: SimulationConfig, index: int) -> SimulatedVolume:
     rss = (rss * gain).astype(np.float32)
     images = (images * gain).astype(np.complex64)
     # coil maps at acquisition resolution: the same band-limiting as the data (for reference/analysis only)
-    maps = ifft2c(fft2c(maps_f)[:, top : top + H, left : left + W] / f)
+    if three_d:
+        maps = np.stack(maps_slices)
+    else:
+        maps = ifft2c(fft2c(maps_f)[:, top : top + H, left : left + W] / f)
     return SimulatedVolume(kspace, rss, images, maps.astype(np.complex64), acquisition, sigma * gain)
 
 

@@ -5,7 +5,9 @@ Names (``monarch-sci mri train --model NAME``):
 * ``msense`` — :class:`~monarch_sci.operators.mri.msense.MSENSE` (learnable Monarch inverse Fourier);
 * ``diag`` — :class:`~monarch_sci.operators.mri.msense.DiagonalSENSE` (its ablation: FFT fixed, diagonals learn);
 * ``unrolled`` — :class:`~monarch_sci.operators.mri.unrolled.UnrolledSENSE` with ``fourier="fft" | "monarch"``;
-* ``unet`` — :class:`~monarch_sci.operators.mri.unet.UNetRecon` (image-domain baseline).
+* ``unet`` — :class:`~monarch_sci.operators.mri.unet.UNetRecon` (image-domain baseline);
+* ``varnet`` — fastMRI's End-to-End VarNet (:class:`~monarch_sci.operators.mri.varnet.VarNetRecon`; the optional
+  ``[varnet]`` extra, line masks only; it estimates its own coil maps).
 
 A run folder written by ``mri train`` holds ``record.json`` with ``{"model": {"name": ..., "shape": ...,
 "hparams": {...}}}`` and ``best.pt``/``last.pt``; :func:`load_run` rebuilds the model from the record and
@@ -24,7 +26,7 @@ from torch import nn
 
 __all__ = ["MODEL_NAMES", "build_model", "load_run", "model_label"]
 
-MODEL_NAMES = ("msense", "diag", "unrolled", "unet")
+MODEL_NAMES = ("msense", "diag", "unrolled", "unet", "varnet")
 
 #: Hyperparameters renamed since runs were first recorded: model -> {old name: new name}.
 RENAMED_HPARAMS: dict[str, dict[str, str]] = {"msense": {"learn_axes": "learn"}}
@@ -43,6 +45,7 @@ HPARAMS: dict[str, dict[str, Any]] = {
         "regulariser": "cnn",
     },
     "unet": {"channels": 16, "depth": 3},
+    "varnet": {"cascades": 4, "channels": 8, "pools": 3, "sens_channels": 4, "sens_pools": 3},
 }
 
 
@@ -79,6 +82,10 @@ def build_model(name: str, shape: tuple[int, int], **hparams: Any) -> nn.Module:
         return DiagonalSENSE(shape, **hp)
     if name == "unrolled":
         return UnrolledSENSE(shape, **hp)
+    if name == "varnet":
+        from monarch_sci.operators.mri.varnet import VarNetRecon
+
+        return VarNetRecon(shape, **hp)
     return UNetRecon(shape, **hp)
 
 
@@ -103,6 +110,8 @@ def model_label(name: str, hparams: dict[str, Any]) -> str:
         return "diag-SENSE"
     if name == "unrolled":
         return "unrolled-" + ("Monarch" if hparams.get("fourier", "fft") == "monarch" else "FFT")
+    if name == "varnet":
+        return "VarNet (fastMRI)"
     return "U-Net"
 
 

@@ -1,6 +1,7 @@
 """MRI reconstruction as a training task: the loss and fastMRI's evaluation of a model on :class:`ReconSlices`.
 
-Loss (per slice, averaged over the batch): ``"mse"`` ``‖x̂ − x‖² / ‖x‖²`` or ``"l1"`` ``‖x̂ − x‖₁ / ‖x‖₁``.
+Loss (per slice, averaged over the batch): ``"mse"`` ``‖x̂ − x‖² / ‖x‖²`` or ``"l1"`` ``‖x̂ − x‖₁ / ‖x‖₁``; with
+a magnitude target (fastMRI's RSS, the default) ``x̂`` is the magnitude of the model's (complex) image.
 Evaluation follows fastMRI: per volume, on magnitudes centre-cropped to the header's recon size, NMSE, PSNR
 and SSIM with the data range the volume's target maximum (:mod:`monarch_sci.metrics`), then the mean over
 volumes. The samples (slices, coil maps, targets, masks) are :mod:`monarch_sci.operators.mri.slice_bank`.
@@ -86,6 +87,9 @@ class ReconTask:
         self.loss_kind, self.eval_batch = loss, int(eval_batch)
 
     def per_slice_loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Relative loss per slice; against a real (magnitude, e.g. RSS) target the prediction's magnitude."""
+        if not target.is_complex() and pred.is_complex():
+            pred = pred.abs()
         d = (pred - target).abs().flatten(1)
         t = target.abs().flatten(1)
         if self.loss_kind == "mse":

@@ -48,8 +48,19 @@ def run_method(path: str | os.PathLike) -> tuple[str, Callable[..., Any]] | None
     return f"{label}[{Path(path).name}]", method
 
 
-def evaluate_run(folder: str | os.PathLike, test, *, accel: int, mask_policy: str = "slice") -> dict[str, Any]:
+def evaluate_run(
+    folder: str | os.PathLike,
+    test,
+    *,
+    accel: int,
+    mask_policy: str = "slice",
+    mask_type: str | None = None,
+    calib: int | None = None,
+) -> dict[str, Any]:
     """Metrics of a trained run on a :class:`~monarch_sci.operators.mri.slice_bank.SliceBank` of test volumes.
+
+    The masks are of the run's own family (``mask_type`` and, for Poisson masks, the calibration square
+    ``calib`` default to the run's record), so training and evaluation use the same family.
 
     Returns per-volume ``nmse``/``psnr``/``ssim`` lists, ``seconds_per_slice``, the label, the seed and the
     predictions ``pred``.
@@ -65,7 +76,15 @@ def evaluate_run(folder: str | os.PathLike, test, *, accel: int, mask_policy: st
             f"evaluate_run: run {folder} was trained on {tuple(record['model']['shape'])} k-space, the test data "
             f"is {test.shape}"
         )
-    ds = ReconSlices(test, accel=accel, mask_policy=mask_policy)
+    task = record.get("task", {})
+    mask_type = mask_type or task.get("mask_type", "random")
+    calib = calib if calib is not None else task.get("mask_calib")
+    if task.get("target", "sense") != test.target_kind:
+        raise ValueError(
+            f"evaluate_run: run {folder} trained against {task.get('target', 'sense')!r} targets, the test bank "
+            f"holds {test.target_kind!r} targets"
+        )
+    ds = ReconSlices(test, accel=accel, mask_policy=mask_policy, mask_type=mask_type, calib=calib)
     with torch.no_grad():
         pred, seconds = ReconTask().predict(model, ds)
     m = volume_metrics(pred, test.target, test.volume, test.recon_size)

@@ -27,10 +27,25 @@ from typing import Any, Literal
 from monarch_sci.datasets.mri.cache import default_cache_dir
 from monarch_sci.operators.mri.models import MODEL_NAMES, build_model, model_label
 from monarch_sci.operators.mri.recon_task import ReconTask
-from monarch_sci.operators.mri.slice_bank import ReconSlices, SliceBank, load_slice_bank
+from monarch_sci.operators.mri.slice_bank import (
+    MAPS,
+    MASK_POLICIES,
+    TARGETS,
+    ReconSlices,
+    SliceBank,
+    acquisition_calib,
+    load_slice_bank,
+)
 from monarch_sci.training.records import defining_differences, field_and_flag
 
-__all__ = ["ReconTrainSpec", "RunConflictError", "defining_settings", "load_banks", "train_recon_model"]
+__all__ = [
+    "ReconTrainSpec",
+    "RunConflictError",
+    "defining_settings",
+    "load_banks",
+    "spec_calib",
+    "train_recon_model",
+]
 
 #: Spec fields that do not change what is trained (bookkeeping); ``epochs`` is checked separately.
 BOOKKEEPING = ("threads", "progress", "device", "cache_dir", "stop_after", "epochs")
@@ -49,30 +64,42 @@ class ReconTrainSpec:
     data
         A folder of fully sampled fastMRI-layout files (``*.h5``), one file, or a list of files.
     model
-        ``"msense"``, ``"diag"``, ``"unrolled"`` or ``"unet"``; ``hparams`` its hyperparameters (checked by
+        ``"msense"``, ``"diag"``, ``"unrolled"``, ``"unet"`` or ``"varnet"`` (fastMRI's, optional extra);
+        ``hparams`` its hyperparameters (checked by
         :func:`~monarch_sci.operators.mri.models.build_model`: unknown names are an error).
     val
         Validation files (default: the last 20 % of ``data``'s volumes).
-    acceleration, mask_policy
-        fastMRI random line masks at this acceleration; ``"fixed"`` one mask, ``"slice"`` one per slice.
+    acceleration, mask_type, mask_policy
+        Masks of family ``mask_type`` (fastMRI line masks ``"random"`` / ``"equispaced"`` /
+        ``"equispaced_fraction"``, or 2-D ``"poisson"``-disc masks) at this acceleration, the same family in
+        training and validation; ``"fixed"`` one mask, ``"volume"`` one per validation volume, ``"slice"`` one
+        per validation slice (training draws a fresh mask per sample unless ``"fixed"``).
+    maps, target
+        The protocol (:mod:`~monarch_sci.operators.mri.slice_bank`): ``maps="acs"`` coil maps from the
+        acquisition's own calibration region (``"oracle"``: from the fully sampled data, an ablation);
+        ``target="rss"`` fastMRI's root-sum-of-squares image (``"sense"``: the fully sampled SENSE image).
     train_volumes
         Use only the first N training volumes.
     epochs, batch_size, lr, factor_lr, weight_decay, step_size, loss, seed
         Adam with StepLR (rate halved every ``step_size`` epochs); ``factor_lr`` for Monarch factors
         (default ``lr``); per-slice relative ``"mse"`` or ``"l1"`` loss.
     calib
-        ESPIRiT calibration block (default ``max(8, round(0.16·W))``).
+        Calibration block: of the ESPIRiT maps and, for ``"poisson"``, the masks' fully sampled square
+        (default :func:`~monarch_sci.operators.mri.slice_bank.acquisition_calib`: the acquisition's own).
     device, threads, progress, cache_dir, stop_after
         Bookkeeping (not part of the result): where and how to run, where the slice cache lives (default
         ``$MONARCH_SCI_CACHE`` or ``<out>/cache``), stop this call after N epochs (a resumable run).
     """
 
     data: str | os.PathLike | Sequence[str | os.PathLike]
-    model: Literal["msense", "diag", "unrolled", "unet"]
+    model: Literal["msense", "diag", "unrolled", "unet", "varnet"]
     val: str | os.PathLike | Sequence[str | os.PathLike] | None = None
     hparams: dict[str, Any] = field(default_factory=dict)
     acceleration: int = 4
-    mask_policy: Literal["fixed", "slice"] = "slice"
+    mask_policy: Literal["fixed", "volume", "slice"] = "slice"
+    mask_type: Literal["random", "equispaced", "equispaced_fraction", "poisson"] = "random"
+    maps: Literal["acs", "oracle"] = "acs"
+    target: Literal["rss", "sense"] = "rss"
     train_volumes: int | None = None
     epochs: int = 20
     batch_size: int = 4
@@ -97,8 +124,21 @@ class ReconTrainSpec:
             raise bad("model", f"one of {MODEL_NAMES}")
         if self.acceleration not in (2, 4, 8):
             raise bad("acceleration", "2, 4 or 8")
-        if self.mask_policy not in ("fixed", "slice"):
-            raise bad("mask_policy", "'fixed' or 'slice'")
+        from monarch_sci.datasets.mri.masks import MASK_TYPES
+
+        if self.mask_policy not in MASK_POLICIES:
+            raise bad("mask_policy", f"one of {MASK_POLICIES}")
+        if self.mask_type not in MASK_TYPES:
+            raise bad("mask_type", f"one of {MASK_TYPES}")
+        if self.maps not in MAPS:
+            raise bad("maps", f"one of {MAPS}")
+        if self.target not in TARGETS:
+            raise bad("target", f"one of {TARGETS}")
+        if self.model == "varnet" and self.mask_type == "poisson":
+            raise ValueError(
+                "ReconTrainSpec: model 'varnet' (fastMRI's VarNet finds its calibration lines in a line mask) needs "
+                f"a line mask_type, got {self.mask_type!r}"
+            )
         if self.loss not in ("mse", "l1"):
             raise bad("loss", "'mse' or 'l1'")
         for name in ("epochs", "batch_size", "step_size"):
@@ -111,8 +151,8 @@ class ReconTrainSpec:
             raise bad("lr" if not self.lr > 0 else "factor_lr", "a positive number")
         if not self.weight_decay >= 0:
             raise bad("weight_decay", ">= 0")
-        if self.calib is not None and int(self.calib) < 8:
-            raise bad("calib", ">= 8 (ESPIRiT's kernels need it) or None")
+        if self.calib is not None and int(self.calib) < 5:
+            raise bad("calib", ">= 5 (ESPIRiT's kernels need it) or None")
 
 
 def _paths(value) -> Any:
@@ -179,9 +219,23 @@ def _validate_files(root) -> list[Path]:
     return files
 
 
+def spec_calib(spec: ReconTrainSpec, files: Sequence[str | os.PathLike]) -> int:
+    """The ESPIRiT calibration block of ``spec`` for these files (the acquisition's own unless ``maps="oracle"``)."""
+    from monarch_sci.datasets.mri.fastmri import inspect_volume
+
+    info = inspect_volume(files[0])
+    H, W = info.kspace_shape[-2:]
+    shape = (min(info.geometry.recon_size[0], H), W)  # the readout-cropped grid the models see
+    try:
+        return acquisition_calib(shape, spec.acceleration, spec.mask_type, calib=spec.calib, maps=spec.maps)
+    except ValueError as err:
+        raise ValueError(f"train_recon_model: calib: {err}") from None
+
+
 def _bank(files: list[Path], spec: ReconTrainSpec, cache_dir: Path) -> SliceBank:
     progress = spec.progress and int(os.environ.get("RANK", "0")) == 0
-    return load_slice_bank(files, calib=spec.calib, cache_dir=cache_dir, progress=progress)
+    calib = spec_calib(spec, files)
+    return load_slice_bank(files, calib=calib, target=spec.target, cache_dir=cache_dir, progress=progress)
 
 
 def load_banks(spec: ReconTrainSpec, cache_dir: str | os.PathLike) -> tuple[SliceBank, SliceBank]:
@@ -255,6 +309,10 @@ def train_recon_model(
         for name in ("last.pt", "best.pt", "record.json"):
             (out / name).unlink(missing_ok=True)
     config = TrainConfig.from_spec(spec, monitor="val_loss")
+    # a Poisson mask's calibration square is the acquisition's (the maps' block unless maps="oracle")
+    mask_calib = None
+    if spec.mask_type == "poisson":
+        mask_calib = acquisition_calib(bank.shape, spec.acceleration, "poisson", calib=spec.calib)
     hp = dict(spec.hparams)
     record = {
         "command": "mri train",
@@ -269,10 +327,19 @@ def train_recon_model(
             "coils": int(bank.kspace.shape[1]),
         },
         "coil_maps": bank.maps_settings,
-        "task": {"accel": spec.acceleration, "mask_policy": spec.mask_policy, "loss": spec.loss},
+        "task": {
+            "accel": spec.acceleration,
+            "mask_policy": spec.mask_policy,
+            "mask_type": spec.mask_type,
+            "mask_calib": mask_calib,
+            "maps": spec.maps,
+            "target": spec.target,
+            "loss": spec.loss,
+        },
     }
-    train_set = ReconSlices(bank, accel=spec.acceleration, mask_policy=spec.mask_policy, train=True)
-    val_set = ReconSlices(val, accel=spec.acceleration, mask_policy=spec.mask_policy, train=False)
+    masks = {"accel": spec.acceleration, "mask_policy": spec.mask_policy, "mask_type": spec.mask_type}
+    train_set = ReconSlices(bank, train=True, calib=mask_calib, **masks)
+    val_set = ReconSlices(val, train=False, calib=mask_calib, **masks)
     trainer = Trainer(
         model, ReconTask(loss=spec.loss), train_set, val_set, config, out=out, record=record, device=spec.device
     )
@@ -317,7 +384,7 @@ def _plots(out: Path, history: list[dict], model, val_set) -> None:
     with torch.no_grad():
         batch = [sample[k][None].to(device) for k in ("kspace", "mask", "maps")]
         pred = model(*batch)[0].cpu()
-    imgs = [sample["target"].abs(), pred.abs(), (pred - sample["target"]).abs()]
+    imgs = [sample["target"].abs(), pred.abs(), (pred.abs() - sample["target"].abs()).abs()]  # on magnitudes
     fig, ax = plt.subplots(1, 3, figsize=(9, 3.2))
     vmax = float(imgs[0].max())
     for a, im, title in zip(ax, imgs, ["target", "reconstruction", "|error|"]):

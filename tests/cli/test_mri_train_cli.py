@@ -52,10 +52,12 @@ def test_train_writes_a_run_folder(msense_run):
         "label": "mSENSE",
     }
     assert record["data"]["train_slices"] == 4 and len(record["data"]["val_volumes"]) == 1
-    assert record["task"] == {"accel": 2, "mask_policy": "slice", "loss": "mse"}
+    assert record["task"] == {"accel": 2, "mask_policy": "slice", "mask_type": "random", "mask_calib": None,
+                              "maps": "acs", "target": "rss", "loss": "mse"}  # fmt: skip
     from monarch_sci.operators.mri.coil_maps import espirit_settings
 
-    assert record["coil_maps"] == espirit_settings(8)  # the maps' settings (calib max(8, round(0.16·32)))
+    # the maps' settings: the acquisition's own 5 fully sampled centre columns (round(0.16·32) at 2×)
+    assert record["coil_maps"] == espirit_settings(5)
     for f in ("best.pt", "last.pt", "curves.png", "example.png"):
         assert (msense_run / f).is_file(), f
     assert np.isfinite(record["epochs"][-1]["val_psnr"])
@@ -73,7 +75,8 @@ def test_resume_ends_like_an_uninterrupted_run(tiny_data, msense_run, tmp_path):
 
 def test_unrolled_monarch_trains_through_the_cli(tiny_data, tmp_path):
     model = ["--model", "unrolled", "--fourier", "monarch", "--cascades", "1", "--channels", "4", "--layers", "2"]
-    main(train_args(tiny_data, tmp_path / "u", *model, "--epochs", "1"))
+    # (2×: a 4× line mask of 32 columns holds 3 centre columns, too few for ESPIRiT maps from acquired data)
+    main(train_args(tiny_data, tmp_path / "u", *model, "--epochs", "1", "--acceleration", "2"))
     record = json.loads((tmp_path / "u" / "record.json").read_text())
     assert record["model"]["label"] == "unrolled-Monarch" and record["status"] == "finished"
     assert record["model"]["hparams"]["fourier"] == "monarch" and record["model"]["hparams"]["channels"] == 4

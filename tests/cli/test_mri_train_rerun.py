@@ -11,12 +11,13 @@ import pytest
 from monarch_sci.cli import main
 from monarch_sci.datasets.mri.simulate import SimulationConfig, simulate_dataset
 from monarch_sci.operators.mri.slice_bank import slice_bank_cache
-from monarch_sci.operators.mri.training import ReconTrainSpec, defining_settings, train_recon_model
+from monarch_sci.operators.mri.training import ReconTrainSpec, defining_settings, spec_calib, train_recon_model
 
 
 @pytest.fixture
 def data(tmp_path):
-    cfg = SimulationConfig(recon_size=(32, 32), num_coils=4, num_slices=2, oversampling=1, fine_factor=1, seed=7)
+    # 64 columns: a 4× line mask holds 5 fully sampled centre columns, enough for ESPIRiT maps from acquired data
+    cfg = SimulationConfig(recon_size=(32, 64), num_coils=4, num_slices=2, oversampling=1, fine_factor=1, seed=7)
     simulate_dataset(tmp_path / "data", cfg, 3)
     return tmp_path / "data"
 
@@ -60,7 +61,7 @@ def test_nan_fails_even_when_a_cache_matches(data, tmp_path, capsys):
     # plant the good cache under the NaN file's key: a cache hit must still not skip validation
     files = sorted(data.glob("*.h5"))
     spec = ReconTrainSpec(data=data, model="diag")
-    planted = slice_bank_cache(files, calib=spec.calib, cache_dir=cache)
+    planted = slice_bank_cache(files, calib=spec_calib(spec, files), cache_dir=cache)  # the acquisition's own
     (cache / good).rename(planted)
     assert train(data, tmp_path / "r2", "--cache-dir", cache) == 2
     err = capsys.readouterr().err
@@ -127,7 +128,8 @@ def test_deprecated_spellings_still_work(data, tmp_path, capsys):
     for old, new in (("--accel", "--acceleration"), ("--policy", "--mask-policy"), ("--quiet", "--no-progress")):
         assert f"{old} is deprecated; use {new}" in err
     record = json.loads((tmp_path / "d" / "record.json").read_text())
-    assert record["task"] == {"accel": 2, "mask_policy": "fixed", "loss": "mse"}
+    assert record["task"] == {"accel": 2, "mask_policy": "fixed", "mask_type": "random", "mask_calib": None,
+                              "maps": "acs", "target": "rss", "loss": "mse"}  # fmt: skip
     argv = ["--model", "msense", "--learn-axes", "phase", "--epochs", "1"]
     assert main(["mri", "train", "--data", str(data), "--out", str(tmp_path / "m"), "--batch-size", "2",
                  "--no-progress", "--device", "cpu", *argv]) == 0  # fmt: skip

@@ -72,10 +72,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         recon_size=(args.size, args.width or args.size),
         num_coils=args.coils,
         num_slices=args.slices,
-        oversampling=args.oversampling,
+        oversampling=args.oversampling if args.oversampling is not None else (2 if args.acquisition == "2d" else 1),
         fine_factor=args.fine_factor,
         noise_range=(args.noise_min, args.noise_max),
         seed=args.seed,
+        acquisition=args.acquisition,
     )  # validates before anything is written
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -104,13 +105,20 @@ def cmd_undersample(args: argparse.Namespace) -> int:
     import numpy as np
 
     from monarch_sci.datasets.mri.fastmri import inspect_volume, write_fastmri_volume
-    from monarch_sci.datasets.mri.masks import LineMaskFunc, apply_line_mask, line_masks_for_volume
+    from monarch_sci.datasets.mri.masks import (
+        LineMaskFunc,
+        apply_line_mask,
+        line_masks_for_volume,
+        poisson_calib,
+        poisson_masks_for_volume,
+    )
     from monarch_sci.training.checkpoint import atomic_output, write_json_atomic
 
     files = h5_files(args.inp, "--in")
     cf = None if args.center_fraction is None else [args.center_fraction]
+    poisson = args.mask_type == "poisson"
     try:
-        func = LineMaskFunc(args.mask_type, [args.acceleration], cf)
+        func = None if poisson else LineMaskFunc(args.mask_type, [args.acceleration], cf)
     except ValueError as err:
         raise UserError(f"--center-fraction / --acceleration: {err}") from None
     infos = []
@@ -123,16 +131,25 @@ def cmd_undersample(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a folder")
     for f, info in _bar(list(zip(files, infos)), "undersample", not args.no_progress):
-        W = info.kspace_shape[-1]
-        masks = line_masks_for_volume(func, W, info.num_slices, policy=args.mask_policy, fname=f.name)
+        H, W = info.kspace_shape[-2:]
         g = info.geometry
         with h5py.File(f, "r") as hf:
             kspace = np.asarray(hf["kspace"])
             header = hf["ismrmrd_header"][()]
-        kspace, masks = apply_line_mask(kspace, masks, padding=(g.padding_left, g.padding_right))
+        if poisson:  # a 2-D pattern in the (ky, kz) plane of a 3-D acquisition: one (H, W) mask per file
+            calib = poisson_calib((H, W))
+            masks = poisson_masks_for_volume(
+                (H, W), args.acceleration, info.num_slices, calib=calib, policy=args.mask_policy, fname=f.name
+            )
+            kspace = kspace * masks[:, None]
+            low = calib
+        else:
+            masks = line_masks_for_volume(func, W, info.num_slices, policy=args.mask_policy, fname=f.name)
+            kspace, masks = apply_line_mask(kspace, masks, padding=(g.padding_left, g.padding_right))
+            low = func(W, seed=0).num_low_frequencies
         keep = masks[0] if (masks == masks[0]).all() else masks
         attrs = {k: v for k, v in info.attrs.items() if k not in ("max", "norm")}
-        attrs.update({"acceleration": args.acceleration, "num_low_frequency": func(W, seed=0).num_low_frequencies})
+        attrs.update({"acceleration": args.acceleration, "num_low_frequency": low})
         with atomic_output(out / f.name) as tmp:
             write_fastmri_volume(
                 tmp,
@@ -293,7 +310,19 @@ def register(groups: argparse._SubParsersAction) -> None:
     s.add_argument("--coils", type=int, default=8, help="receiver coils")
     s.add_argument("--size", type=int, default=320, help="recon height h (and width unless --width)")
     s.add_argument("--width", type=int, default=None, help="recon width w (default: --size)")
-    s.add_argument("--oversampling", type=int, default=2, help="readout oversampling: k-space H = oversampling·h")
+    s.add_argument(
+        "--oversampling",
+        type=int,
+        default=None,
+        help="readout oversampling: k-space H = oversampling·h (default 2; 3d: 1, the only value)",
+    )
+    s.add_argument(
+        "--acquisition",
+        choices=("2d", "3d"),
+        default="2d",
+        help="2d: slices of a multi-slice scan (readout H); 3d: phase-encode planes (ky, kz) of a 3-D Cartesian "
+        "scan, readout transformed, one slice per readout position (--size ky, --width kz, --slices readout)",
+    )
     s.add_argument("--fine-factor", type=int, default=2, help="simulation grid refinement (no inverse crime)")
     s.add_argument("--noise-min", type=float, default=0.01, help="min relative receiver noise")
     s.add_argument("--noise-max", type=float, default=0.04, help="max relative receiver noise")
@@ -325,7 +354,13 @@ def register(groups: argparse._SubParsersAction) -> None:
     u = add_command(sub, "undersample", cmd_undersample, help="make fastMRI test-style copies (masked kspace + 'mask')")
     u.add_argument("--in", dest="inp", required=True, help="a fully sampled file or folder")
     add_flags(u, "out", "acceleration", "mask_policy", "no_progress", mask_policy="volume")
-    u.add_argument("--mask-type", default="equispaced_fraction", choices=_MASK_TYPES, help="line mask family")
+    u.add_argument(
+        "--mask-type",
+        default="equispaced_fraction",
+        choices=(*_MASK_TYPES, "poisson"),
+        help="mask family: fastMRI line masks, or 2-D Poisson-disc (sigpy; a fixed calibration square, stored as "
+        "one (H, W) mask per file with --mask-policy volume)",
+    )
     u.add_argument("--center-fraction", type=float, default=None, help="centre fraction (default: fastMRI's)")
 
     r = add_command(
@@ -361,7 +396,13 @@ def register(groups: argparse._SubParsersAction) -> None:
     add_flags(c, "out", "accelerations", "mask_policy", "device", "threads", "no_progress", device="cpu",
               mask_policy="volume", out_help="output folder: results.md, results.json, figure.png")  # fmt: skip
     c.add_argument("--methods", nargs="+", default=None, help=f"default: all registered ({methods_help})")
-    c.add_argument("--mask-type", default="equispaced_fraction", choices=_MASK_TYPES, help="line mask family")
+    c.add_argument(
+        "--mask-type",
+        default="random",
+        choices=_MASK_TYPES,
+        help="line mask family (default random: the family `mri train` trains with, so learned runs are scored on "
+        "the masks they were trained for)",
+    )
     c.add_argument("--center-fraction", type=float, default=None, help="centre fraction (default: fastMRI's)")
     c.add_argument("--max-volumes", type=int, default=None, help="use only the first N files (default: all)")
     c.add_argument("--maxval", default="volume", choices=("volume", "attr"), help="PSNR/SSIM data range")

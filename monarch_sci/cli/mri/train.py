@@ -22,7 +22,7 @@ from monarch_sci.cli.common import Flag, add_command, add_flags, from_flags, res
 
 #: The models ``mri train`` offers (kept here so that ``--help`` imports no torch; a test checks it matches
 #: :data:`monarch_sci.operators.mri.models.MODEL_NAMES`).
-MODEL_NAMES = ("msense", "diag", "unrolled", "unet")
+MODEL_NAMES = ("msense", "diag", "unrolled", "unet", "varnet")
 
 __all__ = ["MODEL_NAMES", "add_train_parser", "spec_from_args", "train"]
 
@@ -33,10 +33,12 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
         sub,
         "train",
         train,
-        help="train a learned reconstruction (mSENSE, its diagonal ablation, unrolled, U-Net)",
+        help="train a learned reconstruction (mSENSE, its diagonal ablation, unrolled, U-Net, fastMRI's VarNet)",
         description=(
             "Train a learned multi-coil reconstruction on fully sampled fastMRI-layout files, undersampled on the "
-            "fly with fastMRI random line masks; targets are the fully sampled SENSE images. Resumable "
+            "fly with masks of one family (--mask-type: fastMRI line masks or 2-D Poisson-disc); coil maps from the "
+            "acquisition's own calibration region, targets fastMRI's RSS images (--maps/--target for ablations). "
+            "Resumable "
             "(--resume; refused if a result-defining flag differs from the run's record, --epochs may grow), "
             "DDP under torchrun. The slice/coil-map cache is keyed by file content and lives in "
             "$MONARCH_SCI_CACHE or <out>/cache (never in the data folder)."
@@ -46,7 +48,28 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--val", default=None, help="validation files (default: hold out the last 20%% of --data)")
     add_flags(p, "out", out_help="run folder")
     p.add_argument("--model", choices=MODEL_NAMES, required=True, help="which model")
-    add_flags(p, "fourier", "acceleration", "mask_policy", mask_policies=("fixed", "slice"), mask_policy="slice")
+    add_flags(
+        p, "fourier", "acceleration", "mask_policy", mask_policies=("fixed", "volume", "slice"), mask_policy="slice"
+    )
+    p.add_argument(
+        "--mask-type",
+        choices=("random", "equispaced", "equispaced_fraction", "poisson"),
+        default="random",
+        help="mask family for training and validation: fastMRI line masks or 2-D Poisson-disc (default random)",
+    )
+    p.add_argument(
+        "--maps",
+        choices=("acs", "oracle"),
+        default="acs",
+        help="coil maps from the acquisition's own calibration region (acs, default) or, as an ablation, from "
+        "the fully sampled data (oracle)",
+    )
+    p.add_argument(
+        "--target",
+        choices=("rss", "sense"),
+        default="rss",
+        help="training/validation target: fastMRI's RSS (default) or the fully sampled SENSE image (ablation)",
+    )
     p.add_argument("--train-volumes", type=int, default=None, help="use only the first N training volumes")
     p.add_argument("--epochs", type=int, default=20, help="epochs (may grow on --resume)")
     add_flags(p, "batch_size", batch_size=4)
@@ -65,14 +88,19 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
         default="both",
         help="msense: which Fourier axes learn",
     )
-    p.add_argument("--cascades", type=int, default=5, help="unrolled: cascades")
-    p.add_argument("--channels", type=int, default=None, help="unrolled/unet width (default 32 / 16)")
+    p.add_argument("--cascades", type=int, default=None, help="unrolled / varnet: cascades (default 5 / 4)")
+    p.add_argument("--channels", type=int, default=None, help="unrolled/unet/varnet width (default 32 / 16 / 8)")
     p.add_argument("--layers", type=int, default=4, help="unrolled: conv layers per regulariser")
     p.add_argument("--unshared", action="store_true", help="unrolled: one regulariser per cascade")
     p.add_argument("--init", choices=["cg", "adjoint"], default="cg", help="unrolled: CG-SENSE or Aᴴy start")
     p.add_argument("--regulariser", choices=["cnn", "unet"], default="cnn", help="unrolled: regulariser network")
     p.add_argument("--depth", type=int, default=3, help="unet: poolings")
-    p.add_argument("--calib", type=int, default=None, help="ESPIRiT calibration block (default 0.16·W, >= 8)")
+    p.add_argument(
+        "--calib",
+        type=int,
+        default=None,
+        help="calibration block of the maps (and of Poisson masks); default the acquisition's own (>= 5)",
+    )
     p.add_argument("--cache-dir", default=None, help="slice cache folder (default $MONARCH_SCI_CACHE or <out>/cache)")
     add_flags(p, "seed", "threads", "device", "no_progress", "resume", "overwrite")
     p.add_argument("--stop-after", type=int, default=None, help=argparse.SUPPRESS)
@@ -85,7 +113,7 @@ def _hparams(args: argparse.Namespace) -> dict[str, Any]:
     if args.model == "unrolled":
         hp = {
             "fourier": args.fourier,
-            "cascades": args.cascades,
+            "cascades": 5 if args.cascades is None else args.cascades,
             "layers": args.layers,
             "shared": not args.unshared,
             "init": args.init,
@@ -96,6 +124,13 @@ def _hparams(args: argparse.Namespace) -> dict[str, Any]:
         return hp
     if args.model == "unet":
         hp = {"depth": args.depth}
+        if args.channels is not None:
+            hp["channels"] = args.channels
+        return hp
+    if args.model == "varnet":
+        hp = {}
+        if args.cascades is not None:
+            hp["cascades"] = args.cascades
         if args.channels is not None:
             hp["channels"] = args.channels
         return hp
