@@ -155,9 +155,9 @@ def test_one_epoch_with_poisson_masks(data3d, tmp_path, model, hparams):
 
 
 def test_spec_checks_the_protocol_fields():
-    with pytest.raises(ValueError, match="mask_type must be one of"):
+    with pytest.raises(ValueError, match=r"mask_type \(--mask-type\) must be one of"):
         ReconTrainSpec(data="d", model="msense", mask_type="radial")
-    with pytest.raises(ValueError, match="maps must be one of"):
+    with pytest.raises(ValueError, match=r"maps \(--maps\) must be one of"):
         ReconTrainSpec(data="d", model="msense", maps="fully-sampled")
     with pytest.raises(ValueError, match=r"model .varnet.*needs a line mask_type"):
         ReconTrainSpec(data="d", model="varnet", mask_type="poisson")
