@@ -5,7 +5,9 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+import scipy.io
 import torch
 
 from monarch_sci.cli import main
@@ -69,3 +71,14 @@ def bad_shared_flag(request):
     """``(flags, message)``: a bad value of a flag every command shares (``cli.common``), refused by every
     command before it writes anything."""
     return request.param
+
+
+@pytest.fixture
+def mat_file(tmp_path):
+    """A tiny Navier–Stokes file in the original FNO ``.mat`` layout: ``u`` ``(N, s, s, T)`` after the initial
+    field, ``a`` ``(N, s, s)`` the initial field."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "ns_tiny.mat"
+    u = rng.standard_normal((12, 16, 16, 8)).astype(np.float32)
+    scipy.io.savemat(path, {"u": u, "a": rng.standard_normal((12, 16, 16)).astype(np.float32)})
+    return path

@@ -4,23 +4,12 @@ import json
 
 import numpy as np
 import pytest
-import scipy.io
 import torch
 
 from monarch_sci.cli import main
 
 TINY = ["--t-in", "4", "--t-out", "3", "--modes", "2", "--width", "4", "--batch-size", "4", "--no-progress"]
 SPLIT = ["--ntrain", "8", "--nval", "2", "--ntest", "2"]
-
-
-@pytest.fixture
-def mat_file(tmp_path):
-    # The original FNO layout: u (N, s, s, T) after the initial field, a (N, s, s) the initial field.
-    rng = np.random.default_rng(0)
-    path = tmp_path / "ns_tiny.mat"
-    u = rng.standard_normal((12, 16, 16, 8)).astype(np.float32)
-    scipy.io.savemat(path, {"u": u, "a": rng.standard_normal((12, 16, 16)).astype(np.float32)})
-    return path
 
 
 def _train(mat_file, out, *extra):
