@@ -5,6 +5,7 @@ The scripts run as ``python benchmarks/NAME.py``, so this module is imported as 
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from collections.abc import Callable
@@ -37,3 +38,14 @@ def write_result(path: str | Path, record: dict[str, Any]) -> None:
     """Write the benchmark's JSON atomically (standard JSON: a non-finite figure is an error) and say where."""
     write_json_atomic(path, record)
     print(f"wrote {path}")
+
+
+def shard(text: str) -> tuple[int, int]:
+    """``--shard K/N`` (an ``argparse`` type): this process takes every N-th run of a plan, starting at run K."""
+    try:
+        k, n = (int(v) for v in text.split("/"))
+        if 0 <= k < n:
+            return k, n
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"expected K/N with 0 <= K < N, got {text!r}")

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _timing import shard
 
 from monarch_sci.operators.mri.training import ReconTrainSpec, train_recon_model
 
@@ -224,7 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--accels", type=int, nargs="+", default=None, help="plan only these accelerations")
     p.add_argument(
         "--shard",
-        default="0/1",
+        type=shard,
+        default=(0, 1),
+        metavar="K/N",
         help="K/N: train only every N-th planned run from the K-th, so "
         "that N processes can share the plan (report with --only-report afterwards)",
     )
@@ -263,12 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.accels:
         runs = [r for r in runs if r["accel"] in args.accels]
     results: dict[str, dict] = {}
-    try:
-        k, n = (int(v) for v in args.shard.split("/"))
-        if not 0 <= k < n:
-            raise ValueError
-    except ValueError:
-        p.error(f"--shard must be K/N with 0 <= K < N, got {args.shard!r}")
+    k, n = args.shard
     # a process that trains only some runs sees only those: tabulate later, with --only-report
     partial = not args.only_report and (n > 1 or args.groups is not None)
     for i, r in enumerate(runs):

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _timing import shard
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPE = (64, 48)
@@ -327,16 +328,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--only-report", action="store_true", help="do not train; tabulate what is finished")
-    p.add_argument("--shard", default="0/1", help="K/N: train only every N-th planned run from the K-th")
+    p.add_argument(
+        "--shard",
+        type=shard,
+        default=(0, 1),
+        metavar="K/N",
+        help="K/N: train only every N-th planned run from the K-th",
+    )
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "mri_poisson3d"))
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    try:
-        k, n = (int(v) for v in args.shard.split("/"))
-        if not 0 <= k < n:
-            raise ValueError
-    except ValueError:
-        p.error(f"--shard must be K/N with 0 <= K < N, got {args.shard!r}")
+    k, n = args.shard
     data, runs = Path(args.data), Path(args.runs)
     simulate(data)
     b = banks(data, runs)

@@ -37,6 +37,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _timing import shard
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 RUNS = RESULTS / "pde_science_runs"
@@ -290,19 +292,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", help="only these seeds (default: the stage's)")
     p.add_argument("--problems", nargs="+", help="only these problems (default: the stage's)")
     p.add_argument("--settings", nargs="+", help="only these settings (default: the stage's)")
-    p.add_argument("--shard", default="0/1", help="K/N: every N-th run of the stage starting at K")
+    p.add_argument(
+        "--shard", type=shard, default=(0, 1), metavar="K/N", help="K/N: every N-th run of the stage starting at K"
+    )
     p.add_argument("--work", type=Path, default=ROOT / "runs" / "pde_science", help="training run folders")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--prepare", nargs="*", metavar="PROBLEM", help="generate the data (default: every problem)")
     p.add_argument("--list", action="store_true", help="print the stage's runs and whether each is finished")
     p.add_argument("--summarize", action="store_true", help="write the tables and curves of the finished runs")
     args = p.parse_args(argv)
-    try:
-        k, n = (int(v) for v in args.shard.split("/"))
-        if not 0 <= k < n:
-            raise ValueError
-    except ValueError:
-        p.error(f"--shard: expected K/N with 0 <= K < N, got {args.shard!r}")
+    k, n = args.shard
     import torch
 
     torch.set_num_threads(args.threads)

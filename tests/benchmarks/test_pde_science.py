@@ -75,3 +75,16 @@ def test_a_run_is_claimed_by_one_live_process(tmp_path):
 def test_plan_narrows_by_seed_problem_and_setting():
     runs = pde_science.plan("select", seeds=(0,), problems=("darcy",), settings=("fft", "monarch"))
     assert runs == [("darcy", "fft", 0), ("darcy", "monarch", 0)]
+
+
+def test_shard_argument():
+    import argparse
+
+    import _timing
+
+    assert _timing.shard("1/3") == (1, 3)
+    for bad in ("3/3", "-1/2", "1", "a/b"):
+        with pytest.raises(argparse.ArgumentTypeError, match="expected K/N with 0 <= K < N"):
+            _timing.shard(bad)
+    with pytest.raises(SystemExit):
+        pde_science.main(["--stage", "select", "--shard", "2/2"])
