@@ -161,6 +161,13 @@ def test_cli_model_names_match_the_registry():
     assert MODEL_NAMES == mri_models.MODEL_NAMES
 
 
+def test_cli_mask_types_match_the_mask_module():
+    from monarch_sci.cli.mri.methods import MASK_TYPES
+    from monarch_sci.datasets.mri import masks
+
+    assert MASK_TYPES == masks.MASK_TYPES
+
+
 def test_mri_recon_takes_a_run_folder(tiny_data, msense_run, tmp_path):
     import h5py
 

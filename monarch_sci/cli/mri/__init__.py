@@ -25,6 +25,7 @@ from monarch_sci.cli.mri import compare, kspace_import, train
 from monarch_sci.cli.mri.methods import (
     CLASSICAL_METHOD_NAMES,
     EXTRA_METHODS,
+    MASK_TYPES,
     RUN_LOADERS,
     UnknownMethodError,
     h5_files,
@@ -49,7 +50,7 @@ __all__ = [
     "resolve_method",
 ]
 
-_MASK_TYPES = ("random", "equispaced", "equispaced_fraction")
+_LINE_MASK_TYPES = tuple(t for t in MASK_TYPES if t != "poisson")  # `mri compare` scores line masks
 
 
 def _progress(total: int, desc: str, enabled: bool):
@@ -357,7 +358,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     u.add_argument(
         "--mask-type",
         default="equispaced_fraction",
-        choices=(*_MASK_TYPES, "poisson"),
+        choices=MASK_TYPES,
         help="mask family: fastMRI line masks, or 2-D Poisson-disc (sigpy; a fixed calibration square, stored as "
         "one (H, W) mask per file with --mask-policy volume)",
     )
@@ -399,7 +400,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     c.add_argument(
         "--mask-type",
         default="random",
-        choices=_MASK_TYPES,
+        choices=_LINE_MASK_TYPES,
         help="line mask family (default random: the family `mri train` trains with, so learned runs are scored on "
         "the masks they were trained for)",
     )

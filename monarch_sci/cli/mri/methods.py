@@ -19,6 +19,7 @@ from monarch_sci.cli.common import UserError
 __all__ = [
     "CLASSICAL_METHOD_NAMES",
     "EXTRA_METHODS",
+    "MASK_TYPES",
     "RUN_LOADERS",
     "UnknownMethodError",
     "h5_files",
@@ -34,6 +35,10 @@ __all__ = [
 
 #: The classical methods (kept here so that ``--help`` needs no heavy import; a test checks it matches).
 CLASSICAL_METHOD_NAMES = ("zero_filled_rss", "zero_filled_sense", "cg_sense", "l1_wavelet")
+
+#: Mask families of the ``mri`` commands (:data:`monarch_sci.datasets.mri.masks.MASK_TYPES`, kept here for the same
+#: reason; a test checks it matches): fastMRI's line masks, then 2-D Poisson-disc.
+MASK_TYPES = ("random", "equispaced", "equispaced_fraction", "poisson")
 
 #: Extra methods: name -> ``method(problem) -> images``; learned models register here.
 EXTRA_METHODS: dict[str, Callable[..., Any]] = {}

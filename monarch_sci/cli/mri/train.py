@@ -19,6 +19,7 @@ import os
 from typing import Any
 
 from monarch_sci.cli.common import Flag, add_command, add_flags, from_flags, resolve_device, set_threads
+from monarch_sci.cli.mri.methods import MASK_TYPES
 
 #: The models ``mri train`` offers (kept here so that ``--help`` imports no torch; a test checks it matches
 #: :data:`monarch_sci.operators.mri.models.MODEL_NAMES`).
@@ -53,7 +54,7 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--mask-type",
-        choices=("random", "equispaced", "equispaced_fraction", "poisson"),
+        choices=MASK_TYPES,
         default="random",
         help="mask family for training and validation: fastMRI line masks or 2-D Poisson-disc (default random)",
     )
