@@ -197,13 +197,12 @@ def converged(curve: list[float], *, tail: float = 0.1, tol: float = 0.01) -> bo
     return (before - best) / before < tol
 
 
-def run_one(stage: str, problem: str, setting: str, seed: int, work: Path, threads: int | None) -> dict:
-    """Train (or resume) one run, evaluate it as its stage asks, return its result summary."""
+def run_one(stage: str, problem: str, setting: str, seed: int, work: Path, spec: Any) -> dict:
+    """Train (or resume) one run with its spec (:func:`make_spec`), evaluate it as its stage asks; its summary."""
     from monarch_sci.operators.pde.forecasting import read_record, train_forecaster
     from monarch_sci.operators.pde.run_eval import evaluate_run
     from monarch_sci.operators.pde.steady_training import train_steady
 
-    spec = make_spec(stage, problem, setting, seed, threads)
     out = work / run_name(stage, problem, setting, seed)
     train = train_forecaster if problem in NS else train_steady
     record = read_record(out)
@@ -271,14 +270,14 @@ def run_stage(stage: str, shard: tuple[int, int], work: Path, threads: int | Non
             print(f"== {name}: trained by another process", flush=True)
             continue
         try:
-            make_spec(stage, problem, setting, seed, threads)
+            spec = make_spec(stage, problem, setting, seed, threads)
         except KeyError as err:
             lock.unlink(missing_ok=True)
             print(f"== {name}: skipped ({err.args[0]})", flush=True)
             continue
         print(f"== {name}", flush=True)
         try:
-            result = run_one(stage, problem, setting, seed, work, threads)
+            result = run_one(stage, problem, setting, seed, work, spec)
             write_json_atomic(RUNS / f"{name}.json", result)
         finally:
             lock.unlink(missing_ok=True)
