@@ -127,7 +127,8 @@ def add_flags(p: argparse.ArgumentParser, *names: str, **defaults: Any) -> None:
     """Add the shared flags ``names`` to ``p``; ``defaults`` overrides a flag's default (``None``: required).
 
     ``"out"`` (with ``out_help=``), ``"no_progress"``, ``"resume"``, ``"overwrite"``, ``"mask_policy"`` (with
-    ``mask_policies=``) are built here too, so each has one spelling and one help text.
+    ``mask_policies=``), ``"mask_type"`` (with ``mask_types=``, ``mask_type_help=``) are built here too, so
+    each has one spelling and one help text.
     """
     for name in names:
         if name == "no_progress":
@@ -138,6 +139,14 @@ def add_flags(p: argparse.ArgumentParser, *names: str, **defaults: Any) -> None:
             _switch(p, "--overwrite", help="replace finished outputs in --out instead of refusing")
         elif name == "out":
             p.add_argument("--out", required=True, help=defaults.pop("out_help", "output folder"))
+        elif name == "mask_type":
+            choices = defaults.pop("mask_types")
+            p.add_argument(
+                "--mask-type",
+                choices=choices,
+                default=defaults.pop("mask_type", choices[0]),
+                help=defaults.pop("mask_type_help", "mask family: fastMRI line masks or 2-D Poisson-disc (sigpy)"),
+            )
         elif name == "mask_policy":
             choices = defaults.pop("mask_policies", ("fixed", "volume", "slice"))
             default = defaults.pop("mask_policy", choices[-1])

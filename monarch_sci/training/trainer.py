@@ -55,6 +55,7 @@ from monarch_sci.training.factors import (
     is_factor,
 )
 from monarch_sci.training.records import package_versions
+from monarch_sci.training.settings import Optimization
 
 #: Optimisers and learning-rate schedules :class:`TrainConfig` accepts.
 OPTIMIZERS = ("adam", "adamw")
@@ -92,9 +93,10 @@ class Task(Protocol):
         """Metrics of ``model`` on ``dataset`` (called under ``torch.no_grad`` with the model in eval mode)."""
 
 
-@dataclass
-class TrainConfig:
-    """Optimisation settings; every field is recorded in ``record.json``.
+@dataclass(frozen=True)
+class TrainConfig(Optimization):
+    """Optimisation settings (:class:`~monarch_sci.training.settings.Optimization`'s keyword-only fields, plus
+    the budget and the run's bookkeeping); every field is recorded in ``record.json``.
 
     ``optimizer`` is ``"adam"`` (``torch.optim.Adam``, weight decay added to the gradient as in the FNO
     benchmark) or ``"adamw"`` (decoupled weight decay). ``scheduler`` is ``"step"`` (``StepLR`` with
@@ -124,22 +126,10 @@ class TrainConfig:
 
     epochs: int
     batch_size: int
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    step_size: int = 100
-    gamma: float = 0.5
-    factor_lr: float | None = None
-    factor_weight_decay: float = 0.0
-    factor_start: int = 0
-    factor_warmup: int = 0
-    factor_anchor: float = 0.0
     seed: int = 0
     monitor: str = "val_loss"
     stop_after: int | None = None
     progress: bool = True
-    optimizer: str = "adam"
-    scheduler: str = "step"
-    precision: str = "fp32"
     epoch_lines: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -208,26 +209,14 @@ def l1_wavelet_recon(
     return out, record
 
 
-def l1_wavelet(
-    kspace: np.ndarray,
-    maps: np.ndarray,
-    mask: np.ndarray,
-    *,
-    lam: float | None = None,
-    lam_rel: float | None = None,
-    max_iter: int = 500,
-    tol: float = 1e-4,
-    wave_name: str = "db4",
-) -> np.ndarray:
-    """The images of :func:`l1_wavelet_recon` (same arguments; ``lam`` is sigpy's ``lamda``).
+def l1_wavelet(kspace: np.ndarray, maps: np.ndarray, mask: np.ndarray, **options: Any) -> np.ndarray:
+    """The images of :func:`l1_wavelet_recon`, whose keyword ``options`` it takes (``lam`` is sigpy's ``lamda``).
 
     Shape
     -----
     ``kspace``, ``maps`` ``(S, C, H, W)``; ``mask`` broadcastable to ``(S, 1, H, W)`` → ``(S, H, W)`` complex.
     """
-    return l1_wavelet_recon(
-        kspace, maps, mask, lam=lam, lam_rel=lam_rel, max_iter=max_iter, tol=tol, wave_name=wave_name
-    )[0]
+    return l1_wavelet_recon(kspace, maps, mask, **options)[0]
 
 
 @dataclass

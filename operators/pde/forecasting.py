@@ -40,6 +40,7 @@ from monarch_sci.operators.pde.plots import plot_error_per_step, plot_fields, pl
 from monarch_sci.operators.pde.tasks import ForecastModel, ForecastTask, ForecastWindows
 from monarch_sci.training.checkpoint import load_checkpoint, write_json_atomic
 from monarch_sci.training.records import defining_differences, field_and_flag
+from monarch_sci.training.settings import Optimization
 from monarch_sci.training.trainer import OPTIMIZERS, PRECISIONS, SCHEDULERS, TrainConfig, Trainer, seed_everything
 
 __all__ = [
@@ -66,8 +67,9 @@ RUN_FILES = ("record.json", "last.pt", "best.pt", "loss_curves.png", "error_per_
 
 
 @dataclass(frozen=True, kw_only=True)
-class FNOTraining:
-    """The model and optimisation fields every FNO training spec shares (keyword-only).
+class FNOTraining(Optimization):
+    """The model and optimisation fields every FNO training spec shares (keyword-only; the optimiser, schedule,
+    precision and factor fields are :class:`~monarch_sci.training.settings.Optimization`'s).
 
     Parameters
     ----------
@@ -111,18 +113,6 @@ class FNOTraining:
     sub: int = 1
     epochs: int = 500
     batch_size: int = 20
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    optimizer: Literal["adam", "adamw"] = "adam"
-    scheduler: Literal["step", "cosine"] = "step"
-    precision: Literal["fp32", "bf16"] = "fp32"
-    step_size: int = 100
-    gamma: float = 0.5
-    factor_lr: float | None = None
-    factor_weight_decay: float = 0.0
-    factor_start: int = 0
-    factor_warmup: int = 0
-    factor_anchor: float = 0.0
     monarch_init: Literal["dft", "random"] = "dft"
     learn: Literal["both", "forward", "inverse", "none"] = "both"
     share_fourier: bool = False

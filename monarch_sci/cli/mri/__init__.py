@@ -354,14 +354,10 @@ def register(groups: argparse._SubParsersAction) -> None:
 
     u = add_command(sub, "undersample", cmd_undersample, help="make fastMRI test-style copies (masked kspace + 'mask')")
     u.add_argument("--in", dest="inp", required=True, help="a fully sampled file or folder")
-    add_flags(u, "out", "acceleration", "mask_policy", "no_progress", mask_policy="volume")
-    u.add_argument(
-        "--mask-type",
-        default="equispaced_fraction",
-        choices=MASK_TYPES,
-        help="mask family: fastMRI line masks, or 2-D Poisson-disc (sigpy; a fixed calibration square, stored as "
-        "one (H, W) mask per file with --mask-policy volume)",
-    )
+    add_flags(u, "out", "acceleration", "mask_policy", "mask_type", "no_progress", mask_policy="volume",
+              mask_types=MASK_TYPES, mask_type="equispaced_fraction", mask_type_help="mask family: fastMRI line "
+              "masks, or 2-D Poisson-disc (sigpy; a fixed calibration square, stored as one (H, W) mask per file "
+              "with --mask-policy volume)")  # fmt: skip
     u.add_argument("--center-fraction", type=float, default=None, help="centre fraction (default: fastMRI's)")
 
     r = add_command(
@@ -394,16 +390,11 @@ def register(groups: argparse._SubParsersAction) -> None:
 
     c = add_command(sub, "compare", compare.cmd_compare, help="compare reconstruction methods on fully sampled files")
     c.add_argument("--data", required=True, help="folder of fully sampled fastMRI files (with reconstruction_rss)")
-    add_flags(c, "out", "accelerations", "mask_policy", "device", "threads", "no_progress", device="cpu",
-              mask_policy="volume", out_help="output folder: results.md, results.json, figure.png")  # fmt: skip
+    add_flags(c, "out", "accelerations", "mask_policy", "mask_type", "device", "threads", "no_progress",
+              device="cpu", mask_policy="volume", out_help="output folder: results.md, results.json, figure.png",
+              mask_types=_LINE_MASK_TYPES, mask_type="random", mask_type_help="line mask family (random: the "
+              "family `mri train` trains with by default)")  # fmt: skip
     c.add_argument("--methods", nargs="+", default=None, help=f"default: all registered ({methods_help})")
-    c.add_argument(
-        "--mask-type",
-        default="random",
-        choices=_LINE_MASK_TYPES,
-        help="line mask family (default random: the family `mri train` trains with, so learned runs are scored on "
-        "the masks they were trained for)",
-    )
     c.add_argument("--center-fraction", type=float, default=None, help="centre fraction (default: fastMRI's)")
     c.add_argument("--max-volumes", type=int, default=None, help="use only the first N files (default: all)")
     c.add_argument("--maxval", default="volume", choices=("volume", "attr"), help="PSNR/SSIM data range")

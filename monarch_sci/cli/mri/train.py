@@ -49,15 +49,9 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--val", default=None, help="validation files (default: hold out the last 20%% of --data)")
     add_flags(p, "out", out_help="run folder")
     p.add_argument("--model", choices=MODEL_NAMES, required=True, help="which model")
-    add_flags(
-        p, "fourier", "acceleration", "mask_policy", mask_policies=("fixed", "volume", "slice"), mask_policy="slice"
-    )
-    p.add_argument(
-        "--mask-type",
-        choices=MASK_TYPES,
-        default="random",
-        help="mask family for training and validation: fastMRI line masks or 2-D Poisson-disc (default random)",
-    )
+    add_flags(p, "fourier", "acceleration", "mask_policy", "mask_type", mask_policy="slice", mask_types=MASK_TYPES,
+              mask_type="random", mask_type_help="mask family for training and validation: fastMRI line masks or "
+              "2-D Poisson-disc")  # fmt: skip
     p.add_argument(
         "--maps",
         choices=("acs", "oracle"),
