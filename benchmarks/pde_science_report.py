@@ -10,7 +10,7 @@ import json
 import statistics
 from collections import defaultdict
 
-from pde_science import EPOCHS, NS, NS_SPLIT, RESULTS, RUNS, SEEDS, STAGES, plan, run_name
+from pde_science import EPOCHS, NS, NS_SPLIT, RESULTS, ROOT, RUNS, SEEDS, STAGES, plan, run_name
 
 PUBLISHED = {"ns1e-3": (0.017, 0.010), "ns1e-4": (0.178, 0.145)}
 COMMANDS = {
@@ -116,6 +116,40 @@ def _per_step(runs: list[dict]) -> list[str]:
     return lines
 
 
+def _drift_table(runs: list[dict]) -> list[str]:
+    """Relative distance ‖M − D‖/‖D‖ of the learned maps from the DFT, per layer, direction and axis (mean over
+    seeds), from the ``drift`` rows of the finished Monarch runs."""
+    cells: dict[tuple[str, str, int], dict[tuple[str, int], list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in runs:
+        for row in r.get("drift", []):
+            cells[(r["problem"], r["setting"], row["layer"])][(row["direction"], row["axis"])].append(row["drift"])
+    if not cells:
+        return []
+    cols = [(d, a) for d in ("forward", "inverse") for a in (0, 1)]
+    lines = [
+        "| problem | setting | layer | " + " | ".join(f"{d} axis {a}" for d, a in cols) + " | seeds |",
+        "|---|---|---|" + "---|" * (len(cols) + 1),
+    ]
+    for (problem, setting, layer), c in sorted(cells.items()):
+        vals = " | ".join(f"{statistics.mean(c[k]):.3f}" if c.get(k) else "—" for k in cols)
+        lines.append(f"| {problem} | {setting} | {layer} | {vals} | {max(len(v) for v in c.values())} |")
+    return lines
+
+
+def _maps_figure(stage: str = "final", problem: str = "ns1e-3", seed: int = 0) -> str | None:
+    """Learned basis vectors and spectra of the first layer of one finished Monarch run whose folder is here."""
+    run = ROOT / "runs" / "pde_science" / run_name(stage, problem, "monarch", seed)
+    if not (run / "best.pt").is_file() or not (RUNS / f"{run.name}.json").is_file():
+        return None
+    from monarch_sci.operators.pde.factor_analysis import plot_learned_transforms
+    from monarch_sci.operators.pde.run_eval import load_run_model
+
+    name = f"pde_science_learned_maps_{problem}.png"
+    title = f"{run.name}: layer 0, learned (solid) vs DFT (dashed)"
+    plot_learned_transforms(load_run_model(run), RESULTS / name, layer=0, vectors=3, title=title)
+    return name
+
+
 def _curves(by_stage: dict[str, list[dict]]) -> list[str]:
     import matplotlib
 
@@ -190,7 +224,11 @@ def summarize() -> str:
         *_final_table(by_stage.get("controls", []), "controls"),
         "",
     ]
+    drift = _drift_table([*by_stage.get("final", []), *by_stage.get("controls", [])])
+    if drift:
+        lines += ["## 4. How far the learned maps moved from the DFT (best checkpoints)", "", *drift, ""]
     figures = _curves(by_stage)
+    figures += [f for f in (_maps_figure(problem=p) for p in (*NS, "darcy")) if f]
     lines += ["Curves: " + ", ".join(f"`{f}`" for f in figures), ""] if figures else []
     todo = {s: m for s, m in missing.items() if m}
     if todo:

@@ -25,7 +25,13 @@ def complex_to_channels(x: torch.Tensor) -> torch.Tensor:
 
 
 def channels_to_complex(x: torch.Tensor) -> torch.Tensor:
-    """Real ``(B, 2, H, W)`` → complex image ``(B, H, W)``."""
+    """Real ``(B, 2, H, W)`` → complex image ``(B, H, W)``.
+
+    A half-precision input (a CNN's output under bf16 autocast) comes back as complex64: the data-consistency
+    algebra (SENSE, FFT or Monarch) always runs in single precision or more.
+    """
+    if x.dtype in (torch.bfloat16, torch.float16):
+        x = x.float()
     return torch.view_as_complex(rearrange(x, "b c h w -> b h w c").contiguous())
 
 

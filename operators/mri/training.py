@@ -83,6 +83,10 @@ class ReconTrainSpec:
     epochs, batch_size, lr, factor_lr, weight_decay, step_size, loss, seed
         Adam with StepLR (rate halved every ``step_size`` epochs); ``factor_lr`` for Monarch factors
         (default ``lr``); per-slice relative ``"mse"`` or ``"l1"`` loss.
+    precision
+        ``"fp32"``, or ``"bf16"``: bfloat16 autocast for the real CNN layers (regularisers, U-Net) during
+        training; the SENSE physics, its FFTs and Monarch factors, and the loss stay in single precision
+        (complex arithmetic is not autocast); validation is float32.
     calib
         Calibration block: of the ESPIRiT maps and, for ``"poisson"``, the masks' fully sampled square
         (default :func:`~monarch_sci.operators.mri.slice_bank.acquisition_calib`: the acquisition's own).
@@ -108,6 +112,7 @@ class ReconTrainSpec:
     weight_decay: float = 0.0
     step_size: int = 100
     loss: Literal["mse", "l1"] = "mse"
+    precision: Literal["fp32", "bf16"] = "fp32"
     calib: int | None = None
     seed: int = 0
     device: str | None = None
@@ -141,6 +146,8 @@ class ReconTrainSpec:
             )
         if self.loss not in ("mse", "l1"):
             raise bad("loss", "'mse' or 'l1'")
+        if self.precision not in ("fp32", "bf16"):
+            raise bad("precision", "'fp32' or 'bf16'")
         for name in ("epochs", "batch_size", "step_size"):
             if int(getattr(self, name)) < 1:
                 raise bad(name, "a positive integer")

@@ -82,6 +82,22 @@ def test_unrolled_monarch_trains_through_the_cli(tiny_data, tmp_path):
     assert record["model"]["hparams"]["fourier"] == "monarch" and record["model"]["hparams"]["channels"] == 4
 
 
+@pytest.mark.parametrize("model", ["unrolled", "unet"])
+def test_bf16_training_autocasts_the_cnn_and_keeps_the_physics_in_float32(tiny_data, tmp_path, capsys, model):
+    args = ["--model", model, "--channels", "4", "--epochs", "1", "--acceleration", "2"]
+    if model == "unrolled":
+        args += ["--fourier", "monarch", "--cascades", "1", "--layers", "2"]
+    assert main(train_args(tiny_data, tmp_path / "r", *args, "--precision", "bf16")) == 0
+    record = json.loads((tmp_path / "r" / "record.json").read_text())
+    assert record["config"]["precision"] == "bf16" and record["status"] == "finished"
+    assert all(np.isfinite(h["train_loss"]) and np.isfinite(h["val_loss"]) for h in record["epochs"])
+    # the weights stay float32 (autocast casts activations, never parameters)
+    assert {v.dtype for v in weights(tmp_path / "r").values() if v.is_floating_point()} == {torch.float32}
+    # a resume in the other precision is a different experiment: refused with the difference named
+    assert main([*train_args(tiny_data, tmp_path / "r", *args), "--resume"]) == 2
+    assert "precision" in capsys.readouterr().err
+
+
 def test_load_run_reconstructs_and_checks_the_matrix_size(tiny_data, msense_run):
     from monarch_sci.operators.mri.models import load_run
     from monarch_sci.operators.mri.runs import evaluate_run, reconstruct_with_run

@@ -51,7 +51,30 @@ def test_the_flags_are_on_compare_and_show_their_defaults(capsys):
         text = " ".join(capsys.readouterr().out.split())
         for flag in ("--factor-start", "--factor-warmup", "--factor-anchor", "--monarch-init"):
             assert flag in text
-        assert "(default: dft)" in text and "(default: 0.0)" in text
+        assert "(default: dft)" in text and "(default: 0.01)" in text
+
+
+@pytest.mark.parametrize("command", ["train", "compare"])
+def test_every_flag_default_is_the_spec_default(command):
+    """The command line and the Python API cannot drift apart: a flag whose destination is a field of the FNO
+    specs has that field's default (e.g. ``--factor-anchor`` = ``FACTOR_ANCHOR``)."""
+    import argparse
+    import dataclasses
+
+    from monarch_sci.cli import build_parser
+    from monarch_sci.operators.pde.forecasting import FACTOR_ANCHOR, ForecastSpec
+    from monarch_sci.operators.pde.steady_training import SteadySpec
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    pde = next(a for a in sub.choices["pde"]._actions if isinstance(a, argparse._SubParsersAction))
+    flags = {a.dest: a.default for a in pde.choices[command]._actions}
+    checked = 0
+    for spec in (ForecastSpec, SteadySpec):
+        for f in dataclasses.fields(spec):
+            if f.name in flags and f.default is not dataclasses.MISSING and f.name not in ("device", "threads"):
+                assert flags[f.name] == f.default or (flags[f.name] is None and f.default in ((), None)), f.name
+                checked += 1
+    assert checked > 20 and flags["factor_anchor"] == FACTOR_ANCHOR
 
 
 def test_load_run_model_rebuilds_the_trained_model(mat_file, tmp_path):

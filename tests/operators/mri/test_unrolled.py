@@ -122,3 +122,22 @@ def test_cg_warm_start_solves_the_tikhonov_problem_and_reset_restores_it():
     assert rel(normal, A.adjoint(y)) <= 1e-8
     net.reset_parameters()
     assert torch.equal(net.step, torch.ones(1, dtype=torch.float64))
+
+
+def test_bf16_autocast_runs_the_cnn_in_bfloat16_and_the_physics_in_complex64():
+    torch.manual_seed(0)
+    model = UnrolledSENSE((16, 16), fourier="monarch", cascades=2, channels=4, layers=2)
+    for reg in model.regularisers:  # nonzero corrections, so the CNN output enters the result
+        torch.nn.init.normal_(reg.net[-1].weight, std=0.1)
+    seen = []
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            m.register_forward_hook(lambda mod, inp, out: seen.append(out.dtype))
+    k = torch.randn(2, 3, 16, 16, dtype=torch.complex64)
+    mask, maps = torch.ones(2, 1, 1, 16), torch.randn(2, 3, 16, 16, dtype=torch.complex64)
+    reference = model(k, mask, maps)
+    seen.clear()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = model(k, mask, maps)
+    assert set(seen) == {torch.bfloat16} and y.dtype == torch.complex64
+    assert torch.allclose(y, reference, rtol=0, atol=0.05 * reference.abs().max().item())
