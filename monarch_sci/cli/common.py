@@ -126,7 +126,8 @@ _FLAGS: dict[str, tuple[tuple[str, ...], tuple[str, ...], dict[str, Any]]] = {
 def add_flags(p: argparse.ArgumentParser, *names: str, **defaults: Any) -> None:
     """Add the shared flags ``names`` to ``p``; ``defaults`` overrides a flag's default (``None``: required).
 
-    ``"out"`` (with ``out_help=``), ``"no_progress"``, ``"resume"``, ``"overwrite"``, ``"mask_policy"`` (with
+    ``"out"`` (with ``out_help=``; required unless ``out=`` gives a default, ``out_type=`` converts it),
+    ``"no_progress"``, ``"resume"``, ``"overwrite"``, ``"mask_policy"`` (with
     ``mask_policies=``), ``"mask_type"`` (with ``mask_types=``, ``mask_type_help=``) are built here too, so
     each has one spelling and one help text.
     """
@@ -138,7 +139,9 @@ def add_flags(p: argparse.ArgumentParser, *names: str, **defaults: Any) -> None:
         elif name == "overwrite":
             _switch(p, "--overwrite", help="replace finished outputs in --out instead of refusing")
         elif name == "out":
-            p.add_argument("--out", required=True, help=defaults.pop("out_help", "output folder"))
+            kind = {"type": defaults.pop("out_type")} if "out_type" in defaults else {}
+            where = {"default": defaults.pop("out")} if "out" in defaults else {"required": True}
+            p.add_argument("--out", **where, **kind, help=defaults.pop("out_help", "output folder"))
         elif name == "mask_type":
             choices = defaults.pop("mask_types")
             p.add_argument(
@@ -170,6 +173,8 @@ def add_flags(p: argparse.ArgumentParser, *names: str, **defaults: Any) -> None:
                     kwargs["required"] = True
                 else:
                     kwargs["default"] = value
+                    if " (default:" in kwargs.get("help", ""):  # the help names the default: name the new one
+                        kwargs["help"] = kwargs["help"].split(" (default:")[0] + f" (default: {value})"
             p.add_argument(*options, dest=name, action=Flag, deprecated=deprecated, **kwargs)
     if defaults:
         raise TypeError(f"add_flags: unknown overrides {sorted(defaults)}")
