@@ -50,6 +50,7 @@ from scipy import ndimage
 from monarch_sci.datasets.mri.fastmri import fastmri_rss, write_fastmri_volume
 from monarch_sci.datasets.mri.ismrmrd_header import make_ismrmrd_header
 from monarch_sci.fourier import fft2c, ifft2c
+from monarch_sci.training.checkpoint import atomic_output
 
 __all__ = [
     "SimulatedVolume",
@@ -433,7 +434,12 @@ def simulate_dataset(
     prefix: str = "file_sim",
     progress: bool = False,
 ) -> list[Path]:
-    """Write ``num_volumes`` simulated volumes as fastMRI files ``{prefix}{seed:03d}{v:04d}.h5`` in ``out_dir``."""
+    """Write ``num_volumes`` simulated volumes as fastMRI files ``{prefix}{seed:03d}{v:04d}.h5`` in ``out_dir``.
+
+    Each file appears under its final name only when complete
+    (:func:`~monarch_sci.training.checkpoint.atomic_output`): a run killed midway leaves every file it had not
+    finished as it was (absent, or the previous run's).
+    """
     if num_volumes < 1:
         raise ValueError(f"simulate_dataset: num_volumes must be >= 1, got {num_volumes}")
     out = Path(out_dir)
@@ -467,12 +473,13 @@ def simulate_dataset(
             "sim_noise_std": vol.noise_std,
             **params,
         }
-        write_fastmri_volume(
-            path,
-            kspace=vol.kspace,
-            header_xml=header,
-            reconstructions={"reconstruction_rss": vol.reconstruction_rss},
-            attrs=attrs,
-        )
+        with atomic_output(path) as tmp:
+            write_fastmri_volume(
+                tmp,
+                kspace=vol.kspace,
+                header_xml=header,
+                reconstructions={"reconstruction_rss": vol.reconstruction_rss},
+                attrs=attrs,
+            )
         paths.append(path)
     return paths

@@ -25,7 +25,8 @@ the order against a manufactured solution), solved by ``scipy.sparse.linalg.spso
 :func:`generate_darcy` writes an HDF5 pairs file (``x`` the coefficient, ``y`` the solution, ``(N, s, s)``
 float32, every parameter as attributes) that :func:`~monarch_sci.datasets.pde.pairs.read_field_pairs` reads.
 It writes ``PATH.partial`` first (resumable: a rerun with the same parameters continues after the last finished
-sample; sample ``i`` depends only on ``(seed, i)``) and renames it to ``PATH`` when complete.
+sample; sample ``i`` depends only on ``(seed, i)``) and renames it to ``PATH`` when complete
+(:func:`~monarch_sci.training.checkpoint.atomic_output` with ``resumable=True``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from monarch_sci.training.checkpoint import atomic_output, partial_path
 
 from .grf import GaussianRandomField
 
@@ -127,8 +130,12 @@ def darcy_coefficient(config: DarcyConfig, indices: range | list[int]) -> np.nda
     return np.where(psi >= 0, config.a_pos, config.a_neg)
 
 
-def generate_darcy(path: str | os.PathLike, config: DarcyConfig, *, progress: bool = False) -> Path:
+def generate_darcy(
+    path: str | os.PathLike, config: DarcyConfig, *, progress: bool = False, restart: bool = False
+) -> Path:
     """Write ``config.n`` Darcy pairs to the HDF5 file ``path`` (resumable; see the module docstring).
+
+    ``restart=True`` discards the unfinished ``PATH.partial`` of an earlier run instead of continuing it.
 
     Examples
     --------
@@ -138,13 +145,23 @@ def generate_darcy(path: str | os.PathLike, config: DarcyConfig, *, progress: bo
     >>> [t.shape for t in read_field_pairs(out)]
     [torch.Size([2, 17, 17, 1]), torch.Size([2, 17, 17, 1])]
     """
-    import h5py
-
     path = Path(path)
     if path.exists():
         raise FileExistsError(f"generate_darcy: {path} exists; remove it or choose another path")
-    partial = path.with_name(path.name + ".partial")
+    if restart:
+        partial_path(path).unlink(missing_ok=True)
     attrs = {"format": "monarch-sci/pairs/1", "problem": "darcy", **asdict(config)}
+    with atomic_output(path, resumable=True) as partial:
+        _fill(partial, config, attrs, progress)
+    if progress:
+        print()
+    return path
+
+
+def _fill(partial: Path, config: DarcyConfig, attrs: dict, progress: bool) -> None:
+    """Create ``partial`` (or continue it: same parameters only) and solve every sample not yet done."""
+    import h5py
+
     mode = "r+" if partial.exists() else "w"
     with h5py.File(partial, mode) as h5:
         if mode == "w":
@@ -169,7 +186,3 @@ def generate_darcy(path: str | os.PathLike, config: DarcyConfig, *, progress: bo
             h5.flush()
             if progress:
                 print(f"\rdarcy: {config.n - len(todo) + k + 1}/{config.n}", end="", flush=True)
-    if progress:
-        print()
-    os.replace(partial, path)
-    return path

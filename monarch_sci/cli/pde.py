@@ -298,11 +298,8 @@ def cmd_darcy_generate(args: argparse.Namespace) -> int:
             raise UserError(f"--out {out} exists; pass --overwrite to replace it, or choose another --out")
         out.unlink()
         record_path.unlink(missing_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    if args.overwrite:
-        partial.unlink(missing_ok=True)
     t0 = time.perf_counter()
-    generate_darcy(out, config, progress=not args.no_progress)
+    generate_darcy(out, config, progress=not args.no_progress, restart=args.overwrite)
     record = {
         "command": "pde darcy generate",
         "config": asdict(config),

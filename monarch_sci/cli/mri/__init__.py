@@ -19,8 +19,6 @@ beside its outputs.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -66,16 +64,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a folder")
-    # Written into a hidden staging folder, then renamed into place file by file: a killed run never leaves
-    # a partial .h5 under a final name (nor replaces a previous good one).
-    stage = out / f".staging-{os.getpid()}"
-    try:
-        paths = simulate_dataset(stage, cfg, args.volumes, prefix=args.prefix, progress=not args.no_progress)
-        final = [out / p.name for p in paths]
-        for p, f in zip(paths, final):
-            os.replace(p, f)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+    # each file is written under a temporary name and renamed into place when complete: a killed run never
+    # leaves a partial .h5 under a final name (nor replaces a previous good one)
+    final = simulate_dataset(out, cfg, args.volumes, prefix=args.prefix, progress=not args.no_progress)
     write_json_atomic(out / "simulate.json", _record(args, files=[f.name for f in final]))
     H, W = cfg.encoding_size
     print(
