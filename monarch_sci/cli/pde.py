@@ -27,6 +27,7 @@ by :func:`~monarch_sci.operators.pde.forecasting.train_forecaster` and
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -242,7 +243,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 # (pressure) on ``S × S`` nodes with :func:`~monarch_sci.datasets.pde.darcy.generate_darcy`. The samples go to
 # ``FILE.h5.partial`` and the file is renamed when complete, so an interrupted run continues when the same command
 # is rerun (sample ``i`` depends only on ``(seed, i)``). A JSON record (parameters, versions, seconds) is written
-# atomically beside it as ``FILE.json``. Every argument is checked before anything is created.
+# atomically beside it as ``FILE.json``. Every argument is checked before anything is created. Under
+# ``torchrun --nproc_per_node=K`` the ranks share the samples (one shard file each, joined by rank 0).
 
 
 def _register_darcy(sub: argparse._SubParsersAction) -> None:
@@ -251,9 +253,21 @@ def _register_darcy(sub: argparse._SubParsersAction) -> None:
     darcy.set_defaults(group_parser=darcy)
     darcy_sub = darcy.add_subparsers(dest="darcy_command", metavar="COMMAND")
     gen = add_command(
-        darcy_sub, "generate", cmd_darcy_generate, help="generate Darcy pairs into an HDF5 file (resumable)"
+        darcy_sub,
+        "generate",
+        cmd_darcy_generate,
+        help="generate Darcy pairs into an HDF5 file (resumable)",
+        description="Generate Darcy pairs into an HDF5 file (resumable: rerun the same command to continue); under "
+        "torchrun --nproc_per_node=K the K processes share the samples.",
     )
-    gen.add_argument("--n", type=int, required=True, help="number of samples")
+    gen.add_argument(
+        "--n",
+        "--num-samples",
+        type=int,
+        required=True,
+        help="number of samples (--num-samples, as in ns generate: the spelling torchrun passes through; "
+        "torchrun takes --n for an abbreviation of its own options)",
+    )
     gen.add_argument("--resolution", type=int, default=85, help="grid nodes per axis S (boundary included)")
     add_flags(gen, "seed", "no_progress")
     gen.add_argument("--alpha", type=float, default=2.0, help="GRF smoothness α of the coefficient")
@@ -293,13 +307,15 @@ def cmd_darcy_generate(args: argparse.Namespace) -> int:
         raise UserError(f"--out {out}: expected an HDF5 file name ending in .h5 or .hdf5")
     if not out.parent.is_dir():
         raise UserError(f"--out {out}: the folder {out.parent} does not exist; create it first")
-    if out.exists():
-        if not args.overwrite:
-            raise UserError(f"--out {out} exists; pass --overwrite to replace it, or choose another --out")
-        out.unlink()
+    if out.exists() and not args.overwrite:
+        raise UserError(f"--out {out} exists; pass --overwrite to replace it, or choose another --out")
+    rank = int(os.environ.get("RANK", "0"))  # under torchrun each rank solves its share; rank 0 keeps the record
+    if args.overwrite and rank == 0:
         record_path.unlink(missing_ok=True)
     t0 = time.perf_counter()
-    generate_darcy(out, config, progress=not args.no_progress, restart=args.overwrite)
+    generate_darcy(out, config, progress=not args.no_progress, overwrite=args.overwrite)
+    if rank != 0:
+        return 0
     record = {
         "command": "pde darcy generate",
         "config": asdict(config),

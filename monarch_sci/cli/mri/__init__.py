@@ -19,6 +19,7 @@ beside its outputs.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -65,8 +66,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a folder")
     # each file is written under a temporary name and renamed into place when complete: a killed run never
-    # leaves a partial .h5 under a final name (nor replaces a previous good one)
+    # leaves a partial .h5 under a final name (nor replaces a previous good one); under torchrun the ranks share
+    # the volumes and rank 0 writes the record once all are written
     final = simulate_dataset(out, cfg, args.volumes, prefix=args.prefix, progress=not args.no_progress)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
     write_json_atomic(out / "simulate.json", _record(args, files=[f.name for f in final]))
     H, W = cfg.encoding_size
     print(
@@ -133,7 +137,14 @@ def register(groups: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     methods_help = ", ".join(CLASSICAL_METHOD_NAMES)
 
-    s = add_command(sub, "simulate", cmd_simulate, help="write simulated multi-coil volumes in the fastMRI layout")
+    s = add_command(
+        sub,
+        "simulate",
+        cmd_simulate,
+        help="write simulated multi-coil volumes in the fastMRI layout",
+        description="Write simulated multi-coil volumes in the fastMRI layout; under torchrun --nproc_per_node=K the "
+        "K processes share the volumes.",
+    )
     s.add_argument("--volumes", type=int, default=20, help="number of volumes (files)")
     s.add_argument("--slices", type=int, default=8, help="slices per volume")
     s.add_argument("--coils", type=int, default=8, help="receiver coils")

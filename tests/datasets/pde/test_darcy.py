@@ -96,7 +96,7 @@ def test_an_interrupted_run_leaves_only_its_partial_file_and_restart_discards_it
     monkeypatch.setattr(darcy, "solve_darcy", solve)
     with h5py.File(tmp_path / "d.h5.partial", "r+") as h5:
         h5["y"][0] = 7.0
-    generate_darcy(out, cfg, restart=True)
+    generate_darcy(out, cfg, overwrite=True)
     fresh = generate_darcy(tmp_path / "fresh.h5", cfg)
     with h5py.File(out) as h5, h5py.File(fresh) as ref:
         assert np.array_equal(h5["y"][()], ref["y"][()])
