@@ -27,6 +27,7 @@ __all__ = [
     "UserError",
     "add_command",
     "add_flags",
+    "cpu_device",
     "from_flags",
     "report_error",
     "resolve_device",
@@ -127,7 +128,8 @@ def add_flags(p: argparse.ArgumentParser, *names: str, **defaults: Any) -> None:
     """Add the shared flags ``names`` to ``p``; ``defaults`` overrides a flag's default (``None``: required).
 
     ``"out"`` (with ``out_help=``; required unless ``out=`` gives a default, ``out_type=`` converts it),
-    ``"no_progress"``, ``"resume"``, ``"overwrite"``, ``"mask_policy"`` (with
+    ``"cpu_device"`` (``--device`` of a command whose work cannot run on a GPU: check it with
+    :func:`cpu_device`), ``"no_progress"``, ``"resume"``, ``"overwrite"``, ``"mask_policy"`` (with
     ``mask_policies=``), ``"mask_type"`` (with ``mask_types=``, ``mask_type_help=``) are built here too, so
     each has one spelling and one help text.
     """
@@ -138,6 +140,12 @@ def add_flags(p: argparse.ArgumentParser, *names: str, **defaults: Any) -> None:
             _switch(p, "--resume", help="continue the run in --out from its last checkpoint")
         elif name == "overwrite":
             _switch(p, "--overwrite", help="replace finished outputs in --out instead of refusing")
+        elif name == "cpu_device":
+            p.add_argument(
+                "--device",
+                default="cpu",
+                help="cpu (auto: the same): this command's work runs on the CPU only; cuda is refused",
+            )
         elif name == "out":
             kind = {"type": defaults.pop("out_type")} if "out_type" in defaults else {}
             where = {"default": defaults.pop("out")} if "out" in defaults else {"required": True}
@@ -227,6 +235,14 @@ def resolve_device(spec: str):
     if device.type != "cpu":
         raise UserError(f"--device: expected auto, cpu, cuda or cuda:K, got {spec!r}")
     return device
+
+
+def cpu_device(spec: str, work: str) -> str:
+    """``"cpu"`` for the ``--device`` of a CPU-only command (``cpu`` or ``auto``); any other device is a user error
+    saying that ``work`` runs on the CPU only (never a silent fallback)."""
+    if spec in ("cpu", "auto"):
+        return "cpu"
+    raise UserError(f"--device {spec}: {work} runs on the CPU only; use --device cpu (or auto)")
 
 
 def set_threads(n: int | None) -> None:

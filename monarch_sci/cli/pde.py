@@ -32,6 +32,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from monarch_sci.cli import common
 from monarch_sci.cli.common import Flag, UserError, add_command, add_flags, from_flags, resolve_device, set_threads
 
 #: The Monarch factors' learning rate when --factor-lr is not given (the published comparisons' setting).
@@ -269,7 +270,7 @@ def _register_darcy(sub: argparse._SubParsersAction) -> None:
         "torchrun takes --n for an abbreviation of its own options)",
     )
     gen.add_argument("--resolution", type=int, default=85, help="grid nodes per axis S (boundary included)")
-    add_flags(gen, "seed", "no_progress")
+    add_flags(gen, "seed", "no_progress", "cpu_device")
     gen.add_argument("--alpha", type=float, default=2.0, help="GRF smoothness α of the coefficient")
     gen.add_argument("--tau", type=float, default=3.0, help="GRF inverse length scale τ")
     gen.add_argument("--a-pos", type=float, default=12.0, help="coefficient where the field is >= 0")
@@ -300,6 +301,7 @@ def cmd_darcy_generate(args: argparse.Namespace) -> int:
     from monarch_sci.training.checkpoint import write_json_atomic
     from monarch_sci.training.records import package_versions
 
+    common.cpu_device(args.device, "the Darcy solver (SciPy sparse)")
     config = _darcy_config(args)
     out = Path(args.out)
     record_path = out.with_suffix(".json")

@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from monarch_sci.cli import common
 from monarch_sci.cli.common import UserError, add_command, add_flags, from_flags, resolve_device, set_threads
 from monarch_sci.cli.mri import kspace_import, methods, train
 from monarch_sci.cli.mri.methods import CLASSICAL_METHOD_NAMES, MASK_TYPES, cli_arguments
@@ -50,6 +51,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from monarch_sci.datasets.mri.simulate import SimulationConfig, simulate_dataset
     from monarch_sci.training.checkpoint import write_json_atomic
 
+    common.cpu_device(args.device, "the simulation (NumPy/SciPy)")
     if args.volumes < 1:
         raise UserError(f"--volumes: expected a positive count, got {args.volumes}")
     cfg = SimulationConfig(
@@ -83,6 +85,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_undersample(args: argparse.Namespace) -> int:
     from monarch_sci.datasets.mri.undersample import UndersampleSpec, undersample_files
 
+    common.cpu_device(args.device, "undersampling (NumPy)")
     spec = from_flags(UndersampleSpec, args, source=args.inp, progress=not args.no_progress)
     files = undersample_files(spec, command="mri undersample", arguments=cli_arguments(args))
     print(f"wrote {len(files)} test-style files ({args.mask_type}, {args.acceleration}x) to {Path(args.out)}")
@@ -167,7 +170,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     s.add_argument("--noise-min", type=float, default=0.01, help="min relative receiver noise")
     s.add_argument("--noise-max", type=float, default=0.04, help="max relative receiver noise")
     s.add_argument("--prefix", default="file_sim", help="file name prefix")
-    add_flags(s, "seed", "out", "no_progress")
+    add_flags(s, "seed", "out", "no_progress", "cpu_device")
 
     i = add_command(
         sub,
@@ -190,6 +193,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     i.add_argument("--layout", default=None, help="NumPy axis letters, e.g. CHW, SCHW, HWC (default CHW / SCHW)")
     i.add_argument("--key", default=None, help=".npz: the array holding the k-space (default: the only one)")
     i.add_argument("--recon-size", type=int, nargs=2, default=None, metavar=("h", "w"), help="default: (H, W)")
+    add_flags(i, "cpu_device")
 
     u = add_command(sub, "undersample", cmd_undersample, help="make fastMRI test-style copies (masked kspace + 'mask')")
     u.add_argument("--in", dest="inp", required=True, help="a fully sampled file or folder")
@@ -198,6 +202,7 @@ def register(groups: argparse._SubParsersAction) -> None:
               "masks, or 2-D Poisson-disc (sigpy; a fixed calibration square, stored as one (H, W) mask per file "
               "with --mask-policy volume)")  # fmt: skip
     u.add_argument("--center-fraction", type=float, default=None, help="centre fraction (default: fastMRI's)")
+    add_flags(u, "cpu_device")
 
     r = add_command(
         sub,
