@@ -254,20 +254,15 @@ def _register_darcy(sub: argparse._SubParsersAction) -> None:
     darcy.set_defaults(group_parser=darcy)
     darcy_sub = darcy.add_subparsers(dest="darcy_command", metavar="COMMAND")
     gen = add_command(
-        darcy_sub,
-        "generate",
-        cmd_darcy_generate,
-        help="generate Darcy pairs into an HDF5 file (resumable)",
-        description="Generate Darcy pairs into an HDF5 file (resumable: rerun the same command to continue); under "
-        "torchrun --nproc_per_node=K the K processes share the samples.",
+        darcy_sub, "generate", cmd_darcy_generate, help="generate Darcy pairs into an HDF5 file (resumable)"
     )
     gen.add_argument(
         "--n",
         "--num-samples",
         type=int,
         required=True,
-        help="number of samples (--num-samples, as in ns generate: the spelling torchrun passes through; "
-        "torchrun takes --n for an abbreviation of its own options)",
+        help="number of samples; under torchrun the ranks share them: write --num-samples there (torchrun takes "
+        "--n for an abbreviation of its own options)",
     )
     gen.add_argument("--resolution", type=int, default=85, help="grid nodes per axis S (boundary included)")
     add_flags(gen, "seed", "no_progress", "cpu_device")

@@ -140,14 +140,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     methods_help = ", ".join(CLASSICAL_METHOD_NAMES)
 
-    s = add_command(
-        sub,
-        "simulate",
-        cmd_simulate,
-        help="write simulated multi-coil volumes in the fastMRI layout",
-        description="Write simulated multi-coil volumes in the fastMRI layout; under torchrun --nproc_per_node=K the "
-        "K processes share the volumes.",
-    )
+    s = add_command(sub, "simulate", cmd_simulate, help="write simulated multi-coil volumes (torchrun: shared by rank)")
     s.add_argument("--volumes", type=int, default=20, help="number of volumes (files)")
     s.add_argument("--slices", type=int, default=8, help="slices per volume")
     s.add_argument("--coils", type=int, default=8, help="receiver coils")
