@@ -5,13 +5,13 @@ The scripts run as ``python benchmarks/NAME.py``, so this module is imported as 
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from monarch_sci.cli.scripts import ArgumentTypeError
 from monarch_sci.training.checkpoint import write_json_atomic
 
 CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
@@ -41,11 +41,11 @@ def write_result(path: str | Path, record: dict[str, Any]) -> None:
 
 
 def shard(text: str) -> tuple[int, int]:
-    """``--shard K/N`` (an ``argparse`` type): this process takes every N-th run of a plan, starting at run K."""
+    """``--shard K/N`` (a flag's ``type=``): this process takes every N-th run of a plan, starting at run K."""
     try:
         k, n = (int(v) for v in text.split("/"))
         if 0 <= k < n:
             return k, n
     except ValueError:
         pass
-    raise argparse.ArgumentTypeError(f"expected K/N with 0 <= K < N, got {text!r}")
+    raise ArgumentTypeError(f"expected K/N with 0 <= K < N, got {text!r}")

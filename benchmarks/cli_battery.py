@@ -16,7 +16,6 @@ after. Writes ``--out`` (JSON) and prints a markdown table.
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from monarch_sci.cli.scripts import run_script, script_parser
 from monarch_sci.training.checkpoint import write_json_atomic
 
 
@@ -130,10 +130,9 @@ def cases(f: dict[str, Path], out: Path) -> list[tuple[str, list[str], Path]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = script_parser(__doc__, "out", out_type=Path, out_help="JSON result")
     p.add_argument("--python", default=sys.executable, help="interpreter of the checkout under test")
     p.add_argument("--fixtures-python", default=sys.executable, help="interpreter that makes the valid inputs")
-    p.add_argument("--out", type=Path, required=True, help="JSON result")
     p.add_argument("--label", default="", help="name of the checkout in the table")
     args = p.parse_args(argv)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -176,4 +175,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

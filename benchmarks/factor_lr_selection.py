@@ -10,7 +10,6 @@ table reports the best validation relative L2 (mean ± std over seeds). Resumabl
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 from _timing import write_result
 from pde_resolution import COMMON, SIZES, prepare
 
+from monarch_sci.cli.scripts import run_script, script_parser
 from monarch_sci.operators.pde.forecasting import read_record
 from monarch_sci.operators.pde.steady_training import SteadySpec, train_steady
 from monarch_sci.training.checkpoint import atomic_output
@@ -37,12 +37,18 @@ def best_val(record: dict) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = script_parser(
+        __doc__,
+        "threads",
+        "out",
+        threads=1,
+        out=ROOT / "benchmarks" / "results" / "factor_lr_selection.json",
+        out_type=Path,
+        out_help="JSON result",
+    )
     p.add_argument("--data", type=Path, default=ROOT / "data" / "pde_resolution", help="the benchmark's data")
     p.add_argument("--runs", type=Path, default=ROOT / "runs" / "factor_lr_selection")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "factor_lr_selection.json")
     args = p.parse_args(argv)
     files = prepare(args.data, progress=False)
     settings = [("fft", None), *(("monarch", f) for f in FACTOR_LRS)]
@@ -52,9 +58,17 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             out = args.runs / f"{fourier}_flr{factor_lr}_seed{seed}"
             spec = SteadySpec(
-                files["darcy_train"], val=files["darcy_val"], **COMMON, epochs=SIZES["darcy"]["epochs"], sub=2,
-                fourier=fourier, factor_lr=factor_lr, seed=seed, threads=args.threads, progress=False,
-            )  # fmt: skip
+                files["darcy_train"],
+                val=files["darcy_val"],
+                **COMMON,
+                epochs=SIZES["darcy"]["epochs"],
+                sub=2,
+                fourier=fourier,
+                factor_lr=factor_lr,
+                seed=seed,
+                threads=args.threads,
+                progress=False,
+            )
             record = read_record(out)
             if record is None or record.get("status") != "finished":
                 train_steady(spec, out, resume=(out / "last.pt").is_file())
@@ -87,4 +101,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

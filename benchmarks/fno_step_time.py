@@ -34,7 +34,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import resource
@@ -45,6 +44,8 @@ from pathlib import Path
 
 import torch
 from _timing import interleaved_median, write_result
+
+from monarch_sci.cli.scripts import SUPPRESS, add_flags, run_script, script_parser
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "fno_step_time.json"
 
@@ -221,16 +222,16 @@ def profile_config(config: str, top: int = 12) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = script_parser(__doc__)
     parser.add_argument("--configs", nargs="+", default=None, choices=sorted(CONFIGS), help="default ns32 darcy16")
     parser.add_argument("--mri", action="store_true", help="add the unrolled MRI configuration (mri64)")
     parser.add_argument("--repeats", type=int, default=7, help="timed steps per model (median)")
-    parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
+    add_flags(parser, "threads", threads=1)
     parser.add_argument("--memory-steps", type=int, default=2, help="training steps in each memory probe")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--profile", action="store_true", help="print torch.profiler tables of one step per model")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT})")
-    parser.add_argument("--memory-probe", nargs=2, metavar=("CONFIG", "MODEL"), help=argparse.SUPPRESS)
+    add_flags(parser, "out", out=DEFAULT_OUT, out_type=Path, out_help=f"JSON output (default {DEFAULT_OUT})")
+    parser.add_argument("--memory-probe", nargs=2, metavar=("CONFIG", "MODEL"), help=SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.memory_probe:
@@ -273,4 +274,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

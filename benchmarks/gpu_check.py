@@ -19,7 +19,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import math
@@ -32,6 +31,8 @@ from pathlib import Path
 
 import torch
 from _timing import write_result
+
+from monarch_sci.cli.scripts import run_script, script_parser
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -188,9 +189,15 @@ def time_cg_sense(device: str, s: int = 320, coils: int = 8, slices: int = 4, it
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT})")
-    parser.add_argument("--device", default="cuda", help="CUDA device (default cuda)")
+    parser = script_parser(
+        __doc__,
+        "out",
+        "device",
+        out=DEFAULT_OUT,
+        out_type=Path,
+        out_help=f"JSON output (default {DEFAULT_OUT})",
+        device="cuda",
+    )
     parser.add_argument("--skip-tests", action="store_true", help="timings only (no pytest -m gpu run)")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
@@ -236,4 +243,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

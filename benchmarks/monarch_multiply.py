@@ -23,7 +23,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import math
 import os
@@ -35,6 +34,7 @@ from pathlib import Path
 import torch
 from _timing import CLOCKS, interleaved_median, write_result
 
+from monarch_sci.cli.scripts import add_flags, run_script, script_parser
 from monarch_sci.multiply import monarch_multiply, monarch_to_dense
 
 CLOCK = "wall"
@@ -250,12 +250,12 @@ def _print_dft(rows: list[dict]) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = script_parser(__doc__)
     parser.add_argument("--quick", action="store_true", help="small batch and few repeats (a smoke run)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT})")
+    add_flags(parser, "out", out=DEFAULT_OUT, out_type=Path, out_help=f"JSON output (default {DEFAULT_OUT})")
     parser.add_argument("--batch", type=int, default=None, help="batch size (default 2048, --quick 128)")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per method (default 7, --quick 3)")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    add_flags(parser, "threads")
     parser.add_argument(
         "--clock",
         choices=sorted(CLOCKS),
@@ -336,4 +336,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

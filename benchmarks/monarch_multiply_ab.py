@@ -11,7 +11,6 @@ module is loaded from ``git show REV:monarch_sci/multiply.py``; the forward outp
 
 from __future__ import annotations
 
-import argparse
 import math
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from _timing import interleaved_median  # noqa: E402
 from monarch_multiply import fly_multiply  # noqa: E402
 
 import monarch_sci.multiply as new  # noqa: E402
+from monarch_sci.cli.scripts import add_flags, run_script, script_parser  # noqa: E402
 
 
 def load_revision(rev: str) -> types.ModuleType:
@@ -72,11 +72,11 @@ def ab_size(n: int, old: types.ModuleType, repeats: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = script_parser(__doc__)
     parser.add_argument("rev", help="git revision of the old kernel (A)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 4096])
     parser.add_argument("--repeats", type=int, default=9)
-    parser.add_argument("--threads", type=int, default=1)
+    add_flags(parser, "threads", threads=1)
     parser.add_argument("--chunk-bytes", type=int, default=None, help="override _CHUNK_BYTES of the new kernel (B)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -88,4 +88,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

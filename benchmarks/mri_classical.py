@@ -24,7 +24,6 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"  # before numpy/torch load their thread pools
 
-import argparse  # noqa: E402
 import resource  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
@@ -37,6 +36,7 @@ import _timing  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from monarch_sci.cli.scripts import add_flags, run_script, script_parser  # noqa: E402
 from monarch_sci.datasets.mri.importers import read_cfl, write_cfl  # noqa: E402
 from monarch_sci.datasets.mri.masks import poisson_mask  # noqa: E402
 from monarch_sci.datasets.mri.simulate import SimulationConfig, simulate_volume  # noqa: E402
@@ -235,7 +235,7 @@ def table(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = script_parser(__doc__)
     ap.add_argument("--cases", nargs="+", default=["knee", "real230"], choices=["knee", "real230", "quick"])
     ap.add_argument("--quick", action="store_true", help="only the tiny 'quick' case, 1 repeat, no result files")
     ap.add_argument("--lam", type=float, default=1e-3, help="Tikhonov λ of CG-SENSE (all tools)")
@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--l1-lam-rel", type=float, default=3e-4, help="ℓ1 weight relative to max|Aᴴy|")
     ap.add_argument("--l1-iter", type=int, default=30)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--out", type=Path, default=RESULTS / "mri_classical_timing.json")
+    add_flags(ap, "out", out=RESULTS / "mri_classical_timing.json", out_type=Path, out_help="JSON result")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     cases, repeats = (["quick"], 1) if args.quick else (args.cases, args.repeats)
@@ -286,4 +286,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_script(main))

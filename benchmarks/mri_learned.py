@@ -27,7 +27,6 @@ network learn at 1e-4 because at 1e-3 its validation loss rose after two epochs)
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -37,6 +36,7 @@ import numpy as np
 import torch
 from _timing import shard
 
+from monarch_sci.cli.scripts import add_flags, run_script, script_parser
 from monarch_sci.operators.mri.training import ReconTrainSpec, train_recon_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -216,7 +216,7 @@ def summarise(metrics_per_seed: list[dict]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = script_parser(__doc__)
     p.add_argument("--data", default="data/mri64", help="folder with train/, val/, test/")
     p.add_argument("--runs", default="runs/mri_learned", help="where the run folders go")
     p.add_argument("--epochs", type=int, default=6)
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         help="K/N: train only every N-th planned run from the K-th, so "
         "that N processes can share the plan (report with --only-report afterwards)",
     )
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "mri_learned"))
+    add_flags(p, "out", out=str(ROOT / "benchmarks" / "results" / "mri_learned"), out_help="results folder")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     from monarch_sci.operators.mri.slice_bank import load_slice_bank
@@ -495,4 +495,4 @@ def figure_grid(results, classical_rows, test, path: Path, runs_dir: Path) -> No
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

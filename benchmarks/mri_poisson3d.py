@@ -29,7 +29,6 @@ then trains and reports. Protocol (fixed before any test number was seen):
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -38,6 +37,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from _timing import shard
+
+from monarch_sci.cli.scripts import add_flags, run_script, script_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPE = (64, 48)
@@ -322,7 +323,7 @@ def goals(rows: list[dict]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = script_parser(__doc__)
     p.add_argument("--data", default="data/mri3d", help="folder with train/, val/, test/ (simulated if missing)")
     p.add_argument("--runs", default="runs/mri_poisson3d", help="where the run folders go")
     p.add_argument("--epochs", type=int, default=8)
@@ -335,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="K/N",
         help="K/N: train only every N-th planned run from the K-th",
     )
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "mri_poisson3d"))
+    add_flags(p, "out", out=str(ROOT / "benchmarks" / "results" / "mri_poisson3d"), out_help="results folder")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     k, n = args.shard
@@ -358,4 +359,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

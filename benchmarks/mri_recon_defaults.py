@@ -22,7 +22,6 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"  # before numpy/torch load their thread pools
 
-import argparse  # noqa: E402
 import inspect  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
@@ -33,6 +32,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from mri_classical import make_case  # noqa: E402
 
+from monarch_sci.cli.scripts import add_flags, run_script, script_parser  # noqa: E402
 from monarch_sci.operators.mri.classical import ReconProblem, cg_sense, l1_wavelet_recon  # noqa: E402
 from monarch_sci.operators.mri.sense import SenseOperator  # noqa: E402
 
@@ -139,14 +139,14 @@ def table(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = script_parser(__doc__)
     ap.add_argument("--quick", action="store_true", help="the tiny case, short runs, no result files")
     ap.add_argument("--lams", type=float, nargs="+", default=[1e-3, 1e-2], help="CG-SENSE Tikhonov weights")
     ap.add_argument("--tols", type=float, nargs="+", default=[1e-3, 3e-4, 1e-4, 3e-5, 1e-5])
     ap.add_argument("--l1-lam-rels", type=float, nargs="+", default=[3e-4, 1e-3])
     ap.add_argument("--l1-tols", type=float, nargs="+", default=[1e-3, 3e-4, 1e-4])
     ap.add_argument("--l1-ref-iter", type=int, default=2000)
-    ap.add_argument("--out", type=Path, default=RESULTS / "mri_recon_defaults.json")
+    add_flags(ap, "out", out=RESULTS / "mri_recon_defaults.json", out_type=Path, out_help="JSON result")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     case = make_case("quick" if args.quick else "real230")
@@ -182,4 +182,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_script(main))

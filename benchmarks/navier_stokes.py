@@ -21,13 +21,14 @@ table and writes ``benchmarks/results/navier_stokes.json``.
 
 from __future__ import annotations
 
-import argparse
 import platform
+import sys
 import time
 from pathlib import Path
 
 import torch
 
+from monarch_sci.cli.scripts import add_flags, run_script, script_parser
 from monarch_sci.datasets.pde.grf import GaussianRandomField
 from monarch_sci.datasets.pde.ns_solver import NavierStokes2d, fno_forcing
 from monarch_sci.training.checkpoint import write_json_atomic
@@ -108,15 +109,13 @@ def long_check(s, batch, t_long, device):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--device", default="cpu", help="auto | cpu | cuda | cuda:K (auto: the GPU when present)")
-    p.add_argument("--threads", type=int, default=1)
+    p = script_parser(__doc__, "device", "threads", device="cpu", threads=1)
     p.add_argument("--sizes", type=int, nargs="+", default=[64, 256])
     p.add_argument("--batch-size", "--batch", dest="batch", type=int, nargs="+", default=[16, 4], help="per size")
     p.add_argument("--t-bench", type=float, nargs="+", default=[0.2, 0.2], help="timed horizon per size")
     p.add_argument("--dt-ref", type=float, default=5e-4)
     p.add_argument("--t-long", type=float, default=20.0, help="horizon of the 64² self-convergence check (0: skip)")
-    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "navier_stokes.json"))
+    add_flags(p, "out", out=str(Path(__file__).parent / "results" / "navier_stokes.json"), out_help="JSON result")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.device == "auto":
@@ -157,4 +156,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

@@ -11,12 +11,13 @@ samples; the table gives the largest over time). Command (one thread; the 256² 
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
 import torch
+
+from monarch_sci.cli.scripts import run_script, script_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ((64, 0.01), (64, 0.005), (128, 0.01), (128, 0.005), (256, 0.0025))
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     from monarch_sci.datasets.pde.ns_solver import NavierStokes2d, downsample_field, fno_forcing
     from monarch_sci.training.checkpoint import write_json_atomic, write_text_atomic
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = script_parser(__doc__)
     p.add_argument("--visc", type=float, default=1e-4)
     p.add_argument("--n", type=int, default=2, help="initial fields")
     p.add_argument("--T", type=float, default=20.0)
@@ -66,4 +67,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

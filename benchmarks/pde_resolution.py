@@ -20,11 +20,12 @@ starting at K (generate the data first with ``--prepare``, or let shard 0 do it 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from pathlib import Path
+
+from monarch_sci.cli.scripts import add_flags, run_script, script_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -209,13 +210,13 @@ def table(summary: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = script_parser(__doc__, summary="line")
     p.add_argument("--data", type=Path, default=ROOT / "data" / "pde_resolution", help="data folder")
     p.add_argument("--work", type=Path, default=ROOT / "runs" / "pde_resolution", help="training run folders")
     p.add_argument("--runs", type=Path, default=RESULTS / "pde_resolution_runs", help="one JSON per finished run")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--shard", default="0/1", help="K/N: run every N-th run starting at K")
-    p.add_argument("--threads", type=int, default=None)
+    add_flags(p, "threads")
     p.add_argument("--prepare", action="store_true", help="only generate the data")
     p.add_argument("--summarize", action="store_true", help="only write the summary of the finished runs")
     args = p.parse_args(argv)
@@ -249,4 +250,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

@@ -28,7 +28,6 @@ A run is converged when its best validation error improved by less than 1% over 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import os
@@ -301,7 +300,9 @@ def run_stage(stage: str, shard: tuple[int, int], work: Path, threads: int | Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    from monarch_sci.cli.scripts import add_flags, script_parser
+
+    p = script_parser(__doc__, summary="line")
     p.add_argument("--stage", choices=tuple(STAGES), help="train the pending runs of this stage")
     p.add_argument("--seeds", type=int, nargs="+", help="only these seeds (default: the stage's)")
     p.add_argument("--problems", nargs="+", help="only these problems (default: the stage's)")
@@ -310,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         "--shard", type=shard, default=(0, 1), metavar="K/N", help="K/N: every N-th run of the stage starting at K"
     )
     p.add_argument("--work", type=Path, default=ROOT / "runs" / "pde_science", help="training run folders")
-    p.add_argument("--threads", type=int, default=1)
+    add_flags(p, "threads", threads=1)
     p.add_argument("--prepare", nargs="*", metavar="PROBLEM", help="generate the data (default: every problem)")
     p.add_argument("--list", action="store_true", help="print the stage's runs and whether each is finished")
     p.add_argument("--summarize", action="store_true", help="write the tables and curves of the finished runs")

@@ -17,3 +17,14 @@ def _seed_everything(request):
     torch.manual_seed(seed)
     np.random.seed(seed)
     yield
+
+
+@pytest.fixture(scope="session")
+def fully_sampled_mri(tmp_path_factory):
+    """A folder of two small simulated fully sampled fastMRI files (2 slices, 4 coils, k-space 64 × 32)."""
+    from monarch_sci.datasets import SimulationConfig, simulate_dataset
+
+    out = tmp_path_factory.mktemp("fully_sampled_mri")
+    cfg = SimulationConfig(recon_size=(32, 32), num_coils=4, num_slices=2, oversampling=2, fine_factor=1, seed=3)
+    simulate_dataset(out, cfg, 2)
+    return out

@@ -99,7 +99,8 @@ def test_the_tree_is_what_the_architecture_draws():
     assert not (ROOT / "monarch_sci" / "jobs").exists()
 
 
-#: The command line: one module (or package) per command group, the shared flags and error path, the entry point.
+#: The command line: one module (or package) per command group, the shared flags and error path, the entry point,
+#: and the parser and error path of the scripts beside it (``scripts``).
 CLI_GROUPS = ("demo", "mri", "ns", "pde")
 #: Old CLI module paths kept for one release as deprecated forwards (delete each with its file).
 CLI_DEPRECATED = ("mri_learned",)
@@ -111,7 +112,7 @@ def test_the_command_line_is_one_module_per_group():
     cli = ROOT / "monarch_sci" / "cli"
     found = {p.stem for p in cli.glob("*.py")} | {p.name for p in cli.iterdir() if (p / "__init__.py").is_file()}
     assert sorted(GROUPS) == sorted(CLI_GROUPS)
-    assert found == {"__init__", "__main__", "common", *CLI_GROUPS, *CLI_DEPRECATED}
+    assert found == {"__init__", "__main__", "common", "scripts", *CLI_GROUPS, *CLI_DEPRECATED}
     for old in CLI_DEPRECATED:
         assert "Deprecated" in (cli / f"{old}.py").read_text().split("\n", 1)[0], old
 
@@ -176,6 +177,42 @@ def test_deprecated_forwards_are_lazy_and_still_needed():
         assert hook and any(
             isinstance(n, ast.ImportFrom) and _resolve(module, n) == target for n in ast.walk(hook[0])
         ), f"{module}: the forward to {target} is not in __getattr__ (or is gone: remove it from the list)"
+
+
+#: Where Python files live outside the package folders: they may parse arguments only through ``monarch_sci.cli``.
+SCRIPT_FOLDERS = ("benchmarks", "notebooks")
+
+
+def _imports_argparse(path: Path) -> bool:
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "argparse" for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "argparse":
+            return True
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "__import__":
+            if node.args and isinstance(node.args[0], ast.Constant) and node.args[0].value == "argparse":
+                return True
+    return False
+
+
+def test_only_the_command_line_parses_arguments():
+    # ARCHITECTURE.md: "The CLI is the only code that parses arguments"; scripts build their parser with
+    # monarch_sci.cli.scripts.script_parser
+    files = [*MODULES.values(), *(p for f in SCRIPT_FOLDERS for p in sorted((ROOT / f).rglob("*.py")))]
+    offenders = sorted(
+        str(p.relative_to(ROOT)) for p in files if "monarch_sci/cli" not in p.as_posix() and _imports_argparse(p)
+    )
+    assert offenders == []
+
+
+def test_the_argparse_check_can_fail(tmp_path):
+    for text in ("import argparse\n", "def f():\n    from argparse import ArgumentParser\n", "import argparse as ap\n"):
+        (tmp_path / "x.py").write_text(text)
+        assert _imports_argparse(tmp_path / "x.py"), text
+    (tmp_path / "x.py").write_text("from monarch_sci.cli.scripts import script_parser  # argparse\n")
+    assert not _imports_argparse(tmp_path / "x.py")
+    assert any(p.name == "pde_science.py" for p in (ROOT / "benchmarks").rglob("*.py"))  # the folders are seen
+    assert any(m.startswith("monarch_sci.operators.") for m in MODULES)
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))

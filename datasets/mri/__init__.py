@@ -1,4 +1,5 @@
-"""MRI data: fastMRI files (reader and writer), importers (NumPy, BART, ISMRMRD), masks, simulated acquisitions."""
+"""MRI data: fastMRI files (reader and writer), importers (NumPy, BART, ISMRMRD), masks, simulated acquisitions,
+undersampled (test-style) copies."""
 
 from monarch_sci.datasets.mri.fastmri import (
     FastMRIFileError,
@@ -14,12 +15,14 @@ from monarch_sci.datasets.mri.ismrmrd_header import make_ismrmrd_header, parse_i
 from monarch_sci.datasets.mri.ismrmrd_raw import read_ismrmrd_kspace
 from monarch_sci.datasets.mri.masks import LineMaskFunc, apply_line_mask, infer_mask, poisson_mask, volume_seed
 from monarch_sci.datasets.mri.simulate import SimulationConfig, simulate_dataset
+from monarch_sci.datasets.mri.undersample import UndersampleSpec, undersample_files
 
 __all__ = [
     "FastMRIFileError",
     "FastMRISliceDataset",
     "LineMaskFunc",
     "SimulationConfig",
+    "UndersampleSpec",
     "apply_line_mask",
     "center_crop",
     "fastmri_rss",
@@ -32,6 +35,7 @@ __all__ = [
     "read_cfl",
     "read_ismrmrd_kspace",
     "simulate_dataset",
+    "undersample_files",
     "volume_mask",
     "volume_seed",
     "write_fastmri_volume",

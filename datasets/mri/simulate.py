@@ -50,6 +50,8 @@ from scipy import ndimage
 from monarch_sci.datasets.mri.fastmri import fastmri_rss, write_fastmri_volume
 from monarch_sci.datasets.mri.ismrmrd_header import make_ismrmrd_header
 from monarch_sci.fourier import fft2c, ifft2c
+from monarch_sci.training.checkpoint import atomic_output
+from monarch_sci.training.ranks import rank_env, rank_group, rank_share
 
 __all__ = [
     "SimulatedVolume",
@@ -433,7 +435,14 @@ def simulate_dataset(
     prefix: str = "file_sim",
     progress: bool = False,
 ) -> list[Path]:
-    """Write ``num_volumes`` simulated volumes as fastMRI files ``{prefix}{seed:03d}{v:04d}.h5`` in ``out_dir``."""
+    """Write ``num_volumes`` simulated volumes as fastMRI files ``{prefix}{seed:03d}{v:04d}.h5`` in ``out_dir``.
+
+    Each file appears under its final name only when complete
+    (:func:`~monarch_sci.training.checkpoint.atomic_output`): a run killed midway leaves every file it had not
+    finished as it was (absent, or the previous run's). Under ``torchrun`` (``RANK`` / ``WORLD_SIZE``) each rank
+    simulates a contiguous share of the volumes (volume ``v`` depends only on ``(cfg, v)``: the same files as one
+    process writes); every rank returns once all files are written. Returns the paths of all ``num_volumes`` files.
+    """
     if num_volumes < 1:
         raise ValueError(f"simulate_dataset: num_volumes must be >= 1, got {num_volumes}")
     out = Path(out_dir)
@@ -448,31 +457,38 @@ def simulate_dataset(
         num_coils=cfg.num_coils,
         num_slices=cfg.num_slices,
     )
-    it = range(num_volumes)
-    if progress:
+    rank, world = rank_env("simulate_dataset")
+    it = rank_share(num_volumes, rank, world)
+    if progress and rank == 0:
         from tqdm import tqdm
 
         it = tqdm(it, desc="simulate", unit="vol")
-    paths = []
-    params = {f"sim_{k}": (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}
-    for v in it:
-        vol = simulate_volume(cfg, v)
-        path = out / f"{prefix}{cfg.seed:03d}{v:04d}.h5"
-        attrs = {
-            "acquisition": vol.acquisition,
-            "max": float(vol.reconstruction_rss.max()),
-            "norm": float(np.linalg.norm(vol.reconstruction_rss)),
-            "patient_id": f"sim-{cfg.seed:03d}-{v:04d}",
-            "sim_volume_index": v,
-            "sim_noise_std": vol.noise_std,
-            **params,
-        }
+    paths = [out / f"{prefix}{cfg.seed:03d}{v:04d}.h5" for v in range(num_volumes)]
+    with rank_group(world) as barrier:
+        for v in it:
+            _write_volume(cfg, v, paths[v], header)
+        barrier()
+    return paths
+
+
+def _write_volume(cfg: SimulationConfig, v: int, path: Path, header: str) -> None:
+    """Simulate volume ``v`` and write it to ``path`` (atomically), with every simulation parameter as attrs."""
+    params = {f"sim_{k}": (list(x) if isinstance(x, tuple) else x) for k, x in asdict(cfg).items()}
+    vol = simulate_volume(cfg, v)
+    attrs = {
+        "acquisition": vol.acquisition,
+        "max": float(vol.reconstruction_rss.max()),
+        "norm": float(np.linalg.norm(vol.reconstruction_rss)),
+        "patient_id": f"sim-{cfg.seed:03d}-{v:04d}",
+        "sim_volume_index": v,
+        "sim_noise_std": vol.noise_std,
+        **params,
+    }
+    with atomic_output(path) as tmp:
         write_fastmri_volume(
-            path,
+            tmp,
             kspace=vol.kspace,
             header_xml=header,
             reconstructions={"reconstruction_rss": vol.reconstruction_rss},
             attrs=attrs,
         )
-        paths.append(path)
-    return paths

@@ -25,7 +25,8 @@ the order against a manufactured solution), solved by ``scipy.sparse.linalg.spso
 :func:`generate_darcy` writes an HDF5 pairs file (``x`` the coefficient, ``y`` the solution, ``(N, s, s)``
 float32, every parameter as attributes) that :func:`~monarch_sci.datasets.pde.pairs.read_field_pairs` reads.
 It writes ``PATH.partial`` first (resumable: a rerun with the same parameters continues after the last finished
-sample; sample ``i`` depends only on ``(seed, i)``) and renames it to ``PATH`` when complete.
+sample; sample ``i`` depends only on ``(seed, i)``) and renames it to ``PATH`` when complete
+(:func:`~monarch_sci.training.checkpoint.atomic_output` with ``resumable=True``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from monarch_sci.training.checkpoint import atomic_output, partial_path
+from monarch_sci.training.ranks import rank_env, rank_group, rank_share, shard_name
 
 from .grf import GaussianRandomField
 
@@ -127,8 +131,15 @@ def darcy_coefficient(config: DarcyConfig, indices: range | list[int]) -> np.nda
     return np.where(psi >= 0, config.a_pos, config.a_neg)
 
 
-def generate_darcy(path: str | os.PathLike, config: DarcyConfig, *, progress: bool = False) -> Path:
+def generate_darcy(
+    path: str | os.PathLike, config: DarcyConfig, *, progress: bool = False, overwrite: bool = False
+) -> Path:
     """Write ``config.n`` Darcy pairs to the HDF5 file ``path`` (resumable; see the module docstring).
+
+    ``overwrite=True`` replaces an existing ``path`` and discards the unfinished files of an earlier run instead
+    of continuing them. Under ``torchrun`` (``RANK`` / ``WORLD_SIZE``) each rank solves a contiguous share of the
+    samples into its own resumable shard file, and rank 0 joins them into ``path`` (the same data as one process
+    writes: sample ``i`` depends only on ``(seed, i)``).
 
     Examples
     --------
@@ -138,21 +149,79 @@ def generate_darcy(path: str | os.PathLike, config: DarcyConfig, *, progress: bo
     >>> [t.shape for t in read_field_pairs(out)]
     [torch.Size([2, 17, 17, 1]), torch.Size([2, 17, 17, 1])]
     """
+    path = Path(path)
+    rank, world = rank_env("generate_darcy")
+    shards = [path.with_name(shard_name(path.name, r, world)) for r in range(world)] if world > 1 else []
+    if overwrite and rank == 0:
+        for p in (path, partial_path(path), *shards, *map(partial_path, shards)):
+            p.unlink(missing_ok=True)
+    attrs = {"format": "monarch-sci/pairs/1", "problem": "darcy", **asdict(config)}
+    with rank_group(world) as barrier:
+        barrier()  # nobody starts before rank 0 has removed old files (overwrite)
+        if path.exists():
+            raise FileExistsError(f"generate_darcy: {path} exists; remove it or choose another path")
+        if world == 1:
+            with atomic_output(path, resumable=True) as partial:
+                _fill(partial, config, attrs, progress, range(config.n))
+        else:
+            if partial_path(path).exists():
+                raise ValueError(
+                    f"generate_darcy: {partial_path(path)} is an unfinished single-process run; finish it with one "
+                    "process (without torchrun) or overwrite it"
+                )
+            mine = rank_share(config.n, rank, world)
+            if len(mine) and not shards[rank].exists():
+                with atomic_output(shards[rank], resumable=True) as partial:
+                    _fill(partial, config, attrs, progress and rank == 0, mine)
+            barrier()
+            if rank == 0:
+                _join(path, shards, config, attrs)
+            barrier()
+    if progress and rank == 0:
+        print()
+    return path
+
+
+def _join(path: Path, shards: list[Path], config: DarcyConfig, attrs: dict) -> None:
+    """Write ``path`` from the ranks' shard files (each holds its share of the samples), then remove them."""
     import h5py
 
-    path = Path(path)
-    if path.exists():
-        raise FileExistsError(f"generate_darcy: {path} exists; remove it or choose another path")
-    partial = path.with_name(path.name + ".partial")
-    attrs = {"format": "monarch-sci/pairs/1", "problem": "darcy", **asdict(config)}
-    mode = "r+" if partial.exists() else "w"
-    with h5py.File(partial, mode) as h5:
-        if mode == "w":
-            h5.attrs.update(attrs)
-            h5.create_dataset("x", (config.n, config.s, config.s), dtype="f4", chunks=(1, config.s, config.s))
-            h5.create_dataset("y", (config.n, config.s, config.s), dtype="f4", chunks=(1, config.s, config.s))
-            h5.create_dataset("done", (config.n,), dtype=bool, fillvalue=False)
-        else:
+    world = len(shards)
+    with atomic_output(path) as tmp:
+        _create(tmp, config, attrs)
+        with h5py.File(tmp, "r+") as out:
+            for rank, shard in enumerate(shards):
+                mine = rank_share(config.n, rank, world)
+                if not len(mine):
+                    continue
+                with h5py.File(shard, "r") as h5:
+                    if not h5["done"][mine.start : mine.stop].all():
+                        raise ValueError(f"generate_darcy: {shard} is missing samples of its share {mine}")
+                    for key in ("x", "y", "done"):
+                        out[key][mine.start : mine.stop] = h5[key][mine.start : mine.stop]
+    for shard in shards:
+        shard.unlink(missing_ok=True)
+
+
+def _create(path: Path, config: DarcyConfig, attrs: dict) -> None:
+    import h5py
+
+    with h5py.File(path, "w") as h5:
+        h5.attrs.update(attrs)
+        h5.create_dataset("x", (config.n, config.s, config.s), dtype="f4", chunks=(1, config.s, config.s))
+        h5.create_dataset("y", (config.n, config.s, config.s), dtype="f4", chunks=(1, config.s, config.s))
+        h5.create_dataset("done", (config.n,), dtype=bool, fillvalue=False)
+
+
+def _fill(partial: Path, config: DarcyConfig, attrs: dict, progress: bool, indices: range) -> None:
+    """Create ``partial`` (or continue it: same parameters only) and solve the samples ``indices`` not yet done."""
+    import h5py
+
+    resumed = partial.exists()
+    if not resumed:
+        _create(partial, config, attrs)
+    with h5py.File(partial, "r+") as h5:
+        if resumed:
             old = {k: h5.attrs.get(k) for k in attrs}
             if any(old[k] != v for k, v in attrs.items()):
                 raise ValueError(
@@ -160,7 +229,7 @@ def generate_darcy(path: str | os.PathLike, config: DarcyConfig, *, progress: bo
                     "Remove it to start again."
                 )
         done = h5["done"]
-        todo = [i for i in range(config.n) if not done[i]]
+        todo = [i for i in indices if not done[i]]
         for k, i in enumerate(todo):
             a = darcy_coefficient(config, [i])[0]
             h5["x"][i] = a
@@ -168,8 +237,4 @@ def generate_darcy(path: str | os.PathLike, config: DarcyConfig, *, progress: bo
             done[i] = True
             h5.flush()
             if progress:
-                print(f"\rdarcy: {config.n - len(todo) + k + 1}/{config.n}", end="", flush=True)
-    if progress:
-        print()
-    os.replace(partial, path)
-    return path
+                print(f"\rdarcy: {len(indices) - len(todo) + k + 1}/{len(indices)}", end="", flush=True)

@@ -26,6 +26,8 @@ from typing import Any, Literal, get_args
 import numpy as np
 import torch
 
+from monarch_sci.training.ranks import rank_env, rank_group, rank_share, shard_name
+
 from .grf import GaussianRandomField
 from .ns_solver import DOWNSAMPLES, INTEGRATORS, Downsample, Integrator, NavierStokes2d, downsample_field, fno_forcing
 from .ns_store import StoreError, check_store_attrs, create_store, merge_shards, package_versions
@@ -108,14 +110,13 @@ def batch_ranges(n: int, batch: int) -> list[tuple[int, int]]:
 def shard_path(out: str | os.PathLike, rank: int, world_size: int) -> Path:
     """File of rank ``rank``'s shard of store ``out``."""
     out = Path(out)
-    return out.with_name(f"{out.name}.shard-{rank}-of-{world_size}.h5")
+    return out.with_name(shard_name(out.name, rank, world_size))
 
 
 def _rank_batches(n: int, batch: int, rank: int, world_size: int) -> list[tuple[int, int]]:
     batches = batch_ranges(n, batch)
-    lo = len(batches) * rank // world_size
-    hi = len(batches) * (rank + 1) // world_size
-    return batches[lo:hi]
+    share = rank_share(len(batches), rank, world_size)
+    return batches[share.start : share.stop]
 
 
 def _write_samples(
@@ -194,14 +195,6 @@ def _write_samples(
             bar.refresh()
 
 
-def _dist_env() -> tuple[int, int]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    if world < 1 or not 0 <= rank < world:
-        raise ValueError(f"generate_store: inconsistent RANK={rank} / WORLD_SIZE={world} environment")
-    return rank, world
-
-
 def generate_store(
     cfg: NSGenerationConfig,
     out: str | os.PathLike,
@@ -228,22 +221,15 @@ def generate_store(
 
     out = Path(out)
     device = torch.device(device)
-    rank, world = _dist_env()
+    rank, world = rank_env("generate_store")
     if device.type == "cuda" and device.index is None and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     attrs = {**cfg.attrs(device.type), **package_versions()}
     if overwrite and rank == 0:
         for p in [out, *(shard_path(out, r, world) for r in range(world))]:
             p.unlink(missing_ok=True)
-    pg = None
-    if world > 1:
-        import torch.distributed as dist
-
-        if not dist.is_initialized():
-            dist.init_process_group("gloo", timeout=barrier_timeout)
-            pg = dist
-        dist.barrier()  # nobody starts before rank 0 has removed old files (--overwrite)
-    try:
+    with rank_group(world, barrier_timeout) as barrier:
+        barrier()  # nobody starts before rank 0 has removed old files (--overwrite)
         if out.exists():
             with h5py.File(out, "r") as h5:
                 check_store_attrs(out, h5, attrs)
@@ -271,16 +257,11 @@ def generate_store(
                 progress=progress and rank == 0,
                 on_batch=on_batch,
             )
-        import torch.distributed as dist
-
-        dist.barrier()
+        barrier()
         if rank == 0:
             shards = [shard_path(out, r, world) for r in range(world) if _rank_batches(cfg.n, cfg.batch, r, world)]
             merge_shards(shards, out)
             for p in shards:
                 p.unlink()
-        dist.barrier()
+        barrier()
         return out
-    finally:
-        if pg is not None:
-            pg.destroy_process_group()

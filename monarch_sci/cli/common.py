@@ -27,6 +27,7 @@ __all__ = [
     "UserError",
     "add_command",
     "add_flags",
+    "cpu_device",
     "from_flags",
     "report_error",
     "resolve_device",
@@ -126,7 +127,9 @@ _FLAGS: dict[str, tuple[tuple[str, ...], tuple[str, ...], dict[str, Any]]] = {
 def add_flags(p: argparse.ArgumentParser, *names: str, **defaults: Any) -> None:
     """Add the shared flags ``names`` to ``p``; ``defaults`` overrides a flag's default (``None``: required).
 
-    ``"out"`` (with ``out_help=``), ``"no_progress"``, ``"resume"``, ``"overwrite"``, ``"mask_policy"`` (with
+    ``"out"`` (with ``out_help=``; required unless ``out=`` gives a default, ``out_type=`` converts it),
+    ``"cpu_device"`` (``--device`` of a command whose work cannot run on a GPU: check it with
+    :func:`cpu_device`), ``"no_progress"``, ``"resume"``, ``"overwrite"``, ``"mask_policy"`` (with
     ``mask_policies=``), ``"mask_type"`` (with ``mask_types=``, ``mask_type_help=``) are built here too, so
     each has one spelling and one help text.
     """
@@ -137,8 +140,16 @@ def add_flags(p: argparse.ArgumentParser, *names: str, **defaults: Any) -> None:
             _switch(p, "--resume", help="continue the run in --out from its last checkpoint")
         elif name == "overwrite":
             _switch(p, "--overwrite", help="replace finished outputs in --out instead of refusing")
+        elif name == "cpu_device":
+            p.add_argument(
+                "--device",
+                default="cpu",
+                help="cpu (auto: the same): this command's work runs on the CPU only; cuda is refused",
+            )
         elif name == "out":
-            p.add_argument("--out", required=True, help=defaults.pop("out_help", "output folder"))
+            kind = {"type": defaults.pop("out_type")} if "out_type" in defaults else {}
+            where = {"default": defaults.pop("out")} if "out" in defaults else {"required": True}
+            p.add_argument("--out", **where, **kind, help=defaults.pop("out_help", "output folder"))
         elif name == "mask_type":
             choices = defaults.pop("mask_types")
             p.add_argument(
@@ -170,6 +181,8 @@ def add_flags(p: argparse.ArgumentParser, *names: str, **defaults: Any) -> None:
                     kwargs["required"] = True
                 else:
                     kwargs["default"] = value
+                    if " (default:" in kwargs.get("help", ""):  # the help names the default: name the new one
+                        kwargs["help"] = kwargs["help"].split(" (default:")[0] + f" (default: {value})"
             p.add_argument(*options, dest=name, action=Flag, deprecated=deprecated, **kwargs)
     if defaults:
         raise TypeError(f"add_flags: unknown overrides {sorted(defaults)}")
@@ -222,6 +235,14 @@ def resolve_device(spec: str):
     if device.type != "cpu":
         raise UserError(f"--device: expected auto, cpu, cuda or cuda:K, got {spec!r}")
     return device
+
+
+def cpu_device(spec: str, work: str) -> str:
+    """``"cpu"`` for the ``--device`` of a CPU-only command (``cpu`` or ``auto``); any other device is a user error
+    saying that ``work`` runs on the CPU only (never a silent fallback)."""
+    if spec in ("cpu", "auto"):
+        return "cpu"
+    raise UserError(f"--device {spec}: {work} runs on the CPU only; use --device cpu (or auto)")
 
 
 def set_threads(n: int | None) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from monarch_sci.cli import common
 from monarch_sci.cli.common import (
     Flag,
     UserError,
@@ -85,6 +86,7 @@ def register(groups) -> None:
 
     info = add_command(sub, "info", show_info, help="print a store's parameters and completion")
     info.add_argument("path", help="HDF5 store or FNO .mat file")
+    add_flags(info, "cpu_device")
 
 
 def generation_config(args: argparse.Namespace):
@@ -205,6 +207,7 @@ def show_info(args: argparse.Namespace) -> int:
 
     from monarch_sci.datasets.pde.ns_dataset import NavierStokesDataset, detect_ns_format
 
+    common.cpu_device(args.device, "reading a store's header")
     path = Path(args.path)
     if not path.is_file():
         raise UserError(f"{path}: no such file (expected a Navier–Stokes store .h5 or an FNO .mat file)")

@@ -27,10 +27,12 @@ by :func:`~monarch_sci.operators.pde.forecasting.train_forecaster` and
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
 
+from monarch_sci.cli import common
 from monarch_sci.cli.common import Flag, UserError, add_command, add_flags, from_flags, resolve_device, set_threads
 
 #: The Monarch factors' learning rate when --factor-lr is not given (the published comparisons' setting).
@@ -243,7 +245,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 # (pressure) on ``S × S`` nodes with :func:`~monarch_sci.datasets.pde.darcy.generate_darcy`. The samples go to
 # ``FILE.h5.partial`` and the file is renamed when complete, so an interrupted run continues when the same command
 # is rerun (sample ``i`` depends only on ``(seed, i)``). A JSON record (parameters, versions, seconds) is written
-# atomically beside it as ``FILE.json``. Every argument is checked before anything is created.
+# atomically beside it as ``FILE.json``. Every argument is checked before anything is created. Under
+# ``torchrun --nproc_per_node=K`` the ranks share the samples (one shard file each, joined by rank 0).
 
 
 def _register_darcy(sub: argparse._SubParsersAction) -> None:
@@ -254,9 +257,16 @@ def _register_darcy(sub: argparse._SubParsersAction) -> None:
     gen = add_command(
         darcy_sub, "generate", cmd_darcy_generate, help="generate Darcy pairs into an HDF5 file (resumable)"
     )
-    gen.add_argument("--n", type=int, required=True, help="number of samples")
+    gen.add_argument(
+        "--n",
+        "--num-samples",
+        type=int,
+        required=True,
+        help="number of samples; under torchrun the ranks share them: write --num-samples there (torchrun takes "
+        "--n for an abbreviation of its own options)",
+    )
     gen.add_argument("--resolution", type=int, default=85, help="grid nodes per axis S (boundary included)")
-    add_flags(gen, "seed", "no_progress")
+    add_flags(gen, "seed", "no_progress", "cpu_device")
     gen.add_argument("--alpha", type=float, default=2.0, help="GRF smoothness α of the coefficient")
     gen.add_argument("--tau", type=float, default=3.0, help="GRF inverse length scale τ")
     gen.add_argument("--a-pos", type=float, default=12.0, help="coefficient where the field is >= 0")
@@ -287,6 +297,7 @@ def cmd_darcy_generate(args: argparse.Namespace) -> int:
     from monarch_sci.training.checkpoint import write_json_atomic
     from monarch_sci.training.records import package_versions
 
+    common.cpu_device(args.device, "the Darcy solver (SciPy sparse)")
     config = _darcy_config(args)
     out = Path(args.out)
     record_path = out.with_suffix(".json")
@@ -294,16 +305,15 @@ def cmd_darcy_generate(args: argparse.Namespace) -> int:
         raise UserError(f"--out {out}: expected an HDF5 file name ending in .h5 or .hdf5")
     if not out.parent.is_dir():
         raise UserError(f"--out {out}: the folder {out.parent} does not exist; create it first")
-    if out.exists():
-        if not args.overwrite:
-            raise UserError(f"--out {out} exists; pass --overwrite to replace it, or choose another --out")
-        out.unlink()
+    if out.exists() and not args.overwrite:
+        raise UserError(f"--out {out} exists; pass --overwrite to replace it, or choose another --out")
+    rank = int(os.environ.get("RANK", "0"))  # under torchrun each rank solves its share; rank 0 keeps the record
+    if args.overwrite and rank == 0:
         record_path.unlink(missing_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    if args.overwrite:
-        partial.unlink(missing_ok=True)
     t0 = time.perf_counter()
-    generate_darcy(out, config, progress=not args.no_progress)
+    generate_darcy(out, config, progress=not args.no_progress, overwrite=args.overwrite)
+    if rank != 0:
+        return 0
     record = {
         "command": "pde darcy generate",
         "config": asdict(config),

@@ -30,6 +30,7 @@ __all__ = [
     "atomic_output",
     "get_rng_state",
     "load_checkpoint",
+    "partial_path",
     "save_checkpoint",
     "save_figure",
     "set_rng_state",
@@ -73,12 +74,33 @@ def set_rng_state(state: dict[str, Any], loader_generator: torch.Generator | Non
         loader_generator.set_state(state["loader"])
 
 
+def partial_path(path: str | os.PathLike) -> Path:
+    """The temporary name of a resumable output (:func:`atomic_output` with ``resumable=True``): ``PATH.partial``.
+
+    Examples
+    --------
+    >>> partial_path("data/darcy.h5").name
+    'darcy.h5.partial'
+    """
+    path = Path(path)
+    return path.with_name(path.name + ".partial")
+
+
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a per-process temporary path in ``path``'s folder; on success ``os.replace`` it onto ``path``.
+def atomic_output(path: str | os.PathLike, *, resumable: bool = False) -> Iterator[Path]:
+    """Yield a temporary path in ``path``'s folder; on success ``os.replace`` it onto ``path``.
 
     A reader sees the old file or the new one, never half of one: a writer killed (or failing) inside the
-    ``with`` block leaves ``path`` as it was and removes its temporary file.
+    ``with`` block leaves ``path`` as it was. The one way every job writes a file.
+
+    Parameters
+    ----------
+    path
+        The final name.
+    resumable
+        ``False``: a per-process temporary file, removed when the block fails. ``True``: the temporary file is
+        :func:`partial_path` (``PATH.partial``, the same for every process) and is kept when the block fails, so
+        that a rerun can open it and continue where the last one stopped (the writer decides how).
 
     Examples
     --------
@@ -88,15 +110,23 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     ...     _ = tmp.write_text("done")
     >>> out.read_text()
     'done'
+    >>> try:
+    ...     with atomic_output(out, resumable=True) as tmp:
+    ...         _ = tmp.write_text("half")
+    ...         raise KeyboardInterrupt
+    ... except KeyboardInterrupt:
+    ...     pass
+    >>> out.read_text(), partial_path(out).read_text()
+    ('done', 'half')
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = partial_path(path) if resumable else path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         yield tmp
         os.replace(tmp, path)
     finally:
-        if tmp.exists():
+        if not resumable and tmp.exists():
             tmp.unlink()
 
 

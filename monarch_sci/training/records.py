@@ -9,6 +9,7 @@ one by the jobs that compare trained models:
   experiments, so the jobs refuse it and name the arguments);
 * :func:`field_and_flag` — how an error of a typed spec names a field: with its command-line flag, so that one
   message serves the Python caller and the command line (``batch_size (--batch-size)``);
+* :func:`job_record` — the record a job writes beside its outputs (command, arguments, versions, results);
 * :func:`pool_seeds` — one metric over several training seeds and test volumes, as a mean and its two spreads
   (the numbers a comparison of trained models reports).
 """
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["defining_differences", "field_and_flag", "package_versions", "pool_seeds"]
+__all__ = ["defining_differences", "field_and_flag", "job_record", "package_versions", "pool_seeds"]
 
 _ALWAYS = ("numpy", "torch")
 
@@ -44,6 +45,20 @@ def package_versions(*extra: str) -> dict[str, str]:
         except ImportError:
             continue
     return out
+
+
+def job_record(command: str, arguments: Mapping[str, Any], *packages: str, **extra: Any) -> dict[str, Any]:
+    """The JSON record of a job: ``{"command", "args", "versions" (with ``packages``), **extra}``.
+
+    The arguments are stored as JSON reads them back (paths as strings, tuples as lists).
+
+    Examples
+    --------
+    >>> record = job_record("mri recon", {"model": "cg_sense"}, "h5py", method="cg_sense")
+    >>> record["command"], record["args"], record["method"], "h5py" in record["versions"]
+    ('mri recon', {'model': 'cg_sense'}, 'cg_sense', True)
+    """
+    return {"command": command, "args": _norm(dict(arguments)), "versions": package_versions(*packages), **extra}
 
 
 def field_and_flag(name: str) -> str:

@@ -11,8 +11,18 @@ from monarch_sci.operators.mri.classical import (
     zero_filled_rss,
 )
 from monarch_sci.operators.mri.coil_maps import calibration_width, espirit_maps
+from monarch_sci.operators.mri.compare import CompareSpec, compare_methods
+from monarch_sci.operators.mri.methods import (
+    EXTRA_METHODS,
+    RUN_LOADERS,
+    UnknownMethodError,
+    recon_methods,
+    register_recon_method,
+    resolve_method,
+)
 from monarch_sci.operators.mri.models import build_model, load_run
 from monarch_sci.operators.mri.msense import MSENSE, DiagonalSENSE
+from monarch_sci.operators.mri.recon_file import ReconFileSpec, reconstruct_file
 from monarch_sci.operators.mri.recon_task import ReconTask, volume_metrics
 from monarch_sci.operators.mri.runs import evaluate_run, reconstruct_with_run
 from monarch_sci.operators.mri.sense import SenseOperator
@@ -22,10 +32,14 @@ from monarch_sci.operators.mri.unet import UNetRecon
 from monarch_sci.operators.mri.unrolled import UnrolledSENSE
 
 __all__ = [
+    "EXTRA_METHODS",
     "MSENSE",
+    "RUN_LOADERS",
     "CGResult",
+    "CompareSpec",
     "DiagonalSENSE",
     "L1Result",
+    "ReconFileSpec",
     "ReconProblem",
     "ReconSlices",
     "ReconTask",
@@ -33,10 +47,12 @@ __all__ = [
     "SenseOperator",
     "SliceBank",
     "UNetRecon",
+    "UnknownMethodError",
     "UnrolledSENSE",
     "build_model",
     "calibration_width",
     "cg_sense",
+    "compare_methods",
     "conjugate_gradient",
     "espirit_maps",
     "evaluate_run",
@@ -44,7 +60,11 @@ __all__ = [
     "l1_wavelet_recon",
     "load_run",
     "load_slice_bank",
+    "recon_methods",
+    "reconstruct_file",
     "reconstruct_with_run",
+    "register_recon_method",
+    "resolve_method",
     "rss",
     "train_recon_model",
     "volume_metrics",

@@ -8,8 +8,8 @@ import pytest
 
 from monarch_sci.cli import main
 from monarch_sci.cli import mri as mri_job
-from monarch_sci.cli.mri import methods as mri_methods
 from monarch_sci.datasets.mri.fastmri import FastMRISliceDataset
+from monarch_sci.operators.mri import methods as mri_methods
 
 
 @pytest.fixture(scope="module")
@@ -138,10 +138,24 @@ def test_registered_method_and_run_loader_hook(sim, tmp_path, monkeypatch):
         np.testing.assert_allclose(
             2 * hf["reconstruction_myrun"][()], ref["reconstruction_rss"][()], rtol=1e-4, atol=1e-8
         )
-    mri_job.register_recon_method("half", half_rss)
-    assert "half" in mri_job.recon_methods()
+    mri_methods.register_recon_method("half", half_rss)
+    assert "half" in mri_methods.recon_methods()
     with pytest.raises(ValueError, match="already exists"):
-        mri_job.register_recon_method("cg_sense", half_rss)
+        mri_methods.register_recon_method("cg_sense", half_rss)
+
+
+def test_moved_method_registry_names_still_work_with_a_deprecation_warning():
+    from monarch_sci import operators
+    from monarch_sci.cli.mri import methods as cli_methods
+
+    for module in (mri_job, cli_methods):
+        for name in mri_methods.__all__:
+            with pytest.warns(DeprecationWarning, match=f"{name} is deprecated; use monarch_sci.operators"):
+                assert getattr(module, name) is getattr(mri_methods, name)
+    assert operators.register_recon_method is mri_methods.register_recon_method
+    assert operators.RUN_LOADERS is mri_methods.RUN_LOADERS
+    with pytest.raises(AttributeError):
+        mri_job.no_such_name  # noqa: B018
 
 
 def test_singlecoil_file(tmp_path):

@@ -12,7 +12,7 @@ import argparse
 import os
 from pathlib import Path
 
-from monarch_sci.cli.common import UserError
+from monarch_sci.cli.common import UserError, cpu_device
 from monarch_sci.cli.mri.methods import job_record
 
 __all__ = ["cmd_import"]
@@ -62,6 +62,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from monarch_sci.datasets.mri import importers
     from monarch_sci.training.checkpoint import write_json_atomic
 
+    cpu_device(args.device, "the import (file conversion)")
     src = Path(args.input)
     fmt = _import_format(src, args.format)
     out = Path(args.out)

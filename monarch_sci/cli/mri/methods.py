@@ -1,37 +1,17 @@
-"""Reconstruction methods by name for ``mri recon`` / ``mri compare``, and reading a file into a problem.
+"""What the ``mri`` commands share: the method and mask names ``--help`` shows, and the job record.
 
-Methods are looked up by name in :func:`recon_methods` (the classical ones of
-:mod:`monarch_sci.operators.mri.classical` plus anything added with :func:`register_recon_method`); a run folder
-is handed to the loaders in :data:`RUN_LOADERS`, the hook through which trained models plug in. Every method
-has the signature ``method(problem: ReconProblem) -> images (slices, H', W)``.
+The reconstruction methods themselves (the registry, :func:`~monarch_sci.operators.mri.methods.resolve_method`,
+reading a file into a problem) live in :mod:`monarch_sci.operators.mri.methods`; the old names here forward to it
+for one release, with a ``DeprecationWarning``.
 """
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Callable
-from pathlib import Path
+import argparse
+import warnings
 from typing import Any
 
-from monarch_sci.cli.common import UserError
-
-__all__ = [
-    "CLASSICAL_METHOD_NAMES",
-    "EXTRA_METHODS",
-    "MASK_TYPES",
-    "RUN_LOADERS",
-    "UnknownMethodError",
-    "h5_files",
-    "job_record",
-    "load_volume",
-    "make_problem",
-    "mask_pattern",
-    "recon_methods",
-    "reconstruct",
-    "register_recon_method",
-    "resolve_method",
-]
+__all__ = ["CLASSICAL_METHOD_NAMES", "MASK_TYPES", "cli_arguments", "job_record"]
 
 #: The classical methods (kept here so that ``--help`` needs no heavy import; a test checks it matches).
 CLASSICAL_METHOD_NAMES = ("zero_filled_rss", "zero_filled_sense", "cg_sense", "l1_wavelet")
@@ -40,148 +20,42 @@ CLASSICAL_METHOD_NAMES = ("zero_filled_rss", "zero_filled_sense", "cg_sense", "l
 #: reason; a test checks it matches): fastMRI's line masks, then 2-D Poisson-disc.
 MASK_TYPES = ("random", "equispaced", "equispaced_fraction", "poisson")
 
-#: Extra methods: name -> ``method(problem) -> images``; learned models register here.
-EXTRA_METHODS: dict[str, Callable[..., Any]] = {}
+
+def cli_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The parsed flags as a job's record lists them (the parser's bookkeeping left out)."""
+    return {k: v for k, v in vars(args).items() if k not in ("func", "group_parser")}
 
 
-def _run_folder(path: Path):
-    from monarch_sci.operators.mri.runs import run_method
-
-    return run_method(path)
-
-
-#: Run-folder loaders: ``loader(path) -> (name, method)`` for a folder it recognises, else ``None``.
-RUN_LOADERS: list[Callable[[Path], tuple[str, Callable[..., Any]] | None]] = [_run_folder]
-
-
-class UnknownMethodError(ValueError):
-    """``--model`` / ``--methods`` names neither a registered method nor a loadable run folder."""
-
-
-def register_recon_method(name: str, method: Callable[..., Any]) -> None:
-    """Add a reconstruction method usable by ``mri recon --model NAME`` and ``mri compare --methods NAME``."""
-    if name in CLASSICAL_METHOD_NAMES or name in EXTRA_METHODS:
-        raise ValueError(f"register_recon_method: a method named {name!r} already exists")
-    EXTRA_METHODS[name] = method
-
-
-def recon_methods() -> dict[str, Callable[..., Any]]:
-    """All methods by name: the classical ones, then the registered extras."""
-    from monarch_sci.operators.mri.classical import CLASSICAL_METHODS
-
-    return {**CLASSICAL_METHODS, **EXTRA_METHODS}
-
-
-def resolve_method(spec: str) -> tuple[str, Callable[..., Any]]:
-    """``(name, method)`` for a method name or a run folder (via :data:`RUN_LOADERS`)."""
-    methods = recon_methods()
-    if spec in methods:
-        return spec, methods[spec]
-    path = Path(spec)
-    if path.is_dir():
-        for loader in RUN_LOADERS:
-            found = loader(path)
-            if found is not None:
-                return found
-        raise UnknownMethodError(
-            f"mri: {spec} is a folder, but no registered run loader recognises it "
-            f"({len(RUN_LOADERS)} loaders registered); known methods: {', '.join(methods)}"
-        )
-    raise UnknownMethodError(f"mri: unknown method {spec!r}; choose one of {', '.join(methods)} or a run folder")
-
-
-def job_record(args, **extra) -> dict:
+def job_record(args: argparse.Namespace, **extra: Any) -> dict:
     """The JSON record of an ``mri`` job: the command, its arguments, package versions, and ``extra``."""
-    from monarch_sci.training.records import package_versions
+    from monarch_sci.training.records import job_record as record
 
-    args_ = {k: v for k, v in vars(args).items() if k not in ("func", "group_parser")}
-    return {"command": f"mri {args.command}", "args": args_, "versions": package_versions("h5py"), **extra}
-
-
-def h5_files(path: str | os.PathLike, flag: str) -> list[Path]:
-    """The files of ``path`` (:func:`~monarch_sci.datasets.mri.fastmri.list_volume_files`); a user error naming
-    ``flag`` if there are none."""
-    from monarch_sci.datasets.mri.fastmri import list_volume_files
-
-    try:
-        return list_volume_files(path, flag)
-    except FileNotFoundError as err:
-        raise UserError(str(err)) from None
+    return record(f"mri {args.command}", cli_arguments(args), "h5py", **extra)
 
 
-def load_volume(path: str | os.PathLike):
-    """Validate a file and read it: ``(info, kspace (S,C,H,W), masks, sampling)``.
+def forward(module: str, name: str) -> Any:
+    """The moved ``name`` from :mod:`monarch_sci.operators.mri.methods`, with a ``DeprecationWarning``."""
+    from monarch_sci.operators.mri import methods
 
-    ``masks`` are line masks ``(S, W)`` or 2-D patterns ``(S, H, W)`` (bool,
-    :func:`~monarch_sci.datasets.mri.fastmri.volume_mask`), the never-acquired columns outside the header's
-    phase-encode limits marked unsampled; ``kspace`` is zero where they are. ``sampling`` says where they came
-    from: ``"mask"`` (the file's), ``"inferred"`` (no 'mask', but exactly-zero samples: the pattern, lines or
-    2-D, is inferred by :func:`~monarch_sci.datasets.mri.masks.infer_mask` — never taken as fully sampled) or
-    ``"full"``.
-    """
-    import h5py
-    import numpy as np
-
-    from monarch_sci.datasets.mri.fastmri import inspect_volume, volume_mask
-    from monarch_sci.datasets.mri.masks import apply_line_mask, as_line_mask, infer_mask
-
-    info = inspect_volume(path, check_data=True)  # also refuses an unusable header recon size
-    with h5py.File(info.path, "r") as hf:
-        kspace = np.asarray(hf["kspace"])
-        mask = np.asarray(hf["mask"]) if info.has_mask else None
-    if not info.multicoil:  # single-coil: one "coil" with unit sensitivity
-        kspace = kspace[:, None]
-    g = info.geometry
-    sampling = "mask"
-    if mask is None:
-        sampled = infer_mask(kspace)  # (S, H, W)
-        sampled[..., : g.padding_left] = True  # outside the acquired columns: zero padding, not undersampling
-        sampled[..., g.padding_right :] = True
-        sampling = "full" if sampled.all() else "inferred"
-        lines = as_line_mask(sampled)
-        mask = sampled if lines is None else lines
-    masks = volume_mask(mask, kspace.shape).copy()
-    if masks.ndim == 2:
-        kspace, masks = apply_line_mask(kspace, masks, padding=(g.padding_left, g.padding_right))
-    else:  # a 2-D pattern: the same rule, point by point
-        masks[..., : g.padding_left] = False
-        masks[..., g.padding_right :] = False
-        kspace = kspace * masks[:, None]
-    return info, kspace.astype(np.complex64), masks, sampling
+    warnings.warn(
+        f"{module}.{name} is deprecated; use monarch_sci.operators.mri.methods.{name} "
+        f"(also monarch_sci.operators.{name})",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return getattr(methods, name)
 
 
-def mask_pattern(masks) -> str:
-    """``"line"`` for line masks ``(S, W)``, ``"2-D"`` for sampling patterns ``(S, H, W)`` (what records say)."""
-    return "line" if masks.ndim == 2 else "2-D"
+def moved(name: str) -> bool:
+    """Whether ``name`` is one of the names that moved to :mod:`monarch_sci.operators.mri.methods`."""
+    if name.startswith("__"):  # the import machinery's probes (``__path__``, ...) never import the operators
+        return False
+    from monarch_sci.operators.mri import methods
+
+    return name in methods.__all__
 
 
-def make_problem(info, kspace, masks, device: str):
-    """The :class:`~monarch_sci.operators.mri.classical.ReconProblem` of one volume (readout cropped)."""
-    from monarch_sci.operators.mri.classical import ReconProblem
-
-    return ReconProblem(kspace, masks, recon_height=info.geometry.recon_size[0], device=device)
-
-
-def reconstruct(method, info, problem):
-    """Run one method on one volume: magnitude images cropped to the recon size, wall and CPU seconds.
-
-    Coil maps are estimated by the first method that asks for them and reused by the next ones on the same
-    ``problem``; their time is not counted in the method's seconds. CPU time (``time.process_time``, all
-    threads of this process) is recorded next to wall time because a shared machine inflates the latter.
-    """
-    import numpy as np
-
-    from monarch_sci.datasets.mri.fastmri import FastMRIFileError, center_crop
-
-    before, before_cpu = problem.maps_seconds, problem.maps_cpu_seconds
-    t0, c0 = time.perf_counter(), time.process_time()
-    try:
-        images = method(problem)
-    except ValueError as err:
-        raise FastMRIFileError(info.path, f"cannot be reconstructed: {err}") from err
-    seconds = time.perf_counter() - t0 - (problem.maps_seconds - before)
-    cpu_seconds = time.process_time() - c0 - (problem.maps_cpu_seconds - before_cpu)
-    images = np.abs(np.asarray(images))
-    if images.ndim != 3 or images.shape[0] != problem.num_slices:
-        raise ValueError(f"mri: method returned images of shape {images.shape}, expected (slices, H, W)")
-    return center_crop(images, info.geometry.recon_size[:2]).astype(np.float32), seconds, cpu_seconds
+def __getattr__(name: str) -> Any:
+    if moved(name):
+        return forward(__name__, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -160,3 +160,21 @@ def test_bad_config():
         SimulationConfig(recon_size=(31, 32))
     with pytest.raises(ValueError, match="num_coils must be >= 1"):
         SimulationConfig(num_coils=0)
+
+
+def test_a_volume_appears_under_its_name_only_when_complete(tmp_path, monkeypatch):
+    import monarch_sci.datasets.mri.simulate as simulate
+
+    cfg = SimulationConfig(recon_size=(16, 16), num_coils=2, num_slices=1, oversampling=1, fine_factor=1)
+    (first,) = simulate_dataset(tmp_path, cfg, 1)
+    before = first.read_bytes()
+    write = simulate.write_fastmri_volume
+
+    def dies_mid_write(path, **kw):
+        write(path, **kw)
+        raise KeyboardInterrupt  # the file is written (under its temporary name), the rename never happens
+
+    monkeypatch.setattr(simulate, "write_fastmri_volume", dies_mid_write)
+    with pytest.raises(KeyboardInterrupt):
+        simulate_dataset(tmp_path, SimulationConfig(**{**cfg.__dict__, "noise_range": (0.05, 0.06)}), 2)
+    assert first.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [first.name]

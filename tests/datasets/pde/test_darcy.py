@@ -64,6 +64,44 @@ def test_generated_file_is_complete_atomic_and_resumable(tmp_path):
         generate_darcy(out, cfg)
 
 
+def test_an_interrupted_run_leaves_only_its_partial_file_and_restart_discards_it(tmp_path, monkeypatch):
+    import monarch_sci.datasets.pde.darcy as darcy
+
+    out, cfg, solve = tmp_path / "d.h5", DarcyConfig(n=3, s=9, seed=5), darcy.solve_darcy
+    calls = []
+
+    def dies_at_the_third_sample(a, f):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return solve(a, f)
+
+    monkeypatch.setattr(darcy, "solve_darcy", dies_at_the_third_sample)
+    with pytest.raises(KeyboardInterrupt):
+        generate_darcy(out, cfg)
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["d.h5.partial"]
+    with h5py.File(tmp_path / "d.h5.partial") as h5:
+        assert h5["done"][()].tolist() == [True, True, False]
+    monkeypatch.setattr(darcy, "solve_darcy", solve)
+    calls.clear()
+    with h5py.File(tmp_path / "d.h5.partial", "r+") as h5:
+        h5["y"][0] = 7.0  # a marker: continuing keeps it, restarting recomputes it
+    generate_darcy(out, cfg)
+    with h5py.File(out) as h5:
+        assert (h5["y"][0] == 7.0).all() and h5["done"][()].all()
+    out.unlink()
+    with pytest.raises(KeyboardInterrupt):
+        monkeypatch.setattr(darcy, "solve_darcy", dies_at_the_third_sample)
+        generate_darcy(out, cfg)
+    monkeypatch.setattr(darcy, "solve_darcy", solve)
+    with h5py.File(tmp_path / "d.h5.partial", "r+") as h5:
+        h5["y"][0] = 7.0
+    generate_darcy(out, cfg, overwrite=True)
+    fresh = generate_darcy(tmp_path / "fresh.h5", cfg)
+    with h5py.File(out) as h5, h5py.File(fresh) as ref:
+        assert np.array_equal(h5["y"][()], ref["y"][()])
+
+
 def test_resume_with_other_parameters_is_refused(tmp_path):
     generate_darcy(tmp_path / "a.h5", DarcyConfig(n=1, s=9)).rename(tmp_path / "b.h5.partial")
     with pytest.raises(ValueError, match="started with other parameters"):

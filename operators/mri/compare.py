@@ -1,6 +1,11 @@
-"""``monarch-sci mri compare``: NMSE / PSNR / SSIM (mean ± std over volumes) and seconds per slice for several
-methods and accelerations, a figure grid and a markdown + JSON table. Trained runs that differ only in their seed
-are pooled into one more row (mean ± std over volumes and over seeds).
+"""Compare reconstruction methods on fully sampled files (what ``mri compare`` runs).
+
+NMSE / PSNR / SSIM (mean ± std over volumes) and seconds per slice for several methods and accelerations, a
+figure grid and a markdown + JSON table. Trained runs that differ only in their seed are pooled into one more row
+(mean ± std over volumes and over seeds).
+
+>>> spec = CompareSpec(data="data/knee_val", out="results/compare", accelerations=(4, 8))
+>>> record = compare_methods(spec)  # doctest: +SKIP
 
 Every input is checked before the output folder is created; a non-finite metric is an error naming the volumes;
 ``results.json`` is standard JSON; every file appears under its final name only when complete.
@@ -8,98 +13,205 @@ Every input is checked before the output folder is created; a non-finite metric 
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
-import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from monarch_sci.cli.common import UserError, resolve_device, set_threads
-from monarch_sci.cli.mri.methods import (
-    h5_files,
-    load_volume,
-    make_problem,
-    recon_methods,
-    reconstruct,
-    resolve_method,
-)
+from monarch_sci.operators.mri.methods import load_volume, make_problem, recon_methods, reconstruct, resolve_method
 from monarch_sci.training.checkpoint import save_figure, write_json_atomic, write_text_atomic
-from monarch_sci.training.records import package_versions
+from monarch_sci.training.records import job_record
 
-__all__ = ["cmd_compare"]
+__all__ = ["CompareSpec", "compare_methods"]
+
+#: What each row of the summary reports (mean ± std over volumes; pooled seed groups also ± std over seeds).
+_METRICS = ("nmse", "psnr", "ssim", "seconds_per_slice", "cpu_seconds_per_slice")
 
 
-def _check_inputs(args: argparse.Namespace) -> list[Path]:
+@dataclass(frozen=True)
+class CompareSpec:
+    """A comparison of reconstruction methods (``monarch-sci mri compare``).
+
+    Parameters
+    ----------
+    data
+        A folder of fully sampled fastMRI-layout files, each with a ``reconstruction_rss`` target.
+    out
+        The output folder: ``results.md`` (the table), ``results.json`` (the record), ``figure.png``.
+    accelerations
+        Undersampling factors (each retrospectively applied with line masks of ``mask_type``).
+    mask_type, mask_policy, center_fraction
+        The line-mask family (``"random"``, ``"equispaced"``, ``"equispaced_fraction"``), the seeding (one mask
+        for all: ``"fixed"``, per ``"volume"``, per ``"slice"``) and the centre fraction (``None``: fastMRI's).
+    methods
+        Method names or trained run folders (:func:`~monarch_sci.operators.mri.methods.resolve_method`;
+        ``None``: every registered method).
+    max_volumes
+        Use only the first N files (``None``: all).
+    maxval
+        PSNR/SSIM data range: the ``"volume"``'s max, or the file's ``max`` ``"attr"``.
+    hide_seeds
+        List only the pooled row of runs that differ only in their seed.
+    device, progress
+        Where the SENSE methods run; show a progress bar.
+
+    Examples
+    --------
+    >>> CompareSpec(data="val", out="cmp").accelerations
+    (2, 4)
+    """
+
+    data: str | os.PathLike
+    out: str | os.PathLike
+    accelerations: Sequence[int] = (2, 4)
+    mask_type: Literal["random", "equispaced", "equispaced_fraction"] = "random"
+    mask_policy: Literal["fixed", "volume", "slice"] = "volume"
+    methods: Sequence[str] | None = None
+    center_fraction: float | None = None
+    max_volumes: int | None = None
+    maxval: Literal["volume", "attr"] = "volume"
+    hide_seeds: bool = False
+    device: str = "cpu"
+    progress: bool = True
+
+
+def _check_inputs(spec: CompareSpec) -> list[Path]:
     """The files to compare, each checked (layout, header sizes, fully sampled, finite target)."""
     import h5py
     import numpy as np
 
-    from monarch_sci.datasets.mri.fastmri import inspect_volume
+    from monarch_sci.datasets.mri.fastmri import inspect_volume, list_volume_files
     from monarch_sci.datasets.mri.masks import LineMaskFunc
 
-    if args.max_volumes is not None and args.max_volumes < 1:
-        raise UserError(f"--max-volumes: expected a positive count (or leave it out for all), got {args.max_volumes}")
-    files = h5_files(args.data, "--data")[: args.max_volumes]
-    for acc in args.accelerations:
+    if spec.max_volumes is not None and spec.max_volumes < 1:
+        raise ValueError(f"--max-volumes: expected a positive count (or leave it out for all), got {spec.max_volumes}")
+    files = list_volume_files(spec.data, "--data")[: spec.max_volumes]
+    for acc in spec.accelerations:
         try:
-            LineMaskFunc(args.mask_type, [acc], None if args.center_fraction is None else [args.center_fraction])
+            LineMaskFunc(spec.mask_type, [acc], None if spec.center_fraction is None else [spec.center_fraction])
         except ValueError as err:
-            raise UserError(f"--center-fraction / --accelerations: {err}") from None
+            raise ValueError(f"--center-fraction / --accelerations: {err}") from None
     for f in files:
         info = inspect_volume(f)  # also refuses an unusable header recon size
         if info.has_mask:
-            raise UserError(f"{f} is undersampled (has a 'mask'); compare needs fully sampled files")
+            raise ValueError(f"{f} is undersampled (has a 'mask'); compare needs fully sampled files")
         if "reconstruction_rss" not in info.recon_keys:
-            raise UserError(f"{f} has no 'reconstruction_rss' target; compare needs one per file")
+            raise ValueError(f"{f} has no 'reconstruction_rss' target; compare needs one per file")
         with h5py.File(f, "r") as hf:
             bad = int((~np.isfinite(np.asarray(hf["reconstruction_rss"]))).sum())
         if bad:
-            raise UserError(f"{f}: 'reconstruction_rss' holds {bad} NaN/Inf values; the metrics would be meaningless")
+            raise ValueError(f"{f}: 'reconstruction_rss' holds {bad} NaN/Inf values; the metrics would be meaningless")
     return files
 
 
-def cmd_compare(args: argparse.Namespace) -> int:
+def compare_methods(
+    spec: CompareSpec, *, command: str | None = None, arguments: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Reconstruct every file at every acceleration with every method; write the table, record and figure.
+
+    Parameters
+    ----------
+    spec
+        The files, methods, accelerations and output folder.
+    command, arguments
+        What the record names as the command line and its arguments (default: ``None`` and the spec's fields).
+
+    Returns
+    -------
+    dict
+        The record written to ``results.json``: ``summary`` (one row per acceleration and method, pooled seed
+        groups and the ESPIRiT maps' time included), ``per_volume`` metrics, ``seed_groups``, ``volumes``,
+        versions and threads. ``results.md`` holds the markdown table.
+
+    Raises
+    ------
+    ValueError
+        A bad argument or input file (checked before the output folder is created), or non-finite metrics.
+    """
+    import torch
+
+    files = _check_inputs(spec)
+    methods = [resolve_method(m) for m in (spec.methods or list(recon_methods()))]
+    names = [n for n, _ in methods]
+    out = Path(spec.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a folder")
+    per_volume, figure_rows, figure_truth, info = _score(spec, files, methods)
+    bad = sorted(
+        {f"{r['volume']} ({r['method']}, {r['acceleration']}x)" for r in per_volume
+         if any(k in r and not math.isfinite(r[k]) for k in ("nmse", "psnr", "ssim"))}
+    )  # fmt: skip
+    if bad:
+        raise ValueError(
+            f"non-finite metrics (NaN/Inf) for {len(bad)} reconstructions: {', '.join(bad[:6])}"
+            f"{' ...' if len(bad) > 6 else ''}; check those volumes (a constant target, or a method that diverged)"
+        )
+    groups = _seed_groups(methods)
+    summary = _summarise(per_volume, names, list(spec.accelerations), groups)
+    if spec.hide_seeds:
+        members = {m for ms in groups.values() for m in ms}
+        summary = [r for r in summary if r["method"] not in members]
+    record = job_record(
+        command,
+        asdict(spec) if arguments is None else arguments,
+        "sigpy",
+        "h5py",
+        threads=torch.get_num_threads(),
+        omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
+        volumes=[f.name for f in files],
+        seed_groups=groups,
+        summary=summary,
+        per_volume=per_volume,
+    )
+    write_json_atomic(out / "results.json", record)
+    write_text_atomic(out / "results.md", _markdown(summary, names, spec, len(files)))
+    # The figure shows one seed of each pooled group (the first), under the group's name.
+    shown = {ms[0]: g for g, ms in groups.items()}
+    hidden = {m for ms in groups.values() for m in ms[1:]}
+    fig_names = [shown.get(n, n) for n in names if n not in hidden]
+    fig_rows = {
+        acc: {shown.get(n, n): img for n, img in row.items() if n not in hidden} for acc, row in figure_rows.items()
+    }
+    _compare_figure(
+        out / "figure.png", figure_truth, fig_rows, fig_names, f"{files[0].name}, slice {info.num_slices // 2}"
+    )
+    return record
+
+
+def _score(spec: CompareSpec, files: list[Path], methods: list[tuple[str, Callable[..., Any]]]):
+    """Per-volume metrics of every method at every acceleration, and the first volume's middle slices."""
     import h5py
     import numpy as np
-    import torch
 
     from monarch_sci.datasets.mri.masks import LineMaskFunc, apply_line_mask, line_masks_for_volume
     from monarch_sci.metrics import nmse, psnr, ssim
 
-    set_threads(args.threads)
-    device = str(resolve_device(args.device))
-    files = _check_inputs(args)
-    methods = [resolve_method(m) for m in (args.methods or list(recon_methods()))]
-    names = [n for n, _ in methods]
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} exists and is not a folder")
     per_volume: list[dict[str, Any]] = []
     figure_rows: dict[int, dict[str, np.ndarray]] = {}
     figure_truth = None
     progress = None
-    if not args.no_progress:
+    if spec.progress:
         from tqdm import tqdm
 
-        progress = tqdm(total=len(files) * len(args.accelerations) * len(methods), desc="compare", unit="recon")
-    cf = None if args.center_fraction is None else [args.center_fraction]
+        progress = tqdm(total=len(files) * len(spec.accelerations) * len(methods), desc="compare", unit="recon")
+    cf = None if spec.center_fraction is None else [spec.center_fraction]
     for vi, f in enumerate(files):
         info, kspace_full, _, sampling = load_volume(f)
         if sampling != "full":
-            raise UserError(f"{f} is undersampled (zero k-space columns); compare needs fully sampled files")
+            raise ValueError(f"{f} is undersampled (zero k-space columns); compare needs fully sampled files")
         with h5py.File(f, "r") as hf:
             truth = np.asarray(hf["reconstruction_rss"], dtype=np.float32)
-        maxval = float(info.attrs["max"]) if args.maxval == "attr" else None
+        maxval = float(info.attrs["max"]) if spec.maxval == "attr" else None
         g = info.geometry
-        for acc in args.accelerations:
-            func = LineMaskFunc(args.mask_type, [acc], cf)
+        for acc in spec.accelerations:
+            func = LineMaskFunc(spec.mask_type, [acc], cf)
             masks = line_masks_for_volume(
-                func, kspace_full.shape[-1], info.num_slices, policy=args.mask_policy, fname=f.name
+                func, kspace_full.shape[-1], info.num_slices, policy=spec.mask_policy, fname=f.name
             )
             kspace, masks = apply_line_mask(kspace_full, masks, padding=(g.padding_left, g.padding_right))
-            problem = make_problem(info, kspace, masks, device)
+            problem = make_problem(info, kspace, masks, spec.device)
             for name, method in methods:
                 images, seconds, cpu_seconds = reconstruct(method, info, problem)
                 per_volume.append(
@@ -133,47 +245,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             figure_truth = truth[info.num_slices // 2]
     if progress is not None:
         progress.close()
-    bad = sorted(
-        {f"{r['volume']} ({r['method']}, {r['acceleration']}x)" for r in per_volume
-         if any(k in r and not math.isfinite(r[k]) for k in ("nmse", "psnr", "ssim"))}
-    )  # fmt: skip
-    if bad:
-        raise UserError(
-            f"non-finite metrics (NaN/Inf) for {len(bad)} reconstructions: {', '.join(bad[:6])}"
-            f"{' ...' if len(bad) > 6 else ''}; check those volumes (a constant target, or a method that diverged)"
-        )
-    groups = _seed_groups(methods)
-    summary = _summarise(per_volume, names, args.accelerations, groups)
-    if args.hide_seeds:
-        members = {m for ms in groups.values() for m in ms}
-        summary = [r for r in summary if r["method"] not in members]
-    record = {
-        "command": "monarch-sci mri " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["mri"] else None,
-        "args": {k: v for k, v in vars(args).items() if k not in ("func", "group_parser")},
-        "versions": package_versions("sigpy", "h5py"),
-        "threads": torch.get_num_threads(),
-        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-        "volumes": [f.name for f in files],
-        "seed_groups": groups,
-        "summary": summary,
-        "per_volume": per_volume,
-    }
-    write_json_atomic(out / "results.json", record)
-    table = _markdown(summary, names, args, len(files))
-    write_text_atomic(out / "results.md", table)
-    # The figure shows one seed of each pooled group (the first), under the group's name.
-    shown = {ms[0]: g for g, ms in groups.items()}
-    hidden = {m for ms in groups.values() for m in ms[1:]}
-    fig_names = [shown.get(n, n) for n in names if n not in hidden]
-    fig_rows = {
-        acc: {shown.get(n, n): img for n, img in row.items() if n not in hidden} for acc, row in figure_rows.items()
-    }
-    _compare_figure(
-        out / "figure.png", figure_truth, fig_rows, fig_names, f"{files[0].name}, slice {info.num_slices // 2}"
-    )
-    print(table)
-    print(f"wrote {out / 'results.md'}, {out / 'results.json'}, {out / 'figure.png'}")
-    return 0
+    return per_volume, figure_rows, figure_truth, info
 
 
 def _compare_figure(path: Path, truth, rows: dict, methods: list[str], title: str) -> None:
@@ -231,9 +303,6 @@ def _seed_groups(methods: list[tuple[str, Callable[..., Any]]]) -> dict[str, lis
     return groups
 
 
-_METRICS = ("nmse", "psnr", "ssim", "seconds_per_slice", "cpu_seconds_per_slice")
-
-
 def _summarise(
     per_volume: list[dict], names: list[str], accs: list[int], groups: dict[str, list[str]] | None = None
 ) -> list[dict]:
@@ -269,10 +338,10 @@ def _summarise(
     return rows
 
 
-def _markdown(summary: list[dict], names: list[str], args: argparse.Namespace, nvol: int) -> str:
-    rng = "the file's max attr" if args.maxval == "attr" else "the volume's max"
+def _markdown(summary: list[dict], names: list[str], spec: CompareSpec, nvol: int) -> str:
+    rng = "the file's max attr" if spec.maxval == "attr" else "the volume's max"
     lines = [
-        f"Reconstructions, {nvol} volumes, {args.mask_type} line masks ({args.mask_policy} policy), "
+        f"Reconstructions, {nvol} volumes, {spec.mask_type} line masks ({spec.mask_policy} policy), "
         f"metrics per volume (fastMRI definitions, data range = {rng}), "
         "mean ± std over volumes; wall and CPU seconds per slice exclude the ESPIRiT maps (listed separately, "
         "shared by the SENSE-based methods). Runs that differ only in their training seed are pooled in a row "
