@@ -74,6 +74,16 @@ _FLAGS: dict[str, tuple[tuple[str, ...], tuple[str, ...], dict[str, Any]]] = {
         (),
         {"default": "auto", "help": "auto | cpu | cuda | cuda:K (auto: the GPU when one is present, else the CPU)"},
     ),
+    "precision": (
+        ("--precision",),
+        (),
+        {
+            "choices": ("fp32", "bf16"),
+            "default": "fp32",
+            "help": "bf16: bfloat16 autocast for the real layers in training (lift, skips, projection, CNNs); FFTs, "
+            "SENSE and Monarch factors stay float32; evaluation is float32",
+        },
+    ),
     "fourier": (
         ("--fourier", "--transform"),
         ("--transform",),

@@ -125,12 +125,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate")
     p.add_argument("--weight-decay", type=float, default=1e-4, help="weight decay (not of the Monarch factors)")
     p.add_argument("--optimizer", choices=("adam", "adamw"), default="adam", help="Adam or AdamW")
-    p.add_argument(
-        "--precision",
-        choices=("fp32", "bf16"),
-        default="fp32",
-        help="bf16: bfloat16 autocast for the real layers; FFTs and Monarch factors stay float32",
-    )
+    add_flags(p, "precision")
     p.add_argument(
         "--scheduler", choices=("step", "cosine"), default="step", help="StepLR, or cosine to 0 over --epochs"
     )

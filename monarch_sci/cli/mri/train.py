@@ -73,12 +73,7 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--weight-decay", type=float, default=0.0, help="Adam weight decay")
     p.add_argument("--step-size", type=int, default=100, help="StepLR: halve the rate every this many epochs")
     p.add_argument("--loss", choices=["mse", "l1"], default="mse", help="per-slice relative L2² or L1")
-    p.add_argument(
-        "--precision",
-        choices=("fp32", "bf16"),
-        default="fp32",
-        help="bf16: bfloat16 autocast for the CNN layers; SENSE, FFTs, Monarch factors stay float32",
-    )
+    add_flags(p, "precision")
     p.add_argument(
         "--learn",
         "--learn-axes",
