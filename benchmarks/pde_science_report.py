@@ -55,7 +55,7 @@ def _change(a: list[float], b: list[float]) -> str:
 def _select_table(runs: list[dict]) -> list[str]:
     g = _groups(runs)
     lines = [
-        "| problem | setting | validation score (mean ± std) | vs FFT | vs Monarch default | seeds |",
+        "| problem | setting | validation score (mean ± std) | vs FFT | vs `monarch` (no anchor) | seeds |",
         "|---|---|---|---|---|---|",
     ]
     for problem in STAGES["select"][0]:
