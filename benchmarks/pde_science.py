@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 RUNS = RESULTS / "pde_science_runs"
 DATA = ROOT / "data" / "science"
+WORK = ROOT / "runs" / "pde_science"  # training run folders (default of --work)
 
 #: Navier–Stokes stores: 700 trajectories of T = 20 (20 snapshots after the initial field), stored at 64²,
 #: trained at 32² (``sub`` 2). ``gen`` is the solver grid and time step (checked by ``nu_check`` in the notes of
@@ -310,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--shard", type=shard, default=(0, 1), metavar="K/N", help="K/N: every N-th run of the stage starting at K"
     )
-    p.add_argument("--work", type=Path, default=ROOT / "runs" / "pde_science", help="training run folders")
+    p.add_argument("--work", type=Path, default=WORK, help="training run folders")
     add_flags(p, "threads", threads=1)
     p.add_argument("--prepare", nargs="*", metavar="PROBLEM", help="generate the data (default: every problem)")
     p.add_argument("--list", action="store_true", help="print the stage's runs and whether each is finished")

@@ -10,7 +10,7 @@ import json
 import statistics
 from collections import defaultdict
 
-from pde_science import EPOCHS, NS, NS_SPLIT, RESULTS, ROOT, RUNS, SEEDS, STAGES, plan, run_name
+from pde_science import EPOCHS, NS, NS_SPLIT, RESULTS, RUNS, SEEDS, STAGES, WORK, plan, run_name
 
 PUBLISHED = {"ns1e-3": (0.017, 0.010), "ns1e-4": (0.178, 0.145)}
 COMMANDS = {
@@ -138,7 +138,7 @@ def _drift_table(runs: list[dict]) -> list[str]:
 
 def _maps_figure(stage: str = "final", problem: str = "ns1e-3", seed: int = 0) -> str | None:
     """Learned basis vectors and spectra of the first layer of one finished Monarch run whose folder is here."""
-    run = ROOT / "runs" / "pde_science" / run_name(stage, problem, "monarch", seed)
+    run = WORK / run_name(stage, problem, "monarch", seed)
     if not (run / "best.pt").is_file() or not (RUNS / f"{run.name}.json").is_file():
         return None
     from monarch_sci.operators.pde.factor_analysis import plot_learned_transforms
