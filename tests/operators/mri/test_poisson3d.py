@@ -161,6 +161,8 @@ def test_spec_checks_the_protocol_fields():
         ReconTrainSpec(data="d", model="msense", maps="fully-sampled")
     with pytest.raises(ValueError, match=r"model .varnet.*needs a line mask_type"):
         ReconTrainSpec(data="d", model="varnet", mask_type="poisson")
+    with pytest.raises(ValueError, match=r"precision \(--precision\) must be 'fp32' or 'bf16', got 'fp16'"):
+        ReconTrainSpec(data="d", model="msense", precision="fp16")
 
 
 def test_cli_train_with_poisson_masks(data3d, tmp_path):
