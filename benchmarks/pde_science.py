@@ -9,7 +9,10 @@ Three stages, each a fixed list of training runs (problem × setting × seed):
 * ``final`` — FFT and Monarch (the toolkit's defaults) at the converged budget, 3 seeds, test read once per run
   after training (plus the zero-shot error on the 2× grid);
 * ``controls`` — NS ν = 1e-3 only: an FFT model widened to the Monarch model's parameter count, Monarch factors
-  started from a random Monarch, only the forward or only the inverse maps learning.
+  started from a random Monarch, only the forward or only the inverse maps learning;
+* ``paper`` — a GPU check at the published scale: NS ν = 1e-3 solved at 256² and trained at 64² (modes 12),
+  1000/100/100 trajectories, 500 epochs, FFT and Monarch, 3 seeds (``benchmarks/pde_science_gpu.sh`` runs it
+  within a time box: ``--calibrate`` measures the epoch time, ``--epochs`` then sets the budget that fits).
 
 Every run trains in its own folder under ``--work`` (resumed from ``last.pt`` when interrupted) and leaves a small
 JSON (curves, metrics) under ``benchmarks/results/pde_science_runs/`` when it finishes; a finished run is never
@@ -21,6 +24,7 @@ curves from the finished runs. Commands::
     OMP_NUM_THREADS=1 nice python benchmarks/pde_science.py --stage select --shard 0/2 &
     OMP_NUM_THREADS=1 nice python benchmarks/pde_science.py --stage select --shard 1/2 &
     python benchmarks/pde_science.py --summarize
+    bash benchmarks/pde_science_gpu.sh 480                           # the paper stage on one GPU, 480 s in all
 
 A run is converged when its best validation error improved by less than 1% over the last 10% of its epochs
 (:func:`converged`); the summary says so per run.
@@ -50,16 +54,24 @@ WORK = ROOT / "runs" / "pde_science"  # training run folders (default of --work)
 NS = {
     "ns1e-3": {"visc": 1e-3, "gen_resolution": 64, "dt": 0.01},
     "ns1e-4": {"visc": 1e-4, "gen_resolution": 64, "dt": 0.01},
+    "ns1e-3-paper": {"visc": 1e-3, "gen_resolution": 256, "dt": 0.01},  # the FNO benchmark's solver grid
 }
 NS_SIZE = {"n": 700, "T": 20, "record": 20, "resolution": 64}
 #: Final split (trajectories): 0–499 train, 500–599 validation, 600–699 test. Selection: 500–549 choose the
 #: epoch, 550–599 score the setting.
 NS_SPLIT = {"final": (500, 100, 100), "select": (500, 50, 50)}
+#: The paper stage's own data size, split and model (trained on the stored 64² grid, so no zero-shot 2× error).
+PAPER = {"n": 1200, "split": (1000, 100, 100), "arch": {"modes": 12, "sub": 1}, "batch": 300}
 DARCY = {"train": (600, 0), "val": (100, 1), "test": (100, 2)}  # samples, seed; 64 × 64 nodes
 #: The benchmark architecture at 32² (FNO-2D, four Fourier layers), a cosine schedule over the budget.
 ARCH = {"modes": 8, "width": 20, "layers": 4, "sub": 2, "batch_size": 20, "scheduler": "cosine"}
-EPOCHS = {"select": {"ns": 25, "darcy": 30}, "final": {"ns": 100, "darcy": 150}, "controls": {"ns": 100}}
-SEEDS = {"select": (0, 1), "final": (0, 1, 2), "controls": (0, 1, 2)}
+EPOCHS = {
+    "select": {"ns": 25, "darcy": 30},
+    "final": {"ns": 100, "darcy": 150},
+    "controls": {"ns": 100},
+    "paper": {"ns": 500},
+}
+SEEDS = {"select": (0, 1), "final": (0, 1, 2), "controls": (0, 1, 2), "paper": (0, 1, 2)}
 
 #: Settings of the selection stage: keyword fields of the training spec (``factor_lr`` relative to ``lr``). They
 #: ran before the FNO default ``factor_anchor`` became :data:`FACTOR_ANCHOR` (the outcome of this stage), so all
@@ -88,19 +100,33 @@ STAGES = {
     "select": (("ns1e-3", "darcy"), SELECT),
     "final": (("ns1e-3", "ns1e-4", "darcy"), FINAL),
     "controls": (("ns1e-3",), CONTROLS),
+    "paper": (("ns1e-3-paper",), FINAL),
 }
+#: Problems ``--prepare`` makes when none is named (the paper stage's data is made on the GPU that trains it).
+CPU_PROBLEMS = ("ns1e-3", "ns1e-4", "darcy")
 
 
 def ns_file(problem: str) -> Path:
-    return DATA / f"ns_v{NS[problem]['visc']:.0e}_s64_T20_n700.h5".replace("e-0", "e-")
+    visc = f"{NS[problem]['visc']:.0e}".replace("e-0", "e-")
+    if problem.endswith("-paper"):
+        return DATA / f"ns_v{visc}_g{NS[problem]['gen_resolution']}_s64_T20_n{PAPER['n']}.h5"
+    return DATA / f"ns_v{visc}_s64_T20_n700.h5"
+
+
+def ns_split(problem: str, stage: str) -> tuple[int, int, int]:
+    """``(ntrain, nval, ntest)`` trajectories of an NS problem in ``stage``."""
+    if problem.endswith("-paper"):
+        return PAPER["split"]
+    return NS_SPLIT["select" if stage == "select" else "final"]
 
 
 def darcy_file(split: str) -> Path:
     return DATA / f"darcy_{split}_s64.h5"
 
 
-def prepare(problems: tuple[str, ...], progress: bool) -> None:
-    """Generate the data (resumable: an interrupted store resumes, a finished one is checked and kept)."""
+def prepare(problems: tuple[str, ...], progress: bool, device: str = "cpu") -> None:
+    """Generate the data (resumable: an interrupted store resumes, a finished one is checked and kept); NS on
+    ``device``."""
     from monarch_sci.datasets.pde import DarcyConfig, NSGenerationConfig, generate_darcy, generate_store
 
     DATA.mkdir(parents=True, exist_ok=True)
@@ -108,11 +134,12 @@ def prepare(problems: tuple[str, ...], progress: bool) -> None:
         t0 = time.perf_counter()
         if problem in NS:
             size = NS_SIZE
+            n, batch = (PAPER["n"], PAPER["batch"]) if problem.endswith("-paper") else (size["n"], 50)
             cfg = NSGenerationConfig(
-                n=size["n"], T=float(size["T"]), record=size["record"], resolution=size["resolution"],
-                seed=0, batch=50, **NS[problem],
+                n=n, T=float(size["T"]), record=size["record"], resolution=size["resolution"],
+                seed=0, batch=batch, **NS[problem],
             )  # fmt: skip
-            generate_store(cfg, ns_file(problem), progress=progress)
+            generate_store(cfg, ns_file(problem), progress=progress, device=device)
         else:
             for split, (n, seed) in DARCY.items():
                 if not darcy_file(split).is_file():
@@ -159,13 +186,23 @@ def _matched_width(problem: str) -> int:
     return width
 
 
-def make_spec(stage: str, problem: str, setting: str, seed: int, threads: int | None) -> Any:
-    """The training spec of one run (raises ``KeyError`` naming a spec field this version lacks)."""
+def make_spec(
+    stage: str,
+    problem: str,
+    setting: str,
+    seed: int,
+    threads: int | None,
+    *,
+    device: str = "cpu",
+    epochs: int | None = None,
+) -> Any:
+    """The training spec of one run (raises ``KeyError`` naming a spec field this version lacks); ``epochs``
+    replaces the stage's budget (the schedule follows it)."""
     from monarch_sci.operators.pde.forecasting import FNOTraining, ForecastSpec
     from monarch_sci.operators.pde.steady_training import SteadySpec
 
     kw = dict(STAGES[stage][1][setting])
-    epochs = EPOCHS[stage][_kind(problem)]
+    epochs = EPOCHS[stage][_kind(problem)] if epochs is None else epochs
     lr = 1e-3
     if "factor_lr_scale" in kw:
         kw["factor_lr"] = kw.pop("factor_lr_scale") * lr
@@ -178,9 +215,11 @@ def make_spec(stage: str, problem: str, setting: str, seed: int, threads: int | 
     missing = sorted(set(kw) - known)
     if missing:
         raise KeyError(f"setting {setting!r} needs spec fields this version lacks: {', '.join(missing)}")
-    common = {**ARCH, **kw, "epochs": epochs, "lr": lr, "seed": seed, "threads": threads, "progress": False}
+    arch = {**ARCH, **PAPER["arch"]} if stage == "paper" else ARCH
+    common = {**arch, **kw, "epochs": epochs, "lr": lr, "seed": seed, "threads": threads, "progress": False}
+    common["device"] = device
     if problem in NS:
-        ntrain, nval, ntest = NS_SPLIT["select" if stage == "select" else "final"]
+        ntrain, nval, ntest = ns_split(problem, stage)
         return ForecastSpec(ns_file(problem), t_in=10, t_out=10, ntrain=ntrain, nval=nval, ntest=ntest, **common)
     test = None if stage == "select" else darcy_file("test")
     return SteadySpec(darcy_file("train"), val=darcy_file("val"), test=test, **common)
@@ -225,10 +264,15 @@ def run_one(stage: str, problem: str, setting: str, seed: int, work: Path, spec:
     }  # fmt: skip
     if stage != "select":
         if problem in NS:
-            ntrain, nval, ntest = NS_SPLIT["final"]
+            ntrain, nval, ntest = ns_split(problem, stage)
             test_ids = range(ntrain + nval, ntrain + nval + ntest)
             result["test"] = record["test"]
-            result["test_2x"] = evaluate_run(out, ns_file(problem), sub=1, samples=test_ids)["rel_l2_mean"]
+            trained_on_stored_grid = record["spec"]["sub"] == 1  # no finer grid to test on zero-shot
+            result["test_2x"] = (
+                None
+                if trained_on_stored_grid
+                else evaluate_run(out, ns_file(problem), sub=1, samples=test_ids)["rel_l2_mean"]
+            )
         else:
             result["test"] = record["test"]
             result["test_2x"] = evaluate_run(out, darcy_file("test"), sub=1)["rel_l2_mean"]
@@ -269,9 +313,44 @@ def _claim(lock: Path) -> bool:
     return False
 
 
-def run_stage(stage: str, shard: tuple[int, int], work: Path, threads: int | None, **narrow: Any) -> None:
+def calibrate(stage: str, shard: tuple[int, int], work: Path, threads: int | None, epochs: int, device: str,
+              **narrow: Any) -> None:  # fmt: skip
+    """Time ``epochs`` epochs of each of this shard's runs of ``stage`` in scratch folders under
+    ``work/calibrate`` (overwritten each call); writes ``work/calibrate/NAME.json`` with the seconds per epoch.
+    Nothing reaches the results: the pass only sizes the budget (``--epochs``) of a time-boxed stage."""
+    from monarch_sci.operators.pde.forecasting import read_record, train_forecaster
+    from monarch_sci.operators.pde.steady_training import train_steady
+    from monarch_sci.training.checkpoint import write_json_atomic
+
+    k, n = shard
+    for i, (problem, setting, seed) in enumerate(plan(stage, **narrow)):
+        if i % n != k:
+            continue
+        name = run_name(stage, problem, setting, seed)
+        spec = make_spec(stage, problem, setting, seed, threads, device=device, epochs=epochs)
+        out = work / "calibrate" / name
+        t0 = time.perf_counter()
+        (train_forecaster if problem in NS else train_steady)(spec, out, overwrite=True)
+        timing = read_record(out)["timing"]
+        row = {"run": name, "epochs": epochs, "seconds_per_epoch": timing["train_seconds_per_epoch"],
+               "seconds_total": time.perf_counter() - t0, "device": device}  # fmt: skip
+        write_json_atomic(work / "calibrate" / f"{name}.json", row)
+        print(f"== calibrate {name}: {row['seconds_per_epoch']:.2f} s/epoch", flush=True)
+
+
+def run_stage(
+    stage: str,
+    shard: tuple[int, int],
+    work: Path,
+    threads: int | None,
+    *,
+    device: str = "cpu",
+    epochs: int | None = None,
+    **narrow: Any,
+) -> None:
     """Train this shard's pending runs of ``stage`` (``narrow``: the ``seeds``/``problems``/``settings`` of
-    :func:`plan`); a run another process holds (its lock file in ``work``) is left to it."""
+    :func:`plan`) on ``device`` (``epochs``: the budget, default the stage's); a run another process holds (its
+    lock file in ``work``) is left to it."""
     from monarch_sci.training.checkpoint import write_json_atomic
 
     k, n = shard
@@ -285,7 +364,7 @@ def run_stage(stage: str, shard: tuple[int, int], work: Path, threads: int | Non
             print(f"== {name}: trained by another process", flush=True)
             continue
         try:
-            spec = make_spec(stage, problem, setting, seed, threads)
+            spec = make_spec(stage, problem, setting, seed, threads, device=device, epochs=epochs)
         except KeyError as err:
             lock.unlink(missing_ok=True)
             print(f"== {name}: skipped ({err.args[0]})", flush=True)
@@ -312,25 +391,40 @@ def main(argv: list[str] | None = None) -> int:
         "--shard", type=shard, default=(0, 1), metavar="K/N", help="K/N: every N-th run of the stage starting at K"
     )
     p.add_argument("--work", type=Path, default=WORK, help="training run folders")
-    add_flags(p, "threads", threads=1)
-    p.add_argument("--prepare", nargs="*", metavar="PROBLEM", help="generate the data (default: every problem)")
+    add_flags(p, "threads", "device", threads=1, device="cpu")
+    p.add_argument("--epochs", type=int, help="the budget of every run trained by this call (default: the stage's)")
+    p.add_argument("--calibrate", type=int, metavar="EPOCHS", help="time EPOCHS epochs of the shard's runs and stop")
+    p.add_argument(
+        "--prepare", nargs="*", metavar="PROBLEM", help=f"generate the data (default: {', '.join(CPU_PROBLEMS)})"
+    )
     p.add_argument("--list", action="store_true", help="print the stage's runs and whether each is finished")
     p.add_argument("--summarize", action="store_true", help="write the tables and curves of the finished runs")
     args = p.parse_args(argv)
     k, n = args.shard
     import torch
 
+    from monarch_sci.cli.common import UserError, resolve_device
+
     torch.set_num_threads(args.threads)
+    device = str(resolve_device(args.device))
+    for name, value in (("--epochs", args.epochs), ("--calibrate", args.calibrate)):
+        if value is not None and value < 1:
+            raise UserError(f"{name}: expected a number of epochs >= 1, got {value}")
     if args.prepare is not None:
-        prepare(tuple(args.prepare) or (*NS, "darcy"), progress=False)
+        unknown = sorted(set(args.prepare) - {*NS, "darcy"})
+        if unknown:
+            raise UserError(f"--prepare: expected problems among {', '.join((*NS, 'darcy'))}, got {', '.join(unknown)}")
+        prepare(tuple(args.prepare) or CPU_PROBLEMS, progress=False, device=device)
     narrow = {k: tuple(v) if v else None for k, v in (("seeds", args.seeds), ("problems", args.problems),
                                                         ("settings", args.settings))}  # fmt: skip
     if args.list and args.stage:
         for r in plan(args.stage, **narrow):
             done = (RUNS / f"{run_name(args.stage, *r)}.json").is_file()
             print(f"{'done' if done else 'todo'}  {run_name(args.stage, *r)}")
+    elif args.stage and args.calibrate:
+        calibrate(args.stage, (k, n), args.work, args.threads, args.calibrate, device, **narrow)
     elif args.stage:
-        run_stage(args.stage, (k, n), args.work, args.threads, **narrow)
+        run_stage(args.stage, (k, n), args.work, args.threads, device=device, epochs=args.epochs, **narrow)
     if args.summarize:
         from pde_science_report import summarize
 
@@ -339,4 +433,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from monarch_sci.cli.scripts import run_script
+
+    sys.exit(run_script(main))

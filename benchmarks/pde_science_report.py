@@ -12,12 +12,14 @@ from collections import defaultdict
 
 from pde_science import EPOCHS, NS, NS_SPLIT, RESULTS, RUNS, SEEDS, STAGES, WORK, plan, run_name
 
-PUBLISHED = {"ns1e-3": (0.017, 0.010), "ns1e-4": (0.178, 0.145)}
+PUBLISHED = {"ns1e-3": (0.017, 0.010), "ns1e-4": (0.178, 0.145), "ns1e-3-paper": (0.017, 0.010)}
 COMMANDS = {
     "select": "OMP_NUM_THREADS=1 nice python benchmarks/pde_science.py --stage select --shard K/2   # K = 0, 1",
     "final": "OMP_NUM_THREADS=1 nice python benchmarks/pde_science.py --stage final --shard K/2    # K = 0, 1",
     "controls": "OMP_NUM_THREADS=1 nice python benchmarks/pde_science.py --stage controls --shard K/2",
+    "paper": "python benchmarks/pde_science_gpu.py --budget 480 --out benchmarks/results/pde_science_gpu   # one GPU",
 }
+GPU_SUMMARY = RESULTS / "pde_science_gpu" / "summary.json"
 
 
 def _load() -> dict[str, list[dict]]:
@@ -32,7 +34,8 @@ def _stat(values: list[float]) -> tuple[float, float]:
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def _fmt(values: list[float]) -> str:
+def _fmt(values: list[float | None]) -> str:
+    values = [v for v in values if v is not None]
     if not values:
         return "—"
     m, s = _stat(values)
@@ -91,10 +94,39 @@ def _final_table(runs: list[dict], stage: str) -> list[str]:
                 f"{conv}/{len(rs)} | {rs[0]['parameters']:,} | "
                 f"{statistics.mean(r['seconds_per_epoch'] for r in rs):.1f} |"
             )
-        if problem in PUBLISHED and stage == "final":
+        if problem in PUBLISHED and stage in ("final", "paper"):
             f, m = PUBLISHED[problem]
             change = f"{100 * (m / f - 1):+.0f}%"
             lines.append(f"| {problem} | published FFT / Monarch (64², 1000 train) | {f} / {m} | | {change} | | | | |")
+    return lines
+
+
+def _paper_section(runs: list[dict]) -> list[str]:
+    """The GPU check at the published scale, with the time box that set its budget (``pde_science_gpu.py``)."""
+    if not runs:
+        return []
+    lines = ["## 5. The published scale on one GPU (time-boxed)", "", f"Command: `{COMMANDS['paper']}`.", ""]
+    if GPU_SUMMARY.is_file():
+        g = json.loads(GPU_SUMMARY.read_text())
+        calib = g["phases"].get("calibrate", {})
+        lines += [
+            f"Device: {g.get('device_name')} (torch {g.get('torch')}), all six runs at once, one process each. "
+            f"Budget: {g.get('epochs')} epochs for every run, set by {g.get('epochs_reason')}; the stage asks for "
+            f"{EPOCHS['paper']['ns']}. Phases (s): "
+            + ", ".join(f"{k} {v['seconds']}" for k, v in g["phases"].items())
+            + f"; slowest calibrated epoch {calib.get('slowest_seconds_per_epoch', float('nan')):.2f} s. "
+            f"`pytest -m gpu tests/test_gpu.py` in the same call: {g.get('pytest_gpu', {}).get('summary', 'not run')}.",
+            "",
+        ]
+    lines += [
+        "Data: NS ν = 1e-3 (FNO forcing) solved at 256² (dt 0.01), stored and trained at 64², 1000 / 100 / 100 "
+        "trajectories, 10 → 10 snapshots; FNO-2D, modes 12, width 20, four layers, otherwise as above (the "
+        "published rows predict 10 → 40 at T = 50).",
+        "",
+        *_final_table(runs, "paper"),
+        "",
+        *_per_step(runs),
+    ]
     return lines
 
 
@@ -224,9 +256,10 @@ def summarize() -> str:
         *_final_table(by_stage.get("controls", []), "controls"),
         "",
     ]
-    drift = _drift_table([*by_stage.get("final", []), *by_stage.get("controls", [])])
+    drift = _drift_table([*by_stage.get("final", []), *by_stage.get("controls", []), *by_stage.get("paper", [])])
     if drift:
         lines += ["## 4. How far the learned maps moved from the DFT (best checkpoints)", "", *drift, ""]
+    lines += _paper_section(by_stage.get("paper", []))
     figures = _curves(by_stage)
     figures += [f for f in (_maps_figure(problem=p) for p in (*NS, "darcy")) if f]
     lines += ["Curves: " + ", ".join(f"`{f}`" for f in figures), ""] if figures else []

@@ -88,3 +88,60 @@ def test_shard_argument():
             _timing.shard(bad)
     with pytest.raises(SystemExit):
         pde_science.main(["--stage", "select", "--shard", "2/2"])
+
+
+def test_paper_stage_spec_and_data_file():
+    spec = pde_science.make_spec("paper", "ns1e-3-paper", "monarch", 1, 1, device="cpu", epochs=35)
+    assert (spec.ntrain, spec.nval, spec.ntest) == (1000, 100, 100)
+    assert (spec.sub, spec.modes, spec.epochs, spec.seed, spec.device) == (1, 12, 35, 1, "cpu")
+    assert pde_science.make_spec("paper", "ns1e-3-paper", "fft", 0, 1).epochs == 500  # the stage's budget
+    # the CPU stores keep their names; the paper store is its own file
+    assert pde_science.ns_file("ns1e-3").name == "ns_v1e-3_s64_T20_n700.h5"
+    assert pde_science.ns_file("ns1e-3-paper").name == "ns_v1e-3_g256_s64_T20_n1200.h5"
+    assert "ns1e-3-paper" not in pde_science.CPU_PROBLEMS
+
+
+def test_bad_budget_and_unknown_problem_are_refused():
+    from monarch_sci.cli.common import UserError
+
+    with pytest.raises(UserError, match="--epochs: expected a number of epochs >= 1, got 0"):
+        pde_science.main(["--stage", "paper", "--epochs", "0"])
+    with pytest.raises(UserError, match=r"--prepare: expected problems among .*, got nope"):
+        pde_science.main(["--prepare", "nope"])
+
+
+def test_gpu_driver_budget():
+    import pde_science_gpu
+
+    assert pde_science_gpu.choose_epochs(400.0, 0.8, 500) == 434
+    assert pde_science_gpu.choose_epochs(1e6, 0.8, 500) == 500
+    assert pde_science_gpu.choose_epochs(1.0, 8.0, 500) == 0
+
+
+def test_paper_stage_calibrates_trains_and_reports_on_a_tiny_store(tmp_path, monkeypatch):
+    """The whole paper path on a 16² store of 6 trajectories: calibration leaves no result; the time-boxed run
+    records its budget, no zero-shot error (it trains on the stored grid) and its drift; the report shows it."""
+    monkeypatch.setattr(pde_science, "DATA", tmp_path / "data")
+    monkeypatch.setattr(pde_science, "RUNS", tmp_path / "results" / "runs")
+    monkeypatch.setattr(pde_science, "PAPER", {"n": 6, "split": (4, 1, 1), "arch": {"modes": 4, "sub": 1}, "batch": 6})
+    monkeypatch.setattr(pde_science, "NS_SIZE", {"n": 6, "T": 20, "record": 20, "resolution": 16})
+    monkeypatch.setitem(pde_science.NS, "ns1e-3-paper", {"visc": 1e-3, "gen_resolution": 16, "dt": 0.01})
+    pde_science.prepare(("ns1e-3-paper",), progress=False)
+    work = tmp_path / "work"
+    narrow = {"seeds": (0,), "settings": ("monarch",)}
+    pde_science.calibrate("paper", (0, 1), work, 1, 1, "cpu", **narrow)
+    row = json.loads((work / "calibrate" / "paper__ns1e-3-paper__monarch__seed0.json").read_text())
+    assert row["epochs"] == 1 and row["seconds_per_epoch"] > 0
+    assert not pde_science.RUNS.exists() or not list(pde_science.RUNS.glob("*.json"))
+    pde_science.run_stage("paper", (0, 1), work, 1, device="cpu", epochs=2, **narrow)
+    result = json.loads((pde_science.RUNS / "paper__ns1e-3-paper__monarch__seed0.json").read_text())
+    assert result["spec"]["epochs"] == 2 and len(result["val_curve"]) == 2
+    assert result["test_2x"] is None and result["drift"]
+    monkeypatch.setattr(pde_science_report, "RUNS", pde_science.RUNS)
+    monkeypatch.setattr(pde_science_report, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(pde_science_report, "GPU_SUMMARY", tmp_path / "none.json")
+    text = pde_science_report.summarize()
+    assert "## 5. The published scale on one GPU (time-boxed)" in text
+    paper = text.split("## 5.")[1].splitlines()
+    (row,) = [line for line in paper if line.startswith("| ns1e-3-paper | monarch |")]
+    assert row.split(" | ")[5] == "—"  # no zero-shot column entry: trained on the stored grid
