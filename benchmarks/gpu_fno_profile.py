@@ -67,8 +67,9 @@ def profile_step(s: int, kind: str, device: str = "cuda") -> None:
         e.key: e.count for e in ka if any(k in e.key for k in ("ynchronize", "Memcpy", "aten::item", "_local_scalar"))
     }
     print(
-        f"== s={s} {kind}: step wall {wall:.1f} ms, no-grad rollout {fwd:.1f} ms, GPU kernel time {kernel_ms:.1f} ms, "
-        f"launches {launches}, syncs {syncs}"
+        f"== s={s} {kind}: step wall {wall:.1f} ms, no-grad rollout {fwd:.1f} ms, summed device time "
+        f"{kernel_ms:.1f} ms (annotations counted again; the table footer has the total), launches {launches}, "
+        f"syncs {syncs}"
     )
     print(ka.table(sort_by="self_cpu_time_total", row_limit=22, max_name_column_width=60))
     print(ka.table(sort_by="self_cuda_time_total", row_limit=12, max_name_column_width=60))
