@@ -42,6 +42,8 @@ HPARAMS: dict[str, dict[str, Any]] = {
         "layers": 4,
         "shared": True,
         "init": "cg",
+        "init_iters": 10,
+        "init_lam": 1e-3,
         "regulariser": "cnn",
     },
     "unet": {"channels": 16, "depth": 3},
