@@ -135,18 +135,32 @@ DATA_60 = "data-60"
 SELECT_INIT_LAM = "select-init-lam"
 
 
+def finished_record(out: Path) -> dict | None:
+    """The run folder's ``record.json`` when the run finished, else ``None``."""
+    path = out / "record.json"
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    return record if record.get("status") == "finished" else None
+
+
+def selection_scores(runs: list[dict], runs_dir: Path) -> dict[float, float]:
+    """Best validation loss of each finished ``select-init-lam`` run, by its warm-start λ."""
+    scores = {}
+    for r in runs:
+        if r["group"] == SELECT_INIT_LAM and (record := finished_record(runs_dir / run_name(r))):
+            scores[r["extra"]["hparams"]["init_lam"]] = record["best"]["val_loss"]
+    return scores
+
+
 def check_init_lam(runs: list[dict], runs_dir: Path) -> None:
     """Refuse to go on when the finished selection runs chose another warm-start λ than :data:`INIT_LAM` (the
     constant every unrolled row trains with); silent while some selection run is unfinished."""
     from monarch_sci.cli.common import UserError
 
-    scores = {}
-    for r in runs:
-        if r["group"] == SELECT_INIT_LAM:
-            rec = runs_dir / run_name(r) / "record.json"
-            if not rec.is_file() or json.loads(rec.read_text()).get("status") != "finished":
-                return
-            scores[r["extra"]["hparams"]["init_lam"]] = json.loads(rec.read_text())["best"]["val_loss"]
+    scores = selection_scores(runs, runs_dir)
+    if len(scores) < sum(r["group"] == SELECT_INIT_LAM for r in runs):
+        return
     chosen = min(scores, key=scores.get, default=INIT_LAM)
     if chosen != INIT_LAM:
         raise UserError(
@@ -181,8 +195,7 @@ def train_spec(r: dict, data: Path, cache_dir: Path | None = None) -> ReconTrain
 
 
 def train_one(r: dict, data: Path, out: Path) -> None:
-    rec = out / "record.json"
-    if rec.is_file() and json.loads(rec.read_text()).get("status") == "finished":
+    if finished_record(out):
         return
     t0 = time.perf_counter()
     train_recon_model(train_spec(r, data, out.parent / "cache"), out, resume=(out / "last.pt").is_file())
@@ -306,7 +319,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.accels:
         runs = [r for r in runs if r["accel"] in args.accels]
     results: dict[str, dict] = {}
-    selection: dict[float, float] = {}  # warm-start λ -> best validation loss
     k, n = args.shard
     # a process that trains only some runs sees only those: tabulate later, with --only-report
     partial = not args.only_report and (n > 1 or args.groups is not None)
@@ -323,15 +335,12 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as err:  # report and go on: one failed run must not lose the rest
                 print(f"run {out.name} failed: {err!r}", file=sys.stderr, flush=True)
                 continue
-        rec = out / "record.json"
-        finished = rec.is_file() and json.loads(rec.read_text()).get("status") == "finished"
-        if finished and r["group"] == SELECT_INIT_LAM:
-            selection[r["extra"]["hparams"]["init_lam"]] = json.loads(rec.read_text())["best"]["val_loss"]
-        elif finished:
+        if r["group"] != SELECT_INIT_LAM and finished_record(out):  # selection runs are scored on validation only
             results[out.name] = {**r, **evaluate_one(r, test, out)}
         if not partial:
-            write_report(results, runs, test, val, Path(args.out), args, selection=selection)
+            write_report(results, runs, test, val, Path(args.out), args, selection=selection_scores(runs, runs_dir))
     if not partial:
+        selection = selection_scores(runs, runs_dir)
         write_report(results, runs, test, val, Path(args.out), args, final=True, selection=selection)
     return 0
 
