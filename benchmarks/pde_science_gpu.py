@@ -83,6 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-epochs", type=int, default=500, help="the stage's budget, the cap on E (default 500)")
     p.add_argument("--skip-tests", action="store_true", help="no pytest -m gpu run beside the data generation")
     args = p.parse_args(argv)
+    from monarch_sci.cli.common import UserError, resolve_device
+
+    for flag, value in (("--budget", args.budget), ("--procs", args.procs),
+                        ("--calibrate-epochs", args.calibrate_epochs), ("--max-epochs", args.max_epochs)):  # fmt: skip
+        if not value > 0:
+            raise UserError(f"{flag}: expected a positive number, got {value}")
+    resolve_device(args.device)  # a GPU asked for where there is none: one line, before anything is written
     start = time.monotonic()
     deadline = start + args.budget
     out: Path = args.out

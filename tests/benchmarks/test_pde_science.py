@@ -106,6 +106,8 @@ def test_bad_budget_and_unknown_problem_are_refused():
 
     with pytest.raises(UserError, match="--epochs: expected a number of epochs >= 1, got 0"):
         pde_science.main(["--stage", "paper", "--epochs", "0"])
+    with pytest.raises(UserError, match="--calibrate: expected a number of epochs >= 1, got 0"):
+        pde_science.main(["--stage", "paper", "--calibrate", "0"])
     with pytest.raises(UserError, match=r"--prepare: expected problems among .*, got nope"):
         pde_science.main(["--prepare", "nope"])
 
@@ -145,3 +147,38 @@ def test_paper_stage_calibrates_trains_and_reports_on_a_tiny_store(tmp_path, mon
     paper = text.split("## 5.")[1].splitlines()
     (row,) = [line for line in paper if line.startswith("| ns1e-3-paper | monarch |")]
     assert row.split(" | ")[5] == "—"  # no zero-shot column entry: trained on the stored grid
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--procs", "0"], "--procs: expected a positive number, got 0"),
+        (["--budget", "-5"], "--budget: expected a positive number, got -5.0"),
+        (["--calibrate-epochs", "0"], "--calibrate-epochs: expected a positive number, got 0"),
+        (["--max-epochs", "0"], "--max-epochs: expected a positive number, got 0"),
+    ],
+)
+def test_gpu_driver_refuses_bad_input_before_writing(tmp_path, argv, message):
+    import pde_science_gpu
+
+    from monarch_sci.cli.common import UserError
+
+    out = tmp_path / "gpu"
+    with pytest.raises(UserError, match=message):
+        pde_science_gpu.main([*argv, "--device", "cpu", "--out", str(out)])
+    assert not out.exists()
+
+
+def test_gpu_driver_without_a_gpu_says_so_in_one_line(tmp_path, capsys):
+    import pde_science_gpu
+    import torch
+
+    from monarch_sci.cli.scripts import run_script
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    out = tmp_path / "gpu"
+    status = run_script(lambda: pde_science_gpu.main(["--out", str(out)]), prog="pde_science_gpu.py")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and "--device cuda" in err[0] and "Traceback" not in err[0]
+    assert not out.exists()
