@@ -11,7 +11,7 @@ Three stages, each a fixed list of training runs (problem × setting × seed):
 * ``controls`` — NS ν = 1e-3 only: an FFT model widened to the Monarch model's parameter count, Monarch factors
   started from a random Monarch, only the forward or only the inverse maps learning;
 * ``paper`` — a GPU check at the published scale: NS ν = 1e-3 solved at 256² and trained at 64² (modes 12),
-  1000/100/100 trajectories, 500 epochs, FFT and Monarch, 3 seeds (``benchmarks/pde_science_gpu.sh`` runs it
+  1000/100/100 trajectories, 500 epochs, FFT and Monarch, 3 seeds (``benchmarks/pde_science_gpu.py`` runs it
   within a time box: ``--calibrate`` measures the epoch time, ``--epochs`` then sets the budget that fits).
 
 Every run trains in its own folder under ``--work`` (resumed from ``last.pt`` when interrupted) and leaves a small
@@ -24,7 +24,7 @@ curves from the finished runs. Commands::
     OMP_NUM_THREADS=1 nice python benchmarks/pde_science.py --stage select --shard 0/2 &
     OMP_NUM_THREADS=1 nice python benchmarks/pde_science.py --stage select --shard 1/2 &
     python benchmarks/pde_science.py --summarize
-    bash benchmarks/pde_science_gpu.sh 480                           # the paper stage on one GPU, 480 s in all
+    python benchmarks/pde_science_gpu.py --budget 480               # the paper stage on one GPU, 480 s in all
 
 A run is converged when its best validation error improved by less than 1% over the last 10% of its epochs
 (:func:`converged`); the summary says so per run.

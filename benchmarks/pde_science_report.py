@@ -10,7 +10,7 @@ import json
 import statistics
 from collections import defaultdict
 
-from pde_science import EPOCHS, NS, NS_SPLIT, RESULTS, RUNS, SEEDS, STAGES, WORK, plan, run_name
+from pde_science import CONTROLS, EPOCHS, NS, NS_SPLIT, RESULTS, RUNS, SEEDS, STAGES, WORK, plan, run_name
 
 PUBLISHED = {"ns1e-3": (0.017, 0.010), "ns1e-4": (0.178, 0.145), "ns1e-3-paper": (0.017, 0.010)}
 COMMANDS = {
@@ -99,6 +99,153 @@ def _final_table(runs: list[dict], stage: str) -> list[str]:
             change = f"{100 * (m / f - 1):+.0f}%"
             lines.append(f"| {problem} | published FFT / Monarch (64², 1000 train) | {f} / {m} | | {change} | | | | |")
     return lines
+
+
+#: What each control removes, in the order the reader meets them (the keys are ``CONTROLS``' settings).
+CONTROL_LABELS = {
+    "fft": "FFT (§2)",
+    "fft-wide": "FFT, widened to ≥ the Monarch parameter count",
+    "monarch-random": "Monarch from a random Monarch (DFT support and block norms)",
+    "monarch-forward": "Monarch, only the forward maps learn",
+    "monarch-inverse": "Monarch, only the inverse maps learn",
+    "monarch": "Monarch (§2: DFT start, both directions learn)",
+}
+
+
+def _paired(rows: dict[str, dict[int, float]], setting: str, seeds: list[int]) -> float:
+    return statistics.mean(rows[setting][s] for s in seeds)
+
+
+def _controls_section(controls: list[dict], final: list[dict]) -> tuple[list[str], str | None]:
+    """The controls beside the §2 FFT and Monarch runs of the same seeds: a table, the share of the Monarch gain
+    each control keeps, one figure and a paragraph written from the numbers (never a fixed sentence)."""
+    problem = STAGES["controls"][0][0]
+    rows: dict[str, dict[int, float]] = defaultdict(dict)
+    params: dict[str, int] = {}
+    converged: dict[str, list[bool]] = defaultdict(list)
+    for r in [*final, *controls]:
+        if r["problem"] == problem and r["setting"] in CONTROL_LABELS:
+            rows[r["setting"]][r["seed"]] = r["test"]["test_rel_l2"]
+            params[r["setting"]] = r["parameters"]
+            converged[r["setting"]].append(r["converged"])
+    if not any(s in rows for s in CONTROLS) or not rows.get("fft") or not rows.get("monarch"):
+        return [], None
+    lines = [
+        "Every control is paired with the §2 FFT and Monarch runs of its own seeds. *Share of the gain*: "
+        "(FFT − control) / (FFT − Monarch) over those seeds; 100% is all of the Monarch model's gain, 0% none; "
+        "a control worse than FFT keeps none.",
+        "",
+        "| model | test rel. L2 (mean ± std) | per seed | vs FFT (same seeds) | share of the gain | converged "
+        "| params |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    shares: dict[str, tuple[float, float, list[int]]] = {}
+    for setting, label in CONTROL_LABELS.items():
+        if setting not in rows:
+            continue
+        seeds = sorted(set(rows[setting]) & set(rows["fft"]) & set(rows["monarch"]))
+        v = [rows[setting][s] for s in sorted(rows[setting])]
+        per_seed = " / ".join(f"{rows[setting][s]:.4f} (s{s})" for s in sorted(rows[setting]))
+        vs = share = ""
+        if setting != "fft" and seeds:
+            f, m, c = (_paired(rows, k, seeds) for k in ("fft", "monarch", setting))
+            vs = f"{100 * (c / f - 1):+.1f}%"
+            share = "none (worse than FFT)" if c > f else f"{100 * (f - c) / (f - m):.0f}%" if f != m else "—"
+            shares[setting] = (c, (f - c) / (f - m) if f != m else float("nan"), seeds)
+        conv = f"{sum(converged[setting])}/{len(converged[setting])}"
+        lines.append(f"| {label} | {_fmt(v)} | {per_seed} | {vs} | {share} | {conv} | {params[setting]:,} |")
+    lines += ["", _controls_paragraph(shares, rows), ""]
+    return lines, _controls_figure(rows, params, controls + [r for r in final if r["problem"] == problem])
+
+
+def _controls_paragraph(shares: dict[str, tuple[float, float, list[int]]], rows: dict[str, dict[int, float]]) -> str:
+    """What the controls say, in sentences built from the measured numbers (and their seed counts)."""
+
+    def seeds(k: str) -> str:
+        n = len(shares[k][2])
+        return f"{n} seed{'s' if n > 1 else ''}"
+
+    def beats(k: str) -> str:
+        """How many of the paired seeds the control ends below the FFT run of the same seed."""
+        s = shares[k][2]
+        return f"{sum(rows[k][i] < rows['fft'][i] for i in s)} of {len(s)} seeds below FFT"
+
+    parts = ["**What the controls say.**"]
+    if "fft-wide" in shares:
+        c, sh, _ = shares["fft-wide"]
+        parts.append(
+            f"Capacity: the FFT model widened to at least the Monarch parameter count reaches {c:.4f} "
+            f"({seeds('fft-wide')}; {beats('fft-wide')}), {100 * sh:.0f}% of the Monarch model's gain"
+            + (
+                ", so extra parameters alone do not explain the gain."
+                if sh < 0.5
+                else ", so much of the gain could be capacity."
+            )
+        )
+    if "monarch-random" in shares:
+        c, sh, _ = shares["monarch-random"]
+        f = statistics.mean(rows["fft"][i] for i in shares["monarch-random"][2])
+        parts.append(
+            f"Basis: the same Monarch model started from a random Monarch instead of the DFT ends at {c:.4f}, "
+            f"{c / f:.1f}× the FFT error ({seeds('monarch-random')})"
+            + ("; the gain needs the DFT start." if c > f else "; the DFT start is not needed for the gain.")
+        )
+    dirs = [k for k in ("monarch-forward", "monarch-inverse") if k in shares]
+    if dirs:
+        said = ", ".join(
+            f"only the {k.split('-')[1]} maps {shares[k][0]:.4f} ({100 * shares[k][1]:.0f}% of the gain, {seeds(k)})"
+            for k in dirs
+        )
+        parts.append(f"Direction: learning {said}.")
+    parts.append(
+        "How far the learned maps moved is in §4; what they became (learned rows and their spectra beside the DFT's) "
+        "is in `pde_science_learned_maps_ns1e-3.png`."
+    )
+    return " ".join(parts)
+
+
+def _controls_figure(rows: dict[str, dict[int, float]], params: dict[str, int], runs: list[dict]) -> str:
+    """Left: test error of each control and the two §2 models, one dot per seed and a bar at the mean. Right: mean
+    drift from the DFT per layer of the Monarch runs that start at the DFT."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from monarch_sci.training.checkpoint import save_figure
+
+    order = [s for s in CONTROL_LABELS if s in rows]
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(13, 4.6), gridspec_kw={"width_ratios": [1.3, 1]})
+    for i, s in enumerate(order):
+        v = [rows[s][k] for k in sorted(rows[s])]
+        ax.bar(i, statistics.mean(v), color=f"C{i}", alpha=0.35)
+        ax.plot([i] * len(v), v, "o", color=f"C{i}", ms=5)
+    ax.axhline(statistics.mean(rows["fft"].values()), color="k", lw=0.8, ls="--", label="FFT mean")
+    ticks = ["\n".join([*s.split("-"), f"{params[s] / 1e3:.0f}k"]) for s in order]
+    ax.set_xticks(range(len(order)), ticks, fontsize=8)
+    ax.set(yscale="log", ylabel="test relative L2 (dots: seeds)", title="NS ν = 1e-3: controls")
+    ax.grid(True, axis="y", which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    drift: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in runs:
+        if r["setting"] in ("monarch", "monarch-forward", "monarch-inverse"):
+            per_layer: dict[int, list[float]] = defaultdict(list)
+            for row in r.get("drift", []):
+                if row["learnable"]:
+                    per_layer[row["layer"]].append(row["drift"])
+            for layer, d in per_layer.items():
+                drift[r["setting"]][layer].append(statistics.mean(d))
+    for s, by_layer in drift.items():
+        layers = sorted(by_layer)
+        bx.plot(layers, [statistics.mean(by_layer[k]) for k in layers], "o-", color=f"C{order.index(s)}", label=s)
+        bx.set_xticks(layers)
+    bx.set(xlabel="Fourier layer", ylabel="‖M − D‖ / ‖D‖ (learnable maps, mean)", title="drift from the DFT")
+    bx.grid(True, alpha=0.3)
+    bx.legend(fontsize=8)
+    name = "pde_science_controls.png"
+    save_figure(fig, RESULTS / name)
+    plt.close(fig)
+    return name
 
 
 def _paper_section(runs: list[dict]) -> list[str]:
@@ -253,14 +400,14 @@ def summarize() -> str:
         "",
         f"Command: `{COMMANDS['controls']}`.",
         "",
-        *_final_table(by_stage.get("controls", []), "controls"),
-        "",
     ]
+    controls, controls_figure = _controls_section(by_stage.get("controls", []), by_stage.get("final", []))
+    lines += controls or [*_final_table(by_stage.get("controls", []), "controls"), ""]
     drift = _drift_table([*by_stage.get("final", []), *by_stage.get("controls", []), *by_stage.get("paper", [])])
     if drift:
         lines += ["## 4. How far the learned maps moved from the DFT (best checkpoints)", "", *drift, ""]
     lines += _paper_section(by_stage.get("paper", []))
-    figures = _curves(by_stage)
+    figures = _curves(by_stage) + ([controls_figure] if controls_figure else [])
     figures += [f for f in (_maps_figure(problem=p) for p in (*NS, "darcy")) if f]
     lines += ["Curves: " + ", ".join(f"`{f}`" for f in figures), ""] if figures else []
     todo = {s: m for s, m in missing.items() if m}

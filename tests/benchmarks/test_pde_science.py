@@ -64,6 +64,46 @@ def test_report_from_finished_runs(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "pde_science.json").read_text())["missing"]["final"]
 
 
+def test_controls_are_paired_with_the_final_runs_of_their_seeds(tmp_path, monkeypatch):
+    """The controls table compares each control with the §2 FFT and Monarch runs of the same seeds, its share of
+    the gain and the paragraph come from the numbers, and a control worse than FFT keeps none of the gain."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    monkeypatch.setattr(pde_science_report, "RUNS", runs)
+    monkeypatch.setattr(pde_science_report, "RESULTS", tmp_path)
+    monkeypatch.setattr(pde_science, "RUNS", runs)
+    drift = [
+        {"layer": k, "axis": a, "direction": d, "learnable": True, "drift": 0.1 * (k + 1)}
+        for k in range(2) for a in (0, 1) for d in ("forward", "inverse")
+    ]  # fmt: skip
+    results = {
+        ("final", "fft"): {0: 0.010, 1: 0.012, 2: 0.020},  # seed 2 has no control: it must not enter the pairs
+        ("final", "monarch"): {0: 0.006, 1: 0.008, 2: 0.004},
+        ("controls", "fft-wide"): {0: 0.009, 1: 0.011},
+        ("controls", "monarch-random"): {0: 0.030},
+        ("controls", "monarch-forward"): {0: 0.007, 1: 0.009},
+    }
+    for (stage, setting), by_seed in results.items():
+        for seed, err in by_seed.items():
+            r = {
+                "stage": stage, "problem": "ns1e-3", "setting": setting, "seed": seed, "val_curve": [0.1, err],
+                "test": {"test_rel_l2": err, "test_rel_l2_per_step": [err]}, "test_2x": err, "converged": True,
+                "parameters": 1000, "seconds_per_epoch": 1.0, "drift": drift if "monarch" in setting else [],
+            }  # fmt: skip
+            (runs / f"{pde_science.run_name(stage, 'ns1e-3', setting, seed)}.json").write_text(json.dumps(r))
+    text = pde_science_report.summarize()
+    # fft-wide over seeds 0, 1: FFT 0.011, Monarch 0.007, control 0.010 -> -9.1%, 25% of the gain
+    assert "| 0.0090 (s0) / 0.0110 (s1) | -9.1% | 25% | 2/2 |" in text
+    # forward over seeds 0, 1: control 0.008 -> -27.3%, 75%
+    assert "| -27.3% | 75% |" in text
+    # random over seed 0: 0.030 against FFT 0.010
+    assert "| +200.0% | none (worse than FFT) |" in text
+    assert "reaches 0.0100 (2 seeds; 2 of 2 seeds below FFT), 25% of the Monarch model's gain" in text
+    assert "ends at 0.0300, 3.0× the FFT error (1 seed); the gain needs the DFT start" in text
+    assert "only the forward maps 0.0080 (75% of the gain, 2 seeds)" in text
+    assert (tmp_path / "pde_science_controls.png").stat().st_size > 0
+
+
 def test_a_run_is_claimed_by_one_live_process(tmp_path):
     lock = tmp_path / "work" / "run.lock"
     assert pde_science._claim(lock)  # this process holds it now
