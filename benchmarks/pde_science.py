@@ -1,6 +1,6 @@
 """PDE science (issue 14): FFT-FNO against Monarch-FNO, settings chosen on validation, converged comparisons.
 
-Three stages, each a fixed list of training runs (problem × setting × seed):
+Five stages, each a fixed list of training runs (problem × setting × seed):
 
 * ``select`` — the Monarch factors' settings (learning rate relative to the main rate, which maps learn, when the
   factors start, a penalty toward the initial DFT) beside the FFT model, at a short budget, on **validation data
@@ -10,6 +10,8 @@ Three stages, each a fixed list of training runs (problem × setting × seed):
   after training (plus the zero-shot error on the 2× grid);
 * ``controls`` — NS ν = 1e-3 only: an FFT model widened to the Monarch model's parameter count, Monarch factors
   started from a random Monarch, only the forward or only the inverse maps learning;
+* ``fno3d`` — FFT and Monarch as in ``final`` on NS ν = 1e-3, but FNO-3D (the whole 10-snapshot output in one
+  space–time pass) instead of the autoregressive FNO-2D;
 * ``paper`` — a GPU check at the published scale: NS ν = 1e-3 solved at 256² and trained at 64² (modes 12),
   1000/100/100 trajectories, 500 epochs, FFT and Monarch, 3 seeds (``benchmarks/pde_science_gpu.py`` runs it
   within a time box: ``--calibrate`` measures the epoch time, ``--epochs`` then sets the budget that fits).
@@ -70,8 +72,9 @@ EPOCHS = {
     "final": {"ns": 100, "darcy": 150},
     "controls": {"ns": 100},
     "paper": {"ns": 500},
+    "fno3d": {"ns": 100},
 }
-SEEDS = {"select": (0, 1), "final": (0, 1, 2), "controls": (0, 1, 2), "paper": (0, 1, 2)}
+SEEDS = {"select": (0, 1), "final": (0, 1, 2), "controls": (0, 1, 2), "paper": (0, 1, 2), "fno3d": (0, 1, 2)}
 
 #: Settings of the selection stage: keyword fields of the training spec (``factor_lr`` relative to ``lr``). They
 #: ran before the FNO default ``factor_anchor`` became :data:`FACTOR_ANCHOR` (the outcome of this stage), so all
@@ -101,7 +104,11 @@ STAGES = {
     "final": (("ns1e-3", "ns1e-4", "darcy"), FINAL),
     "controls": (("ns1e-3",), CONTROLS),
     "paper": (("ns1e-3-paper",), FINAL),
+    "fno3d": (("ns1e-3",), FINAL),
 }
+#: Architecture changes of a stage over :data:`ARCH`, besides the paper stage's ``PAPER['arch']`` (FNO-3D: one
+#: space–time pass over the 10 output snapshots, modes 8 in x, y and the time axis padded to 16).
+STAGE_ARCH = {"fno3d": {"model": "fno3d"}}
 #: Problems ``--prepare`` makes when none is named (the paper stage's data is made on the GPU that trains it).
 CPU_PROBLEMS = ("ns1e-3", "ns1e-4", "darcy")
 
@@ -215,7 +222,7 @@ def make_spec(
     missing = sorted(set(kw) - known)
     if missing:
         raise KeyError(f"setting {setting!r} needs spec fields this version lacks: {', '.join(missing)}")
-    arch = {**ARCH, **PAPER["arch"]} if stage == "paper" else ARCH
+    arch = {**ARCH, **(PAPER["arch"] if stage == "paper" else STAGE_ARCH.get(stage, {}))}
     common = {**arch, **kw, "epochs": epochs, "lr": lr, "seed": seed, "threads": threads, "progress": False}
     common["device"] = device
     if problem in NS:

@@ -18,6 +18,7 @@ COMMANDS = {
     "final": "OMP_NUM_THREADS=1 nice python benchmarks/pde_science.py --stage final --shard K/2    # K = 0, 1",
     "controls": "OMP_NUM_THREADS=1 nice python benchmarks/pde_science.py --stage controls --shard K/2",
     "paper": "python benchmarks/pde_science_gpu.py --budget 480 --out benchmarks/results/pde_science_gpu   # one GPU",
+    "fno3d": "OMP_NUM_THREADS=1 nice python benchmarks/pde_science.py --stage fno3d --shard K/2    # K = 0, 1",
 }
 GPU_SUMMARY = RESULTS / "pde_science_gpu" / "summary.json"
 
@@ -248,6 +249,19 @@ def _controls_figure(rows: dict[str, dict[int, float]], params: dict[str, int], 
     return name
 
 
+def _fno3d_section(runs: list[dict]) -> list[str]:
+    """FNO-3D (one space–time pass) on NS ν = 1e-3, FFT and Monarch, when any of its runs finished."""
+    if not runs:
+        return []
+    return [
+        "**FNO-3D, NS ν = 1e-3** (the 10 output snapshots in one space–time pass, modes 8 in x, y and time, the "
+        f"rest as above). Command: `{COMMANDS['fno3d']}`.",
+        "",
+        *_final_table(runs, "fno3d"),
+        "",
+    ]
+
+
 def _paper_section(runs: list[dict]) -> list[str]:
     """The GPU check at the published scale, with the time box that set its budget (``pde_science_gpu.py``)."""
     if not runs:
@@ -396,6 +410,7 @@ def summarize() -> str:
         *_final_table(by_stage.get("final", []), "final"),
         "",
         *_per_step(by_stage.get("final", [])),
+        *_fno3d_section(by_stage.get("fno3d", [])),
         "## 3. Controls (NS ν = 1e-3)",
         "",
         f"Command: `{COMMANDS['controls']}`.",

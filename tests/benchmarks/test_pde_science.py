@@ -1,5 +1,6 @@
 """benchmarks/pde_science.py: the run plan, the shards, the split hygiene, the convergence rule and the report."""
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -222,3 +223,10 @@ def test_gpu_driver_without_a_gpu_says_so_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1 and "--device cuda" in err[0] and "Traceback" not in err[0]
     assert not out.exists()
+
+
+def test_fno3d_stage_differs_from_final_only_in_the_model():
+    final = dataclasses.asdict(pde_science.make_spec("final", "ns1e-3", "monarch", 0, None))
+    fno3d = dataclasses.asdict(pde_science.make_spec("fno3d", "ns1e-3", "monarch", 0, None))
+    assert (final["model"], fno3d["model"]) == ("fno2d", "fno3d")
+    assert {k for k in final if final[k] != fno3d[k]} == {"model"}
