@@ -113,10 +113,6 @@ CONTROL_LABELS = {
 }
 
 
-def _paired(rows: dict[str, dict[int, float]], setting: str, seeds: list[int]) -> float:
-    return statistics.mean(rows[setting][s] for s in seeds)
-
-
 def _controls_section(controls: list[dict], final: list[dict]) -> tuple[list[str], str | None]:
     """The controls beside the §2 FFT and Monarch runs of the same seeds: a table, the share of the Monarch gain
     each control keeps, one figure and a paragraph written from the numbers (never a fixed sentence)."""
@@ -140,7 +136,8 @@ def _controls_section(controls: list[dict], final: list[dict]) -> tuple[list[str
         "| params |",
         "|---|---|---|---|---|---|---|",
     ]
-    shares: dict[str, tuple[float, float, list[int]]] = {}
+    #: Per control: its mean, the FFT mean, its share of the gain, over the seeds it shares with §2.
+    shares: dict[str, tuple[float, float, float, list[int]]] = {}
     for setting, label in CONTROL_LABELS.items():
         if setting not in rows:
             continue
@@ -149,31 +146,33 @@ def _controls_section(controls: list[dict], final: list[dict]) -> tuple[list[str
         per_seed = " / ".join(f"{rows[setting][s]:.4f} (s{s})" for s in sorted(rows[setting]))
         vs = share = ""
         if setting != "fft" and seeds:
-            f, m, c = (_paired(rows, k, seeds) for k in ("fft", "monarch", setting))
-            vs = f"{100 * (c / f - 1):+.1f}%"
+            f, m, c = (statistics.mean(rows[k][s] for s in seeds) for k in ("fft", "monarch", setting))
+            vs = _change([rows[setting][s] for s in seeds], [rows["fft"][s] for s in seeds])
             share = "none (worse than FFT)" if c > f else f"{100 * (f - c) / (f - m):.0f}%" if f != m else "—"
-            shares[setting] = (c, (f - c) / (f - m) if f != m else float("nan"), seeds)
+            shares[setting] = (c, f, (f - c) / (f - m) if f != m else float("nan"), seeds)
         conv = f"{sum(converged[setting])}/{len(converged[setting])}"
         lines.append(f"| {label} | {_fmt(v)} | {per_seed} | {vs} | {share} | {conv} | {params[setting]:,} |")
     lines += ["", _controls_paragraph(shares, rows), ""]
     return lines, _controls_figure(rows, params, controls + [r for r in final if r["problem"] == problem])
 
 
-def _controls_paragraph(shares: dict[str, tuple[float, float, list[int]]], rows: dict[str, dict[int, float]]) -> str:
+def _controls_paragraph(
+    shares: dict[str, tuple[float, float, float, list[int]]], rows: dict[str, dict[int, float]]
+) -> str:
     """What the controls say, in sentences built from the measured numbers (and their seed counts)."""
 
     def seeds(k: str) -> str:
-        n = len(shares[k][2])
+        n = len(shares[k][3])
         return f"{n} seed{'s' if n > 1 else ''}"
 
     def beats(k: str) -> str:
         """How many of the paired seeds the control ends below the FFT run of the same seed."""
-        s = shares[k][2]
+        s = shares[k][3]
         return f"{sum(rows[k][i] < rows['fft'][i] for i in s)} of {len(s)} seeds below FFT"
 
     parts = ["**What the controls say.**"]
     if "fft-wide" in shares:
-        c, sh, _ = shares["fft-wide"]
+        c, _, sh, _ = shares["fft-wide"]
         parts.append(
             f"Capacity: the FFT model widened to at least the Monarch parameter count reaches {c:.4f} "
             f"({seeds('fft-wide')}; {beats('fft-wide')}), {100 * sh:.0f}% of the Monarch model's gain"
@@ -184,8 +183,7 @@ def _controls_paragraph(shares: dict[str, tuple[float, float, list[int]]], rows:
             )
         )
     if "monarch-random" in shares:
-        c, sh, _ = shares["monarch-random"]
-        f = statistics.mean(rows["fft"][i] for i in shares["monarch-random"][2])
+        c, f, _, _ = shares["monarch-random"]
         parts.append(
             f"Basis: the same Monarch model started from a random Monarch instead of the DFT ends at {c:.4f}, "
             f"{c / f:.1f}× the FFT error ({seeds('monarch-random')})"
@@ -194,7 +192,7 @@ def _controls_paragraph(shares: dict[str, tuple[float, float, list[int]]], rows:
     dirs = [k for k in ("monarch-forward", "monarch-inverse") if k in shares]
     if dirs:
         said = ", ".join(
-            f"only the {k.split('-')[1]} maps {shares[k][0]:.4f} ({100 * shares[k][1]:.0f}% of the gain, {seeds(k)})"
+            f"only the {k.split('-')[1]} maps {shares[k][0]:.4f} ({100 * shares[k][2]:.0f}% of the gain, {seeds(k)})"
             for k in dirs
         )
         parts.append(f"Direction: learning {said}.")
