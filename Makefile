@@ -32,11 +32,14 @@ varnet: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(VENV)/bin/monarch-sci demo --size $(DEMO_SIZE) --out $(DEMO_OUT)
 
+# The suite runs on every core (pytest-xdist, one worker per core, one thread per worker); TEST_WORKERS=0 runs it
+# in this process.
+TEST_WORKERS ?= auto
 test: $(VENV)/.installed
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -n $(TEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
 
 test-slow: $(VENV)/.installed
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -m slow $(PYTEST_ARGS)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -n $(TEST_WORKERS) -m slow $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
