@@ -20,8 +20,11 @@ coils, and PHS2 or SLICE (at most one of them larger than 1) the slices; every o
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -202,6 +205,7 @@ def import_kspace(
     attrs: dict | None = None,
     header_xml: str | None = None,
     source: str = "import_kspace",
+    record: Mapping[str, Any] | None = None,
 ) -> dict:
     """Write ``(S, C, H, W)`` k-space as our fastMRI-layout file ``out``, atomically; returns what was written.
 
@@ -209,8 +213,10 @@ def import_kspace(
         :func:`~monarch_sci.datasets.mri.fastmri.volume_mask`) must cover every non-zero sample; without one the
         pattern is inferred (:func:`~monarch_sci.datasets.mri.masks.infer_mask`). ``recon_size`` defaults to
         ``(H, W)``. ``header_xml`` (an ISMRMRD header, e.g. the scanner's) is stored as given and must state the
-    encoded matrix ``(H, W)``; by default a minimal one is written. Everything is checked before ``out`` is
-    touched; a kill leaves the previous ``out`` as it was.
+    encoded matrix ``(H, W)``; by default a minimal one is written. ``record`` (a job record) is stored, with
+    what was written under ``"written"``, as the JSON attribute ``record`` of the file (not as a file beside it,
+    which would sit in the data folder). Everything is checked before ``out`` is touched; a kill leaves the
+    previous ``out`` as it was.
 
         Examples
         --------
@@ -259,10 +265,7 @@ def import_kspace(
                 f"the k-space (H, W) = ({H}, {W})"
             )
         header = header_xml
-    recons = {"reconstruction_rss": fastmri_rss(k, (h, w))} if stored is None else None
-    with atomic_output(out) as tmp:
-        write_fastmri_volume(tmp, kspace=k, header_xml=header, reconstructions=recons, mask=stored, attrs=attrs)
-    return {
+    written = {
         "path": os.fspath(out),
         "kspace": list(k.shape),
         "recon_size": [h, w],
@@ -270,3 +273,9 @@ def import_kspace(
         "mask_inferred": attrs["mask_inferred"],
         "sampled_fraction": float(full.mean()),
     }
+    if record is not None:  # inside the file: a record beside it would sit in the folder its readers open
+        attrs["record"] = json.dumps({**record, "written": written}, default=str)
+    recons = {"reconstruction_rss": fastmri_rss(k, (h, w))} if stored is None else None
+    with atomic_output(out) as tmp:
+        write_fastmri_volume(tmp, kspace=k, header_xml=header, reconstructions=recons, mask=stored, attrs=attrs)
+    return written

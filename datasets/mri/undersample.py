@@ -27,7 +27,7 @@ from monarch_sci.datasets.mri.masks import (
     poisson_masks_for_volume,
 )
 from monarch_sci.training.checkpoint import atomic_output, write_json_atomic
-from monarch_sci.training.records import job_record
+from monarch_sci.training.records import folder_record_path, job_record
 
 __all__ = ["UndersampleSpec", "undersample_files"]
 
@@ -41,7 +41,8 @@ class UndersampleSpec:
     source
         A fully sampled fastMRI-layout file, or a folder of them.
     out
-        The output folder (one file per input, same name, and ``undersample.json``).
+        The output folder (one file per input, same name); the record ``OUT.json`` goes beside it
+        (:func:`~monarch_sci.training.records.folder_record_path`), never inside.
     acceleration
         The undersampling factor.
     mask_type
@@ -78,7 +79,7 @@ def undersample_files(
     spec
         The files, the masks, the output folder.
     command, arguments
-        What the record ``undersample.json`` names as the command and its arguments (default: the spec's fields).
+        What the record ``OUT.json`` names as the command and its arguments (default: the spec's fields).
 
     Raises
     ------
@@ -139,5 +140,6 @@ def undersample_files(
             )
         written.append(out / f.name)
     arguments = asdict(spec) if arguments is None else arguments
-    write_json_atomic(out / "undersample.json", job_record(command, arguments, "h5py", files=[f.name for f in files]))
+    record = job_record(command, arguments, "h5py", files=[f.name for f in files])
+    write_json_atomic(folder_record_path(out), record)  # beside the folder: its readers open every file in it
     return written

@@ -125,6 +125,15 @@ def _train(spec, run: Path) -> Path:
     return run
 
 
+def _simulated(folder: Path) -> Path:
+    """The record that marks ``folder`` as simulated: ``FOLDER.json`` beside it (or, in a folder written before the
+    record moved out of it, ``simulate.json`` inside)."""
+    from monarch_sci.training.records import folder_record_path
+
+    old = folder / "simulate.json"
+    return old if old.is_file() else folder_record_path(folder)
+
+
 def _mri(args: argparse.Namespace, P: dict[str, Any], out: Path) -> tuple[list[tuple[int, str]], dict[str, Any]]:
     from monarch_sci.operators.mri import ReconTrainSpec
 
@@ -136,7 +145,7 @@ def _mri(args: argparse.Namespace, P: dict[str, Any], out: Path) -> tuple[list[t
         _run(
             ["mri", "simulate", "--volumes", str(nvol), "--seed", str(seed), "--prefix", prefix, "--out", str(folder),
              "--no-progress", *common],
-            done=folder / "simulate.json",
+            done=_simulated(folder),
         )  # fmt: skip
     device = str(resolve_device(args.device))
     spec = {"data": train_dir, "epochs": P["mri_epochs"], "batch_size": 2, "seed": 0, "device": device,

@@ -10,6 +10,9 @@ one by the jobs that compare trained models:
 * :func:`field_and_flag` — how an error of a typed spec names a field: with its command-line flag, so that one
   message serves the Python caller and the command line (``batch_size (--batch-size)``);
 * :func:`job_record` — the record a job writes beside its outputs (command, arguments, versions, results);
+* :func:`folder_record_path` — where the record of a job that writes a data folder goes: beside the folder
+  (``OUT.json`` next to ``OUT/``), never inside it, where readers that open every file (fastMRI's
+  ``SliceDataset``) would take it for data;
 * :func:`pool_seeds` — one metric over several training seeds and test volumes, as a mean and its two spreads
   (the numbers a comparison of trained models reports).
 """
@@ -17,13 +20,22 @@ one by the jobs that compare trained models:
 from __future__ import annotations
 
 import importlib
+import os
 import platform
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["defining_differences", "field_and_flag", "job_record", "package_versions", "pool_seeds"]
+__all__ = [
+    "defining_differences",
+    "field_and_flag",
+    "folder_record_path",
+    "job_record",
+    "package_versions",
+    "pool_seeds",
+]
 
 _ALWAYS = ("numpy", "torch")
 
@@ -59,6 +71,22 @@ def job_record(command: str, arguments: Mapping[str, Any], *packages: str, **ext
     ('mri recon', {'model': 'cg_sense'}, 'cg_sense', True)
     """
     return {"command": command, "args": _norm(dict(arguments)), "versions": package_versions(*packages), **extra}
+
+
+def folder_record_path(folder: str | os.PathLike) -> Path:
+    """The record of a job that writes the data folder ``folder``: ``FOLDER.json`` beside it, not inside.
+
+    Examples
+    --------
+    >>> folder_record_path("data/knee_4x/").as_posix()
+    'data/knee_4x.json'
+    """
+    p = Path(folder)
+    if p.name in ("", ".", ".."):
+        p = p.resolve()
+    if not p.name:
+        raise ValueError(f"folder_record_path: {folder} has no parent folder to hold its record")
+    return p.with_name(p.name + ".json")
 
 
 def field_and_flag(name: str) -> str:

@@ -55,6 +55,7 @@ def test_mri_simulate_two_ranks_equals_one_process(tmp_path):
     assert proc.stdout.count("wrote 3 volumes") == 1
     cfg = SimulationConfig(recon_size=(16, 16), num_coils=2, num_slices=1, oversampling=1, fine_factor=1, seed=4)
     ref = simulate_dataset(tmp_path / "ref", cfg, 3)
-    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == sorted([*(p.name for p in ref), "simulate.json"])
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == sorted(p.name for p in ref)  # the data only
+    assert (tmp_path / "s.json").is_file()  # the record beside the folder
     for p in ref:
         same_datasets(tmp_path / "s" / p.name, p)

@@ -204,7 +204,9 @@ def test_import_then_recon_records_the_sampling_and_controls(tmp_path, capsys):
     np.save(tmp_path / "k.npy", k)
     assert main(["mri", "import", str(tmp_path / "k.npy"), "--out", str(tmp_path / "scan.h5")]) == 0
     assert "mask inferred" in capsys.readouterr().out
-    record = json.loads((tmp_path / "scan.json").read_text())
+    with h5py.File(tmp_path / "scan.h5") as hf:  # the record is an attribute: nothing beside the file
+        record = json.loads(hf.attrs["record"])
+    assert not (tmp_path / "scan.json").exists()
     assert record["written"]["mask_inferred"] and record["written"]["mask"] == "(24,)"
     argv = ["mri", "recon", "--model", "cg_sense", "--in", str(tmp_path / "scan.h5"), "--out", str(tmp_path / "rec.h5")]
     assert main([*argv, "--lam", "0.01", "--max-iter", "7", "--tol", "0", "--no-progress"]) == 0

@@ -50,6 +50,7 @@ def __getattr__(name: str) -> Any:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from monarch_sci.datasets.mri.simulate import SimulationConfig, simulate_dataset
     from monarch_sci.training.checkpoint import write_json_atomic
+    from monarch_sci.training.records import folder_record_path
 
     common.cpu_device(args.device, "the simulation (NumPy/SciPy)")
     if args.volumes < 1:
@@ -73,22 +74,27 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     final = simulate_dataset(out, cfg, args.volumes, prefix=args.prefix, progress=not args.no_progress)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
-    write_json_atomic(out / "simulate.json", _record(args, files=[f.name for f in final]))
+    record = folder_record_path(out)  # beside the folder: readers of the folder open every file in it
+    write_json_atomic(record, _record(args, files=[f.name for f in final]))
     H, W = cfg.encoding_size
     print(
         f"wrote {len(final)} volumes to {out}: kspace ({args.slices}, {args.coils}, {H}, {W}), "
-        f"recon {cfg.recon_size}; record {out / 'simulate.json'}"
+        f"recon {cfg.recon_size}; record {record}"
     )
     return 0
 
 
 def cmd_undersample(args: argparse.Namespace) -> int:
     from monarch_sci.datasets.mri.undersample import UndersampleSpec, undersample_files
+    from monarch_sci.training.records import folder_record_path
 
     common.cpu_device(args.device, "undersampling (NumPy)")
     spec = from_flags(UndersampleSpec, args, source=args.inp, progress=not args.no_progress)
     files = undersample_files(spec, command="mri undersample", arguments=cli_arguments(args))
-    print(f"wrote {len(files)} test-style files ({args.mask_type}, {args.acceleration}x) to {Path(args.out)}")
+    print(
+        f"wrote {len(files)} test-style files ({args.mask_type}, {args.acceleration}x) to {Path(args.out)}; "
+        f"record {folder_record_path(args.out)}"
+    )
     return 0
 
 
@@ -140,7 +146,12 @@ def register(groups: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     methods_help = ", ".join(CLASSICAL_METHOD_NAMES)
 
-    s = add_command(sub, "simulate", cmd_simulate, help="write simulated multi-coil volumes (torchrun: shared by rank)")
+    s = add_command(
+        sub,
+        "simulate",
+        cmd_simulate,
+        help="write simulated multi-coil volumes (torchrun: shared by rank); record: OUT.json beside the folder",
+    )
     s.add_argument("--volumes", type=int, default=20, help="number of volumes (files)")
     s.add_argument("--slices", type=int, default=8, help="slices per volume")
     s.add_argument("--coils", type=int, default=8, help="receiver coils")
@@ -181,7 +192,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     i.add_argument("--format", default="auto", choices=("auto", "numpy", "bart", "ismrmrd"),
                    help="input format (auto: by suffix; an HDF5 file with an ISMRMRD group is ismrmrd)")  # fmt: skip
     i.add_argument("--group", default=None, help="ISMRMRD: the dataset group (default: the only one, e.g. dataset)")
-    i.add_argument("--out", required=True, help="output .h5 file (a JSON record is written beside it)")
+    i.add_argument("--out", required=True, help="output .h5 file (the JSON record is its attribute 'record')")
     i.add_argument("--mask", default=None, help="sampling mask: .npy/.npz or BART .cfl (zeros and ones)")
     i.add_argument("--layout", default=None, help="NumPy axis letters, e.g. CHW, SCHW, HWC (default CHW / SCHW)")
     i.add_argument("--key", default=None, help=".npz: the array holding the k-space (default: the only one)")

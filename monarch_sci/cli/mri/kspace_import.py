@@ -60,7 +60,6 @@ def cmd_import(args: argparse.Namespace) -> int:
     import numpy as np
 
     from monarch_sci.datasets.mri import importers
-    from monarch_sci.training.checkpoint import write_json_atomic
 
     cpu_device(args.device, "the import (file conversion)")
     src = Path(args.input)
@@ -91,13 +90,13 @@ def cmd_import(args: argparse.Namespace) -> int:
         m = Path(args.mask)
         mask = importers.read_cfl(m).real if m.suffix in (".cfl", ".hdr") else importers.read_numpy_kspace(m)
         mask = np.squeeze(mask) if mask.ndim > 3 else mask
-    written = importers.import_kspace(
-        kspace, out, mask=mask, recon_size=recon_size, attrs=attrs, header_xml=header, source=str(src)
-    )
     extra = {"format": fmt}
     if fmt == "ismrmrd":
         extra |= {"acquisition": scan.acquisition, "acquisitions": scan.counts}
-    write_json_atomic(out.with_suffix(".json"), job_record(args, written=written, **extra))
+    written = importers.import_kspace(
+        kspace, out, mask=mask, recon_size=recon_size, attrs=attrs, header_xml=header, source=str(src),
+        record=job_record(args, **extra),
+    )  # fmt: skip
     note = " (mask inferred from zero samples)" if written["mask_inferred"] else ""
     if fmt == "ismrmrd":
         skipped = {k: v for k, v in scan.counts.items() if k != "used"}

@@ -27,7 +27,8 @@ def test_line_masks_keep_only_sampled_columns_and_record_the_spec(full, tmp_path
             assert hf.attrs["acceleration"] == 4 and "reconstruction_rss" not in hf
             np.testing.assert_array_equal(k, src["kspace"][()] * mask[:, None, None, :])
             assert 0 < mask.mean() < 0.6
-    record = json.loads((tmp_path / "u" / "undersample.json").read_text())
+    assert sorted(p.name for p in (tmp_path / "u").iterdir()) == [p.name for p in written]  # no record inside
+    record = json.loads((tmp_path / "u.json").read_text())  # beside the folder
     assert record["command"] == "mri undersample" and record["files"] == [p.name for p in written]
     assert record["args"]["mask_policy"] == "slice" and record["args"]["acceleration"] == 4
 
