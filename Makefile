@@ -14,11 +14,14 @@ DEMO_OUT ?= reports/demo
 .PHONY: install varnet demo test test-slow lint format bench notebooks clean
 
 # The neuralop extra (neuraloperator 2.0, which leaves torch as it is) lets the tests train our Monarch spectral
-# convolution inside neuraloperator's own FNO and Trainer; without it those tests skip.
+# convolution inside neuraloperator's own FNO and Trainer; without it those tests skip. fastmri (without its
+# dependency pins, which would replace torch; pandas comes with [dev]) lets the tests read our folders with
+# fastMRI's own SliceDataset and run its VarNet.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH_SPEC) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install -q -e '.[dev,neuralop]'
+	$(PY) -m pip install -q --no-deps fastmri==0.3.0
 	touch $@
 
 install: $(VENV)/.installed
