@@ -1,10 +1,10 @@
 """Where derived data (slices, coil maps, targets) is cached, and the content key that names a cache file.
 
-A cache file is found by a key made of what it was computed from: for every input file its name, size,
-modification time (ns) and a SHA-256 of its first and last MiB (which holds the HDF5 superblock, header and
-object table, so a file replaced or edited in place gets a new key even when size and time were kept), plus the
-computation's own settings. A changed file therefore never meets a stale cache; callers still validate the
-data (NaN/Inf, shapes) on every run, cached or not.
+A cache file is found by a key made of what it was computed from: for every input file its name, size and the
+SHA-256 of its whole content (:func:`~monarch_sci.training.fingerprint.content_digest`, computed once per file
+and process), plus the computation's own settings. A file replaced or edited anywhere, even in place with the
+same size and modification time, gets a new key, so a changed file never meets a stale cache; callers still
+validate the data (NaN/Inf, shapes) on every run, cached or not.
 
 Caches live outside the data folder, so read-only data works and a dataset is never written to:
 ``$MONARCH_SCI_CACHE`` when set, else the ``cache/`` folder of the run that needs it.
@@ -23,11 +23,10 @@ __all__ = ["CACHE_ENV", "cache_file", "cache_key", "default_cache_dir", "file_fi
 
 #: Environment variable naming a shared cache folder (overrides the per-run ``cache/`` folder).
 CACHE_ENV = "MONARCH_SCI_CACHE"
-_CHUNK = 1 << 20
 
 
 def file_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
-    """``{"name", "size", "mtime_ns", "sha256"}`` of a file; ``sha256`` covers its first and last MiB.
+    """``{"name", "size", "sha256"}`` of a file; ``sha256`` covers its whole content.
 
     Examples
     --------
@@ -38,17 +37,10 @@ def file_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
     >>> fp["name"], fp["size"], fp["sha256"][:8]
     ('a.h5', 3, 'ba7816bf')
     """
+    from monarch_sci.training.fingerprint import content_digest
+
     path = Path(path)
-    st = path.stat()
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        h.update(f.read(_CHUNK))
-        if st.st_size > 2 * _CHUNK:
-            f.seek(-_CHUNK, os.SEEK_END)
-            h.update(f.read(_CHUNK))
-        elif st.st_size > _CHUNK:
-            h.update(f.read())
-    return {"name": path.name, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": h.hexdigest()}
+    return {"name": path.name, "size": path.stat().st_size, "sha256": content_digest(path)}
 
 
 def default_cache_dir(run_folder: str | os.PathLike | None = None) -> Path:

@@ -15,9 +15,10 @@ Errors
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "add_flags",
     "cpu_device",
     "from_flags",
+    "guarded_outputs",
     "report_error",
     "resolve_device",
     "set_threads",
@@ -203,8 +205,19 @@ def add_command(
 ) -> argparse.ArgumentParser:
     """A sub-command whose ``--help`` shows every default."""
     p = sub.add_parser(name, help=help, formatter_class=argparse.ArgumentDefaultsHelpFormatter, **kw)
-    p.set_defaults(func=func)
+    p.set_defaults(func=_guarded(func))
     return p
+
+
+def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """``func`` run inside :func:`guarded_outputs` (every sub-command obeys the output rules)."""
+
+    def run(args: argparse.Namespace) -> int:
+        with guarded_outputs(args):
+            return func(args)
+
+    run.__wrapped__ = func
+    return run
 
 
 def from_flags(cls: type, args: argparse.Namespace, **overrides: Any):
@@ -264,6 +277,27 @@ def set_threads(n: int | None) -> None:
     import torch
 
     torch.set_num_threads(int(n))
+
+
+#: What a job reads and writes, by argparse destination -> the flag its messages name.
+_INPUTS = {"inp": "--in", "data": "--data", "val": "--val", "test": "--test", "input": "INPUT", "mask": "--mask"}
+_OUTPUTS = {"out": "--out", "png": "--png"}
+
+
+@contextlib.contextmanager
+def guarded_outputs(args: argparse.Namespace) -> Iterator[None]:
+    """The output rules of every job, applied around each sub-command (:func:`add_command`): no output aliases
+    an input, and ``--out`` is locked against a second writer while the job runs
+    (:mod:`monarch_sci.training.outputs`)."""
+    from monarch_sci.training.outputs import check_no_alias, output_lock
+
+    def paths(table: dict[str, str]) -> dict[str, str]:
+        return {flag: v for dest, flag in table.items() if isinstance(v := getattr(args, dest, None), str) and v}
+
+    check_no_alias(paths(_OUTPUTS), paths(_INPUTS))
+    out = paths(_OUTPUTS).get("--out")
+    with output_lock(out) if out else contextlib.nullcontext():
+        yield
 
 
 def _user_message(err: BaseException) -> tuple[int, str] | None:

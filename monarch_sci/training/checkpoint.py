@@ -91,7 +91,9 @@ def atomic_output(path: str | os.PathLike, *, resumable: bool = False) -> Iterat
     """Yield a temporary path in ``path``'s folder; on success ``os.replace`` it onto ``path``.
 
     A reader sees the old file or the new one, never half of one: a writer killed (or failing) inside the
-    ``with`` block leaves ``path`` as it was. The one way every job writes a file.
+    ``with`` block leaves ``path`` as it was. The one way every job writes a file. The temporaries
+    ``.NAME.PID.tmp`` that killed writers left beside ``path`` are removed first
+    (:func:`~monarch_sci.training.outputs.clean_stale_temporaries`).
 
     Parameters
     ----------
@@ -119,8 +121,11 @@ def atomic_output(path: str | os.PathLike, *, resumable: bool = False) -> Iterat
     >>> out.read_text(), partial_path(out).read_text()
     ('done', 'half')
     """
+    from monarch_sci.training.outputs import clean_stale_temporaries
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_temporaries(path)  # what a writer killed before its rename left behind
     tmp = partial_path(path) if resumable else path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         yield tmp
