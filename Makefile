@@ -20,7 +20,7 @@ DEMO_OUT ?= reports/demo
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH_SPEC) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(PY) -m pip install -q -e '.[dev,neuralop]'
+	$(PY) -m pip install -q -e '.[dev,neuralop,triton]'
 	$(PY) -m pip install -q --no-deps fastmri==0.3.0
 	touch $@
 

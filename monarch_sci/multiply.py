@@ -34,7 +34,10 @@ permutations), and every fresh full-batch buffer also costs page faults. Here
   forward multiply), and the gradients with respect to the blocks are batched outer products accumulated
   chunk by chunk with ``baddbmm_`` (the intermediate is recomputed per chunk rather than stored).
 
-On other devices and for bf16/fp16 the batch is one chunk; nothing is specific to a device or a dtype.
+On other devices and for bf16/fp16 the batch is one chunk. On CUDA :func:`monarch_multiply` runs other kernels
+behind the same function and the same autograd (:func:`multiply_path`): fused Triton kernels
+(:mod:`monarch_sci.multiply_triton`) or fly's two-``bmm`` structure (:mod:`monarch_sci.multiply_bmm`), which the
+one GPU run measured faster there than these CPU-tuned passes; :func:`monarch_adjoint` keeps the chunked passes.
 
 Higher derivatives: under ``create_graph=True`` (double backward, ``gradgradcheck``) the backward builds its
 gradient from differentiable pieces instead (the gradient for ``x`` is still the fast adjoint multiply; the
@@ -48,13 +51,17 @@ import torch
 from einops import rearrange
 
 from monarch_sci.dtypes import REAL_OF
+from monarch_sci.multiply_bmm import bmm_backward, bmm_forward
+from monarch_sci.multiply_dispatch import MULTIPLY_PATHS, multiply_path
 
 __all__ = [
+    "MULTIPLY_PATHS",
     "check_factors",
     "check_operand",
     "monarch_adjoint",
     "monarch_multiply",
     "monarch_to_dense",
+    "multiply_path",
 ]
 
 
@@ -307,19 +314,37 @@ class _MonarchProduct(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x2, r_blocks, l_blocks, adjoint: bool):
-        ctx.adjoint = adjoint
+    def forward(ctx, x2, r_blocks, l_blocks, adjoint: bool, path: str = "chunked"):
+        ctx.adjoint, ctx.path = adjoint, path
+        if path == "bmm":  # fly's structure: the permuted intermediate is saved, the backward is three bmm
+            y2, t = bmm_forward(x2, r_blocks, l_blocks)
+            ctx.save_for_backward(x2, r_blocks, l_blocks, t)
+            return y2
         ctx.save_for_backward(x2, r_blocks, l_blocks)
+        if path == "triton":
+            from monarch_sci.multiply_triton import triton_forward
+
+            return triton_forward(x2, r_blocks, l_blocks)
         return _adjoint_pass(x2, r_blocks, l_blocks) if adjoint else _forward_pass(x2, r_blocks, l_blocks)
 
     @staticmethod
     def backward(ctx, g):
-        saved, r_blocks, l_blocks = ctx.saved_tensors
-        need_in, need_r, need_l, _ = ctx.needs_input_grad
+        saved, r_blocks, l_blocks = ctx.saved_tensors[:3]
+        need_in, need_r, need_l = ctx.needs_input_grad[:3]
         if torch.is_grad_enabled():  # create_graph=True: the gradient itself must be differentiable
             grad_in = (monarch_multiply if ctx.adjoint else monarch_adjoint)(g, r_blocks, l_blocks) if need_in else None
             x2, g_x = (g, saved) if ctx.adjoint else (saved, g)  # (input, output gradient) of x ↦ M x
-            return (grad_in, *_block_grads_graph(x2, g_x, r_blocks, l_blocks, need_r, need_l), None)
+            return (grad_in, *_block_grads_graph(x2, g_x, r_blocks, l_blocks, need_r, need_l), None, None)
+        if ctx.path == "bmm":
+            return (
+                *bmm_backward(saved, ctx.saved_tensors[3], g, r_blocks, l_blocks, need_in, need_r, need_l),
+                None,
+                None,
+            )
+        if ctx.path == "triton":
+            from monarch_sci.multiply_triton import triton_backward
+
+            return (*triton_backward(saved, g.contiguous(), r_blocks, l_blocks, need_in, need_r, need_l), None, None)
         g = _as_matrix(g, g.shape[-1])
         grad_r = torch.zeros_like(r_blocks) if need_r else None
         grad_lt = l_blocks.new_zeros(l_blocks.shape[0], l_blocks.shape[2], l_blocks.shape[1]) if need_l else None
@@ -328,10 +353,12 @@ class _MonarchProduct(torch.autograd.Function):
             grad_in = _forward_pass(g, r_blocks, l_blocks, want_out=need_in, y2=saved, grad_r=grad_r, grad_lt=grad_lt)
         else:
             grad_in = _adjoint_pass(g, r_blocks, l_blocks, want_out=need_in, x2=saved, grad_r=grad_r, grad_lt=grad_lt)
-        return grad_in, grad_r, None if grad_lt is None else grad_lt.transpose(1, 2).contiguous(), None
+        return grad_in, grad_r, None if grad_lt is None else grad_lt.transpose(1, 2).contiguous(), None, None
 
 
-def monarch_multiply(x: torch.Tensor, r_blocks: torch.Tensor, l_blocks: torch.Tensor) -> torch.Tensor:
+def monarch_multiply(
+    x: torch.Tensor, r_blocks: torch.Tensor, l_blocks: torch.Tensor, *, path: str = "auto"
+) -> torch.Tensor:
     """Multiply ``x`` by the Monarch matrix ``M = Pᵀ L P R`` given by its factors.
 
     ``y[..., c·l + j] = Σ_a L[j, c, a] · (R x)[..., a·l + j]`` with ``(R x)[..., i·q + d] = Σ_e R[i, d, e] ·
@@ -346,6 +373,9 @@ def monarch_multiply(x: torch.Tensor, r_blocks: torch.Tensor, l_blocks: torch.Te
         ``R`` as ``k`` blocks of shape ``(q, p)``: tensor ``(k, q, p)``.
     l_blocks
         ``L`` as ``l`` blocks of shape ``(s, r)``: tensor ``(l, s, r)`` with ``l·r = k·q``.
+    path
+        The kernel: ``"auto"`` (by device, :func:`multiply_path`), ``"chunked"``, ``"bmm"`` or ``"triton"``.
+        Every path computes the same values and gradients (tests compare each with the dense twin).
 
     Returns
     -------
@@ -366,7 +396,8 @@ def monarch_multiply(x: torch.Tensor, r_blocks: torch.Tensor, l_blocks: torch.Te
     """
     k, q, p, l, s, r = check_factors(r_blocks, l_blocks, where="monarch_multiply")
     x = check_operand("monarch_multiply", x, k * p, r_blocks, "x")
-    y2 = _MonarchProduct.apply(_as_matrix(x, k * p), r_blocks, l_blocks, False)
+    kernel = multiply_path(x, r_blocks, l_blocks, path)
+    y2 = _MonarchProduct.apply(_as_matrix(x, k * p), r_blocks, l_blocks, False, kernel)
     return y2.reshape(*x.shape[:-1], l * s)
 
 

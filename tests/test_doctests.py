@@ -15,7 +15,7 @@ from test_architecture import MODULES
 # The command line runs argparse at import of nothing, but its examples are shell, not Python.
 DOCTESTED = sorted(m for m in MODULES if not m.endswith("__main__"))
 # Modules whose examples need an optional extra: skipped (not failed) where it is not installed.
-NEEDS = {"monarch_sci.datasets.mri.ismrmrd_raw": "ismrmrd"}
+NEEDS = {"monarch_sci.datasets.mri.ismrmrd_raw": "ismrmrd", "monarch_sci.multiply_triton": "triton"}
 
 
 def _examples(module: str) -> list[doctest.DocTest]:
