@@ -14,8 +14,12 @@ Without a mask, a k-space with exactly-zero points is not taken as fully sampled
 ``mask_inferred``. A fully sampled import also gets fastMRI's ``reconstruction_rss`` target.
 
 BART stores arrays column-major (Fortran order) as complex64 with 16 dimensions: READ, PHS1, PHS2, COIL, MAPS,
-TE, COEFF, COEFF2, ITER, CSHIFT, TIME, TIME2, LEVEL, SLICE, AVG, BATCH. READ becomes ``H``, PHS1 ``W``, COIL the
-coils, and PHS2 or SLICE (at most one of them larger than 1) the slices; every other dimension must be 1.
+TE, COEFF, COEFF2, ITER, CSHIFT, TIME, TIME2, LEVEL, SLICE, AVG, BATCH. Which of READ, PHS1, PHS2 are 1 says
+what the array is (:data:`BART_LAYOUTS`, :func:`bart_to_fastmri_layout`): a 2-D scan ``READ × PHS1 × 1 × COIL``
+(slices in SLICE), a phase-encode plane ``1 × PHS1 × PHS2 × COIL`` of a 3-D scan, or a 3-D volume
+``READ × PHS1 × PHS2 × COIL``, whose readout is inverse transformed so that each readout position becomes a
+phase-encode plane (as the ISMRMRD reader stores 3-D scans); COIL gives the coils; every other dimension must be
+1.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "BART_LAYOUTS",
+    "bart_layout",
     "bart_to_fastmri_layout",
     "import_kspace",
     "read_cfl",
@@ -87,19 +93,88 @@ def write_cfl(path: str | os.PathLike, array: np.ndarray) -> None:
     a.reshape(-1, order="F").tofile(base.with_suffix(".cfl"))
 
 
-def bart_to_fastmri_layout(array: np.ndarray, source: str) -> np.ndarray:
-    dims = list(array.shape) + [1] * (16 - array.ndim)
-    if len(dims) > 16:
+#: How a BART array is read (``--layout`` for a ``.cfl``; auto: by which of READ, PHS1, PHS2 are 1).
+BART_LAYOUTS = {
+    "2d": "READ × PHS1 × 1 × COIL (× … × SLICE): a 2-D scan, READ → H, PHS1 → W, SLICE → slices",
+    "plane": "1 × PHS1 × PHS2 × COIL (× … × SLICE): phase-encode planes of a 3-D scan whose readout is transformed, "
+    "PHS1 → H, PHS2 → W",
+    "3d": "READ × PHS1 × PHS2 × COIL: a 3-D k-space volume; the readout is inverse transformed (centred, "
+    "orthonormal) and every readout position becomes a slice (PHS1, PHS2)",
+    "hybrid": "READ × PHS1 × PHS2 × COIL with the readout already in image space (BART `fft -i 1`): every readout "
+    "position is a slice (PHS1, PHS2)",
+}
+
+
+def bart_layout(dims: tuple[int, ...]) -> str:
+    """The layout of :data:`BART_LAYOUTS` that the singleton dimensions of a BART array imply.
+
+    PHS2 = 1: ``"2d"``; READ = 1: ``"plane"``; READ, PHS1 and PHS2 all > 1: ``"3d"`` (a k-space volume; an
+    array whose readout is already transformed must say ``"hybrid"``, which the sizes cannot tell).
+
+    Examples
+    --------
+    >>> bart_layout((256, 180, 1, 8)), bart_layout((1, 230, 180, 8)), bart_layout((64, 48, 32, 8))
+    ('2d', 'plane', '3d')
+    """
+    read, phs1, phs2 = (list(dims) + [1] * 3)[:3]
+    if phs2 == 1:
+        return "2d"
+    return "plane" if read == 1 else "3d"
+
+
+def bart_to_fastmri_layout(array: np.ndarray, source: str, layout: str | None = None) -> tuple[np.ndarray, str]:
+    """A BART k-space array as ``(S, C, H, W)``, and the layout it was read in (:data:`BART_LAYOUTS`).
+
+    ``layout`` (``None``: :func:`bart_layout`) names how READ, PHS1, PHS2 and SLICE map to our axes; COIL gives
+    the coils; every other dimension must be 1 (several ESPIRiT map sets, MAPS > 1, are refused: they describe
+    coil maps or images, not one k-space).
+
+    Examples
+    --------
+    >>> k, how = bart_to_fastmri_layout(np.ones((1, 24, 20, 4), np.complex64), "plane.cfl")
+    >>> k.shape, how
+    ((1, 4, 24, 20), 'plane')
+    """
+    from monarch_sci.fourier import centered_fft
+
+    if array.ndim > 16:
         raise ValueError(f"{source}: a BART array has at most 16 dimensions, got {array.ndim}")
+    dims = list(array.shape) + [1] * (16 - array.ndim)
+    if dims[4] > 1:
+        raise ValueError(
+            f"{source}: MAPS = {dims[4]}: several ESPIRiT map sets; k-space has one set (choose one, e.g. "
+            f"`bart slice 4 0 IN OUT`, or import the k-space rather than maps)"
+        )
     extra = {BART_DIMS[i]: d for i, d in enumerate(dims) if i not in (0, 1, 2, 3, 13) and d != 1}
     if extra:
         raise ValueError(f"{source}: BART dimensions {extra} must be 1 (only READ, PHS1, PHS2, COIL, SLICE are read)")
-    if dims[2] > 1 and dims[13] > 1:
-        raise ValueError(f"{source}: both PHS2 ({dims[2]}) and SLICE ({dims[13]}) are > 1; give one of them only")
-    a = array.reshape(dims)
-    slices_axis = 2 if dims[2] > 1 else 13
-    a = np.moveaxis(a, (slices_axis, 3, 0, 1), (0, 1, 2, 3))  # (S, C, READ, PHS1, ...ones)
-    return a.reshape(a.shape[:4])
+    found = bart_layout(dims)
+    layout = found if layout is None else layout
+    if layout not in BART_LAYOUTS:
+        raise ValueError(f"{source}: --layout {layout!r}: a BART array is read as one of {', '.join(BART_LAYOUTS)}")
+    read, phs2, slices = dims[0], dims[2], dims[13]
+    shape = "×".join(map(str, dims[:4])) + (f" (SLICE {slices})" if slices > 1 else "")
+    need = {"2d": phs2 == 1, "plane": read == 1, "3d": slices == 1, "hybrid": slices == 1}[layout]
+    if not need:
+        why = {"2d": "PHS2 = 1", "plane": "READ = 1", "3d": "SLICE = 1", "hybrid": "SLICE = 1"}[layout]
+        raise ValueError(f"{source}: READ × PHS1 × PHS2 × COIL = {shape} cannot be read as --layout {layout} "
+                         f"(it needs {why}; the sizes suggest {found})")  # fmt: skip
+    a = np.asarray(array).reshape(dims, order="A")
+    if layout == "2d":
+        k = np.moveaxis(a[:, :, 0, :, 0, 0, 0, 0, 0, 0, 0, 0, 0, :, 0, 0], (3, 2, 0, 1), (0, 1, 2, 3))
+    elif layout == "plane":
+        k = np.moveaxis(a[0, :, :, :, 0, 0, 0, 0, 0, 0, 0, 0, 0, :, 0, 0], (3, 2, 0, 1), (0, 1, 2, 3))
+    else:
+        v = a[:, :, :, :, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]  # (READ, PHS1, PHS2, COIL)
+        if layout == "3d":  # readout → image positions, as the ISMRMRD reader does for 3-D scans
+            v = centered_fft(np.ascontiguousarray(v), dims=(0,), inverse=True)
+        k = np.moveaxis(v, (0, 3, 1, 2), (0, 1, 2, 3))
+    if min(k.shape[2:]) < 2:
+        raise ValueError(
+            f"{source}: READ × PHS1 × PHS2 × COIL = {shape} read as --layout {layout} gives slices of "
+            f"{k.shape[2]} × {k.shape[3]}; a slice needs two phase-encode or readout axes larger than 1"
+        )
+    return np.ascontiguousarray(k, dtype=np.complex64), layout
 
 
 def read_numpy_kspace(path: str | os.PathLike, *, key: str | None = None) -> np.ndarray:
@@ -226,7 +301,7 @@ def import_kspace(
         >>> info["mask"], info["mask_inferred"], info["sampled_fraction"]
         ('(6,)', True, 0.5)
     """
-    from monarch_sci.datasets.mri.fastmri import fastmri_rss, write_fastmri_volume
+    from monarch_sci.datasets.mri.fastmri import FastMRIFileError, fastmri_rss, write_fastmri_volume
     from monarch_sci.datasets.mri.ismrmrd_header import make_ismrmrd_header, parse_ismrmrd_header
     from monarch_sci.datasets.mri.masks import infer_mask
     from monarch_sci.training.checkpoint import atomic_output
@@ -276,6 +351,11 @@ def import_kspace(
     if record is not None:  # inside the file: a record beside it would sit in the folder its readers open
         attrs["record"] = json.dumps({**record, "written": written}, default=str)
     recons = {"reconstruction_rss": fastmri_rss(k, (h, w))} if stored is None else None
-    with atomic_output(out) as tmp:
-        write_fastmri_volume(tmp, kspace=k, header_xml=header, reconstructions=recons, mask=stored, attrs=attrs)
+    try:
+        with atomic_output(out) as tmp:
+            write_fastmri_volume(tmp, kspace=k, header_xml=header, reconstructions=recons, mask=stored, attrs=attrs)
+    except FastMRIFileError as err:  # name the user's files, not the temporary one
+        raise ValueError(
+            f"{source}: not written to {out}: the file would fail fastMRI's checks: {err.problem}"
+        ) from None
     return written

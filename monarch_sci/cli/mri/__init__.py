@@ -182,7 +182,8 @@ def register(groups: argparse._SubParsersAction) -> None:
         kspace_import.cmd_import,
         help="write a NumPy array, BART .cfl or ISMRMRD raw file as a fastMRI-layout file",
         description="Import multi-coil k-space: .npy/.npz (axes named by --layout: S slices, C coils, H readout, "
-        "W phase encode; default CHW or SCHW), BART .cfl/.hdr (READ, PHS1, PHS2, COIL, ..., SLICE) or ISMRMRD raw "
+        "W phase encode; default CHW or SCHW), BART .cfl/.hdr (READ, PHS1, PHS2, COIL, ..., SLICE: a 2-D scan, a "
+        "phase-encode plane or a 3-D volume, by which of READ, PHS1, PHS2 are 1; see --layout) or ISMRMRD raw "
         "HDF5 (Cartesian; lines placed by their encoding counters, noise and navigator scans skipped, the mask is "
         "the acquired lines; 3-D scans become phase-encode planes with the readout transformed; needs the "
         "'ismrmrd' extra). The mask may be (W,), (H, W), (S, W) or (S, H, W); without one, zero samples are read "
@@ -191,10 +192,14 @@ def register(groups: argparse._SubParsersAction) -> None:
     i.add_argument("input", metavar="INPUT", help="k-space: .npy, .npz, BART .cfl/.hdr, or ISMRMRD .h5")
     i.add_argument("--format", default="auto", choices=("auto", "numpy", "bart", "ismrmrd"),
                    help="input format (auto: by suffix; an HDF5 file with an ISMRMRD group is ismrmrd)")  # fmt: skip
-    i.add_argument("--group", default=None, help="ISMRMRD: the dataset group (default: the only one, e.g. dataset)")
+    i.add_argument("--group", dest="ismrmrd_group", default=None,
+                   help="ISMRMRD: the dataset group (default: the only one, e.g. dataset)")  # fmt: skip
     i.add_argument("--out", required=True, help="output .h5 file (the JSON record is its attribute 'record')")
     i.add_argument("--mask", default=None, help="sampling mask: .npy/.npz or BART .cfl (zeros and ones)")
-    i.add_argument("--layout", default=None, help="NumPy axis letters, e.g. CHW, SCHW, HWC (default CHW / SCHW)")
+    i.add_argument("--layout", default=None,
+                   help="NumPy: axis letters, e.g. CHW, SCHW, HWC (default CHW / SCHW); BART: 2d (READ×PHS1×1×COIL), "
+                   "plane (1×PHS1×PHS2×COIL), 3d (a k-space volume; readout inverse transformed) or hybrid (readout "
+                   "already transformed) - default by which of READ, PHS1, PHS2 are 1")  # fmt: skip
     i.add_argument("--key", default=None, help=".npz: the array holding the k-space (default: the only one)")
     i.add_argument("--recon-size", type=int, nargs=2, default=None, metavar=("h", "w"), help="default: (H, W)")
     add_flags(i, "cpu_device")

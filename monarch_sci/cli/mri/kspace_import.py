@@ -48,7 +48,7 @@ def _read_ismrmrd(src: Path, args: argparse.Namespace):
     try:
         from monarch_sci.datasets.mri.ismrmrd_raw import read_ismrmrd_kspace
 
-        return read_ismrmrd_kspace(src, group=args.group)
+        return read_ismrmrd_kspace(src, group=args.ismrmrd_group)
     except ModuleNotFoundError as err:
         raise UserError(
             f"INPUT {src}: reading ISMRMRD files needs the 'ismrmrd' package ({err}); "
@@ -57,29 +57,49 @@ def _read_ismrmrd(src: Path, args: argparse.Namespace):
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from monarch_sci.datasets.mri import importers
-
     cpu_device(args.device, "the import (file conversion)")
     src = Path(args.input)
     fmt = _import_format(src, args.format)
     out = Path(args.out)
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; expected an .h5 file name")
-    if args.group is not None and fmt != "ismrmrd":
+    if args.ismrmrd_group is not None and fmt != "ismrmrd":
         raise UserError(f"--group: only for ISMRMRD files; {src} is read as {fmt}")
+    try:
+        written, note = _convert(src, fmt, out, args)
+    except (ValueError, FileNotFoundError) as err:  # the messages name INPUT; say that --out is untouched
+        raise UserError(f"{err} (nothing written to {out})") from None
+    print(
+        f"wrote {out}: kspace {tuple(written['kspace'])}, mask {written['mask']}{note}, "
+        f"{written['sampled_fraction']:.1%} sampled"
+    )
+    return 0
+
+
+def _convert(src: Path, fmt: str, out: Path, args: argparse.Namespace) -> tuple[dict, str]:
+    """Read ``src`` as ``fmt`` and write ``out``; ``(what was written, a note for the summary line)``."""
+    import numpy as np
+
+    from monarch_sci.datasets.mri import importers
+
     mask, header, recon_size, attrs = None, None, args.recon_size, {"source": os.path.abspath(src)}
+    extra: dict = {"format": fmt}
     if fmt == "ismrmrd":
         if not src.is_file():
             raise UserError(f"INPUT {src}: no such file")
         scan = _read_ismrmrd(src, args)
         kspace, mask, header, recon_size = scan.kspace, scan.sampled, scan.header_xml, scan.recon_size
         attrs |= {"source_format": "ismrmrd", "readout_transformed": scan.acquisition == "3d"}
+        extra |= {"acquisition": scan.acquisition, "acquisitions": scan.counts}
     elif fmt == "bart":
-        if args.layout is not None:
-            raise UserError("--layout: a BART array has its own axis convention (READ, PHS1, PHS2, COIL, ..., SLICE)")
-        kspace = importers.bart_to_fastmri_layout(importers.read_cfl(src), str(src))
+        if args.layout is not None and args.layout not in importers.BART_LAYOUTS:
+            raise UserError(
+                f"--layout {args.layout}: INPUT {src} is a BART array, read as {' | '.join(importers.BART_LAYOUTS)} "
+                "(default: by which of READ, PHS1, PHS2 are 1)"
+            )
+        kspace, layout = importers.bart_to_fastmri_layout(importers.read_cfl(src), str(src), args.layout)
+        attrs |= {"source_format": "bart", "bart_layout": layout, "readout_transformed": layout in ("3d", "hybrid")}
+        extra["bart_layout"] = layout
     else:
         if not src.is_file():
             raise UserError(f"INPUT {src}: no such file")
@@ -88,11 +108,11 @@ def cmd_import(args: argparse.Namespace) -> int:
         )
     if args.mask is not None:
         m = Path(args.mask)
-        mask = importers.read_cfl(m).real if m.suffix in (".cfl", ".hdr") else importers.read_numpy_kspace(m)
-        mask = np.squeeze(mask) if mask.ndim > 3 else mask
-    extra = {"format": fmt}
-    if fmt == "ismrmrd":
-        extra |= {"acquisition": scan.acquisition, "acquisitions": scan.counts}
+        if m.suffix in (".cfl", ".hdr"):  # BART's dimensions: the singleton ones dropped (e.g. 1 × PHS1 × PHS2)
+            mask = np.squeeze(importers.read_cfl(m).real)
+        else:
+            mask = importers.read_numpy_kspace(m)
+            mask = np.squeeze(mask) if mask.ndim > 3 else mask
     written = importers.import_kspace(
         kspace, out, mask=mask, recon_size=recon_size, attrs=attrs, header_xml=header, source=str(src),
         record=job_record(args, **extra),
@@ -103,8 +123,4 @@ def cmd_import(args: argparse.Namespace) -> int:
         note = f" from {scan.counts['used']} {scan.acquisition.upper()} acquisitions" + (
             f" (skipped: {', '.join(f'{v} {k}' for k, v in skipped.items())})" if skipped else ""
         )
-    print(
-        f"wrote {out}: kspace {tuple(written['kspace'])}, mask {written['mask']}{note}, "
-        f"{written['sampled_fraction']:.1%} sampled"
-    )
-    return 0
+    return written, note

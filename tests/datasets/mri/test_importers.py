@@ -45,8 +45,8 @@ def test_bart_cfl_is_column_major(tmp_path):
     (tmp_path / "k.cfl").write_bytes(np.asfortranarray(arr).tobytes(order="F"))
     got = read_cfl(base)
     np.testing.assert_array_equal(got.reshape(12, 10, 1, 4), arr)
-    k = bart_to_fastmri_layout(got, "k")
-    assert k.shape == (1, 4, 12, 10)
+    k, layout = bart_to_fastmri_layout(got, "k")
+    assert k.shape == (1, 4, 12, 10) and layout == "2d"
     np.testing.assert_array_equal(k[0, 2], arr[:, :, 0, 2])  # READ -> H, PHS1 -> W
     write_cfl(tmp_path / "w", arr)
     assert (tmp_path / "w.cfl").read_bytes() == (tmp_path / "k.cfl").read_bytes()
