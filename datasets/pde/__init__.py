@@ -12,7 +12,10 @@ The pieces live in one file per concept:
 * :mod:`.ns_dataset` — :class:`NavierStokesDataset` and :func:`read_ns_frames` over our store and the original
   FNO ``.mat`` files (v7.3 and v5);
 * :mod:`.pairs` — :func:`read_field_pairs` (input/output fields from HDF5, ``.mat``, ``.npz``, ``.pt``),
-  :class:`FieldPairs`, :class:`FieldNormalizer` (output statistics fitted on the training split);
+  :func:`read_steady_pairs` (the same, or a PDEBench Darcy file), :class:`FieldPairs`, :class:`FieldNormalizer`
+  (output statistics fitted on the training split);
+* :mod:`.pdebench`, :mod:`.the_well` — PDEBench 2-D files and The Well files: one scalar field as rollout
+  frames (:class:`PDEBenchFrames`, :class:`WellFrames`, opened by :func:`open_frames`), PDEBench's Darcy pairs;
 * :mod:`.darcy` — :func:`generate_darcy` / :func:`solve_darcy`: the FNO paper's Darcy flow problem.
 
 Examples
@@ -26,13 +29,24 @@ torch.Size([2, 2, 32, 32])
 
 from .darcy import DarcyConfig, darcy_coefficient, generate_darcy, solve_darcy
 from .grf import GaussianRandomField, grf_spectrum, sample_generator, sample_seed
-from .ns_dataset import NavierStokesDataset, detect_ns_format, read_ns_frames
+from .ns_dataset import (
+    ROLLOUT_FORMATS,
+    NavierStokesDataset,
+    detect_ns_format,
+    detect_rollout_format,
+    open_frames,
+    read_ns_frames,
+)
 from .ns_generate import NSGenerationConfig, generate_store, shard_path
 from .ns_solver import CFLError, NavierStokes2d, downsample_field, fno_forcing
 from .ns_store import STORE_FORMAT, StoreError, merge_shards
-from .pairs import FieldNormalizer, FieldPairs, detect_pairs_format, read_field_pairs
+from .pairs import PAIRS_FORMATS, FieldNormalizer, FieldPairs, detect_pairs_format, read_field_pairs, read_steady_pairs
+from .pdebench import PDEBenchFrames, detect_pdebench_layout, read_pdebench_darcy
+from .the_well import WellFrames, is_the_well_file
 
 __all__ = [
+    "PAIRS_FORMATS",
+    "ROLLOUT_FORMATS",
     "STORE_FORMAT",
     "CFLError",
     "DarcyConfig",
@@ -42,18 +56,26 @@ __all__ = [
     "NSGenerationConfig",
     "NavierStokes2d",
     "NavierStokesDataset",
+    "PDEBenchFrames",
     "StoreError",
+    "WellFrames",
     "darcy_coefficient",
     "detect_ns_format",
     "detect_pairs_format",
+    "detect_pdebench_layout",
+    "detect_rollout_format",
     "downsample_field",
     "fno_forcing",
     "generate_darcy",
     "generate_store",
     "grf_spectrum",
+    "is_the_well_file",
     "merge_shards",
+    "open_frames",
     "read_field_pairs",
     "read_ns_frames",
+    "read_pdebench_darcy",
+    "read_steady_pairs",
     "sample_generator",
     "sample_seed",
     "shard_path",

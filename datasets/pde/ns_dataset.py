@@ -1,6 +1,7 @@
 """Readers for Navier–Stokes vorticity data: our HDF5 store and the original FNO ``.mat`` files.
 
-Three file kinds, one view. Each sample is a sequence of *frames* (vorticity snapshots on an ``s × s`` grid,
+Three file kinds of vorticity, one view (PDEBench and The Well files come through the same view, one scalar
+field chosen, :func:`open_frames`). Each sample is a sequence of *frames* (vorticity snapshots on an ``s × s`` grid,
 equispaced in time):
 
 * our store (:mod:`.ns_store`): ``u`` ``(N, R+1, s, s)``, frame ``j`` at ``t[j] = j·T/R``, ``j = 0`` the
@@ -36,10 +37,15 @@ import torch
 from torch.utils.data import Dataset
 
 from .ns_store import STORE_FORMAT, StoreError
+from .pdebench import PDEBenchFrames, detect_pdebench_layout
+from .the_well import WellFrames, is_the_well_file
 
-__all__ = ["NavierStokesDataset", "detect_ns_format", "read_ns_frames"]
+__all__ = ["ROLLOUT_FORMATS", "NavierStokesDataset", "detect_ns_format", "detect_rollout_format", "open_frames",
+           "read_ns_frames"]  # fmt: skip
 
 Format = Literal["store", "mat-v7.3", "mat-v5"]
+#: ``--format`` of rollout files: detected from the content (``auto``) or named.
+ROLLOUT_FORMATS = ("auto", "store", "mat", "pdebench", "the-well")
 
 
 def detect_ns_format(path: str | os.PathLike) -> Format:
@@ -67,6 +73,58 @@ def detect_ns_format(path: str | os.PathLike) -> Format:
         f"{path}: neither an HDF5 file (our store / MATLAB v7.3) nor a MATLAB v5 .mat file "
         f"(first bytes {head[:24]!r}); the file may be truncated or of another kind"
     )
+
+
+def detect_rollout_format(path: str | os.PathLike) -> str:
+    """``"store"``, ``"mat-v7.3"``, ``"mat-v5"``, ``"pdebench"`` or ``"the-well"``, from the file's content."""
+    import h5py
+
+    kind = detect_ns_format(path)  # any HDF5 file that is not our store comes back as "mat-v7.3"
+    if kind != "mat-v7.3":
+        return kind
+    with h5py.File(path, "r") as h5:
+        if is_the_well_file(h5):
+            return "the-well"
+        if detect_pdebench_layout(h5) is not None:
+            return "pdebench"
+    return kind
+
+
+def open_frames(
+    path: str | os.PathLike,
+    *,
+    format: str = "auto",
+    field: str | None = None,
+    channel: int | None = None,
+    include_initial: bool | None = None,
+):
+    """The frame reader of a rollout file: ``read(i) -> (F, s, s)``, ``n``, ``n_frames``, ``s``, ``times``,
+    ``mapping`` (what is read, for the run record).
+
+    ``format`` ``"auto"`` detects the kind from the content (:func:`detect_rollout_format`); a named format must
+    match it. ``field``/``channel`` choose the scalar field of a PDEBench or The Well file
+    (:class:`~.pdebench.PDEBenchFrames`, :class:`~.the_well.WellFrames`); our store and FNO ``.mat`` files hold
+    vorticity only. ``include_initial`` ``None`` keeps each format's convention: without the initial field for
+    the store and ``.mat`` (FNO), with the stored ``t = 0`` state for PDEBench and The Well.
+    """
+    path = Path(path)
+    if format not in ROLLOUT_FORMATS:
+        raise ValueError(f"{path}: --format {format!r}: expected one of {', '.join(ROLLOUT_FORMATS)}")
+    kind = detect_rollout_format(path) if format in ("auto", "store", "mat") else format
+    family = "mat" if kind.startswith("mat") else kind
+    if format != "auto" and family != format:
+        raise StoreError(
+            f"{path}: --format {format}, but the content is {family!r} (detected); pass --format {family} or auto"
+        )
+    if family in ("pdebench", "the-well"):
+        reader = PDEBenchFrames if family == "pdebench" else WellFrames
+        keep = True if include_initial is None else include_initial
+        return reader(path, field=field, channel=channel, include_initial=keep)
+    if field is not None or channel is not None:
+        raise ValueError(
+            f"{path}: a {kind} file holds vorticity only; --field/--channel apply to pdebench and the-well files"
+        )
+    return _Source(path, bool(include_initial))
 
 
 class _Source:
@@ -171,6 +229,9 @@ class _Source:
                 self.times = np.concatenate([[0.0], t]) if self.include_initial else t
             else:
                 self.times = np.arange(self.n_frames, dtype=np.float64) + (0.0 if self.include_initial else 1.0)
+        axes = "(sample, frame, x, y)" if self.kind == "store" else "MATLAB (sample, x, y, frame)"
+        first = "initial field" if self.include_initial else "first snapshot after the initial field"
+        self.mapping = {"format": self.kind, "field": "u (vorticity)", "axes": axes, "first_frame": first}
 
     # -- data --------------------------------------------------------------------------------------------------
     def read(self, i: int) -> np.ndarray:
@@ -243,10 +304,15 @@ class NavierStokesDataset(Dataset):
         takes all.
     sub : int
         Spatial subsampling stride (FNO's ``::sub``): every ``sub``-th grid point on both axes.
-    include_initial : bool
-        Whether frame 0 is the initial field (see the module docstring); default ``False`` (FNO convention).
+    include_initial : bool or None
+        Whether frame 0 is the initial field (see the module docstring); ``None`` (default): each format's
+        convention (store and ``.mat``: ``False``, the FNO convention; PDEBench and The Well: ``True``).
     layout : {"channels_last", "channels_first"}
         ``(s', s', t)`` (FNO-2D) or ``(t, s', s')``.
+    format, field, channel
+        The file's kind (``"auto"``: from its content; or ``"store"``, ``"mat"``, ``"pdebench"``,
+        ``"the-well"``) and, for PDEBench and The Well files, the scalar field read (see :func:`open_frames`);
+        :attr:`mapping` states what was read.
 
     Shape
     -----
@@ -269,11 +335,16 @@ class NavierStokesDataset(Dataset):
         window_stride: int | None = None,
         indices: Sequence[int] | None = None,
         sub: int = 1,
-        include_initial: bool = False,
+        include_initial: bool | None = None,
         layout: Literal["channels_last", "channels_first"] = "channels_last",
+        format: str = "auto",
+        field: str | None = None,
+        channel: int | None = None,
     ) -> None:
         self.path = Path(path)
-        self.source = _Source(self.path, include_initial)
+        self.source = open_frames(
+            self.path, format=format, field=field, channel=channel, include_initial=include_initial
+        )
         frames, n = self.source.n_frames, self.source.n
         if t_in < 1 or t_start < 0:
             raise ValueError(f"NavierStokesDataset: expected t_in >= 1 and t_start >= 0, got {t_in} and {t_start}")
@@ -306,6 +377,11 @@ class NavierStokesDataset(Dataset):
     def resolution(self) -> int:
         """Stored grid size ``s`` (before ``sub``)."""
         return self.source.s
+
+    @property
+    def mapping(self) -> dict:
+        """What is read: format, field (and component), stored axes, first frame (for the run record)."""
+        return dict(self.source.mapping)
 
     @property
     def times(self) -> np.ndarray:

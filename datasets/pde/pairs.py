@@ -41,7 +41,17 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-__all__ = ["FieldNormalizer", "FieldPairs", "detect_pairs_format", "read_field_pairs"]
+__all__ = [
+    "PAIRS_FORMATS",
+    "FieldNormalizer",
+    "FieldPairs",
+    "detect_pairs_format",
+    "read_field_pairs",
+    "read_steady_pairs",
+]
+
+#: ``--format`` of steady (input/output) files: detected from the content (``auto``) or named.
+PAIRS_FORMATS = ("auto", "pairs", "pdebench")
 
 _WHERE = "read_field_pairs"
 
@@ -181,6 +191,41 @@ def read_field_pairs(
         if not torch.isfinite(t).all():
             raise ValueError(f"{_WHERE}: {path}[{name!r}] contains NaN or Inf")
     return x, y
+
+
+def read_steady_pairs(
+    path: str | os.PathLike,
+    *,
+    format: str = "auto",
+    x_key: str = "x",
+    y_key: str = "y",
+    sub: int = 1,
+    indices: Sequence[int] | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+    """Input and output fields ``(N, s1', s2', c)`` of a pairs file or a PDEBench Darcy file, and the mapping read.
+
+    ``format="pairs"`` reads ``x_key`` → ``y_key`` (:func:`read_field_pairs`); ``"pdebench"`` reads ``nu`` →
+    ``tensor`` (:func:`~monarch_sci.datasets.pde.pdebench.read_pdebench_darcy`); ``"auto"`` takes PDEBench when
+    an HDF5 file holds PDEBench's Darcy arrays and not both ``x_key`` and ``y_key``.
+    """
+    import h5py
+
+    from .pdebench import detect_pdebench_layout, read_pdebench_darcy
+
+    path = Path(path)
+    if format not in PAIRS_FORMATS:
+        raise ValueError(f"{path}: --format {format!r}: expected one of {', '.join(PAIRS_FORMATS)} for steady pairs")
+    if format == "auto" and detect_pairs_format(path) == "hdf5":
+        with h5py.File(path, "r") as h5:
+            darcy = detect_pdebench_layout(h5) == "darcy" and not (x_key in h5 and y_key in h5)
+        format = "pdebench" if darcy else "pairs"
+    if format == "pdebench":
+        if (x_key, y_key) != ("x", "y"):
+            raise ValueError(f"{path}: PDEBench Darcy files map 'nu' to 'tensor'; --x-key/--y-key apply to pairs files")
+        return read_pdebench_darcy(path, sub=sub, indices=indices, dtype=dtype)
+    x, y = read_field_pairs(path, x_key=x_key, y_key=y_key, sub=sub, indices=indices, dtype=dtype)
+    return x, y, {"format": "pairs", "x": x_key, "y": y_key}
 
 
 class FieldPairs(Dataset):
