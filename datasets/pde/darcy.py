@@ -32,6 +32,7 @@ sample; sample ``i`` depends only on ``(seed, i)``) and renames it to ``PATH`` w
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -136,8 +137,10 @@ def generate_darcy(
 ) -> Path:
     """Write ``config.n`` Darcy pairs to the HDF5 file ``path`` (resumable; see the module docstring).
 
-    ``overwrite=True`` replaces an existing ``path`` and discards the unfinished files of an earlier run instead
-    of continuing them. Under ``torchrun`` (``RANK`` / ``WORLD_SIZE``) each rank solves a contiguous share of the
+    ``overwrite=True`` replaces an existing ``path`` once the new file is complete (the old one is kept until the
+    rename) and discards unfinished files of an earlier run made with other parameters (those made with the same
+    parameters are continued). A partial file that cannot be read (a process killed while creating it) is
+    started again. Under ``torchrun`` (``RANK`` / ``WORLD_SIZE``) each rank solves a contiguous share of the
     samples into its own resumable shard file, and rank 0 joins them into ``path`` (the same data as one process
     writes: sample ``i`` depends only on ``(seed, i)``).
 
@@ -152,13 +155,14 @@ def generate_darcy(
     path = Path(path)
     rank, world = rank_env("generate_darcy")
     shards = [path.with_name(shard_name(path.name, r, world)) for r in range(world)] if world > 1 else []
-    if overwrite and rank == 0:
-        for p in (path, partial_path(path), *shards, *map(partial_path, shards)):
-            p.unlink(missing_ok=True)
     attrs = {"format": "monarch-sci/pairs/1", "problem": "darcy", **asdict(config)}
+    if overwrite and rank == 0:  # unfinished files of another data set; the old `path` stays until the rename
+        for p in (partial_path(path), *shards, *map(partial_path, shards)):
+            if p.exists() and not _resumable(p, attrs):
+                p.unlink()
     with rank_group(world) as barrier:
         barrier()  # nobody starts before rank 0 has removed old files (overwrite)
-        if path.exists():
+        if path.exists() and not overwrite:
             raise FileExistsError(f"generate_darcy: {path} exists; remove it or choose another path")
         if world == 1:
             with atomic_output(path, resumable=True) as partial:
@@ -204,19 +208,48 @@ def _join(path: Path, shards: list[Path], config: DarcyConfig, attrs: dict) -> N
 
 
 def _create(path: Path, config: DarcyConfig, attrs: dict) -> None:
+    """An empty pairs file at ``path``, atomically, every chunk allocated: later writes touch raw data only, so
+    a process killed while filling it leaves a readable file (``kill -9`` cannot corrupt HDF5 metadata)."""
     import h5py
 
-    with h5py.File(path, "w") as h5:
+    from .ns_store import allocated_dataset
+
+    shape, chunks = (config.n, config.s, config.s), (1, config.s, config.s)
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as h5:
         h5.attrs.update(attrs)
-        h5.create_dataset("x", (config.n, config.s, config.s), dtype="f4", chunks=(1, config.s, config.s))
-        h5.create_dataset("y", (config.n, config.s, config.s), dtype="f4", chunks=(1, config.s, config.s))
-        h5.create_dataset("done", (config.n,), dtype=bool, fillvalue=False)
+        allocated_dataset(h5, "x", shape, np.float32, chunks=chunks)
+        allocated_dataset(h5, "y", shape, np.float32, chunks=chunks)
+        allocated_dataset(h5, "done", (config.n,), np.bool_, chunks=None)[...] = False
+
+
+def _resumable(partial: Path, attrs: dict) -> bool:
+    """Whether ``partial`` is a readable file started with ``attrs`` (then it is continued)."""
+    import h5py
+
+    try:
+        with h5py.File(partial, "r") as h5:
+            return all(h5.attrs.get(k) == v for k, v in attrs.items())
+    except OSError:
+        return False
+
+
+def _readable(path: Path) -> bool:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as h5:
+            return all(k in h5 for k in ("x", "y", "done"))
+    except OSError:
+        return False
 
 
 def _fill(partial: Path, config: DarcyConfig, attrs: dict, progress: bool, indices: range) -> None:
     """Create ``partial`` (or continue it: same parameters only) and solve the samples ``indices`` not yet done."""
     import h5py
 
+    if partial.exists() and not _readable(partial):
+        print(f"darcy: {partial} cannot be read (a killed run left it half made); starting it again", file=sys.stderr)
+        partial.unlink()
     resumed = partial.exists()
     if not resumed:
         _create(partial, config, attrs)

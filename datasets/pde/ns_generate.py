@@ -26,6 +26,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 import torch
 
+from monarch_sci.training.checkpoint import partial_path
 from monarch_sci.training.ranks import rank_env, rank_group, rank_share, shard_name
 
 from .grf import GaussianRandomField
@@ -195,6 +196,18 @@ def _write_samples(
             bar.refresh()
 
 
+def _same_store(path: Path, attrs: dict[str, Any]) -> bool:
+    """Whether ``path`` is a readable store written with ``attrs`` (a partial store worth resuming)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as h5:
+            check_store_attrs(path, h5, attrs)
+    except (OSError, StoreError):
+        return False
+    return True
+
+
 def generate_store(
     cfg: NSGenerationConfig,
     out: str | os.PathLike,
@@ -208,6 +221,8 @@ def generate_store(
     """Generate (or finish) the store ``out`` for ``cfg``; rank/world size come from ``RANK``/``WORLD_SIZE``.
 
     Rerunning after an interruption continues where it stopped; a finished store is left as it is.
+    ``overwrite=True`` writes a new store beside an existing one (``OUT.partial``, resumed by the same command
+    after an interruption) and renames it onto ``out`` only when complete: the old store is kept until then.
     ``on_batch(stage, b0, b1)`` is called with ``stage = "data-written"`` (data flushed, flags not yet set) and
     ``"done"`` for each batch ``[b0, b1)`` this process writes. Returns the path of the finished store.
 
@@ -225,12 +240,20 @@ def generate_store(
     if device.type == "cuda" and device.index is None and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     attrs = {**cfg.attrs(device.type), **package_versions()}
+    # --overwrite: the old store stays under its name until the new one is complete (written beside it as
+    # OUT.partial, then renamed); a partial store left by a killed --overwrite run is resumed when it holds the
+    # same data, else started again
+    replacing = overwrite and out.exists()
+    target = partial_path(out) if replacing else out
     if overwrite and rank == 0:
-        for p in [out, *(shard_path(out, r, world) for r in range(world))]:
+        stale = [shard_path(out, r, world) for r in range(world)]
+        if replacing and target.exists() and not _same_store(target, attrs):
+            stale.append(target)
+        for p in stale:
             p.unlink(missing_ok=True)
     with rank_group(world, barrier_timeout) as barrier:
         barrier()  # nobody starts before rank 0 has removed old files (--overwrite)
-        if out.exists():
+        if out.exists() and not replacing:
             with h5py.File(out, "r") as h5:
                 check_store_attrs(out, h5, attrs)
                 complete = bool(h5["done"][...].all())
@@ -243,8 +266,10 @@ def generate_store(
                 )
         if world == 1:
             _write_samples(
-                cfg, out, batch_ranges(cfg.n, cfg.batch), attrs, device, progress=progress, on_batch=on_batch
+                cfg, target, batch_ranges(cfg.n, cfg.batch), attrs, device, progress=progress, on_batch=on_batch
             )
+            if replacing:
+                os.replace(target, out)
             return out
         mine = _rank_batches(cfg.n, cfg.batch, rank, world)
         if mine:

@@ -37,6 +37,7 @@ import numpy as np
 __all__ = [
     "STORE_FORMAT",
     "StoreError",
+    "allocated_dataset",
     "check_store_attrs",
     "create_store",
     "merge_shards",
@@ -73,7 +74,7 @@ def package_versions() -> dict[str, str]:
     return {f"version_{k}": v for k, v in versions("h5py").items()} | {"version_hdf5": h5py.version.hdf5_version}
 
 
-def _allocated(group, name: str, shape: tuple[int, ...], dtype, chunks: tuple[int, ...] | None):
+def allocated_dataset(group, name: str, shape: tuple[int, ...], dtype, chunks: tuple[int, ...] | None):
     """Dataset with all storage allocated at creation (so later writes never touch metadata), no fill."""
     import h5py
 
@@ -112,8 +113,8 @@ def create_store(
         raise ValueError(f"create_store: expected n >= 1 samples, got n={n}")
     s = f.shape[0]
     with atomic_output(path) as tmp, h5py.File(tmp, "w") as h5:
-        _allocated(h5, "u", (n, t.size, s, s), np.float32, chunks=(1, t.size, s, s))
-        _allocated(h5, "done", (n,), np.bool_, chunks=None)[...] = False
+        allocated_dataset(h5, "u", (n, t.size, s, s), np.float32, chunks=(1, t.size, s, s))
+        allocated_dataset(h5, "done", (n,), np.bool_, chunks=None)[...] = False
         h5.create_dataset("t", data=t)
         h5.create_dataset("f", data=f)
         h5.attrs["format"] = STORE_FORMAT

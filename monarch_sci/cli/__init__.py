@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         sub = getattr(args, "group_parser", parser)
         sub.print_help()
         return 2
-    prog = " ".join(["monarch-sci", *(getattr(args, k, None) or "" for k in ("group", "command"))]).strip()
+    prog = getattr(args, "command_prog", None)  # "monarch-sci pde darcy generate" (set by add_command)
+    prog = prog or " ".join(["monarch-sci", *(getattr(args, k, None) or "" for k in ("group", "command"))]).strip()
     try:
         return int(func(args) or 0)
     except KeyboardInterrupt:

@@ -205,7 +205,7 @@ def add_command(
 ) -> argparse.ArgumentParser:
     """A sub-command whose ``--help`` shows every default."""
     p = sub.add_parser(name, help=help, formatter_class=argparse.ArgumentDefaultsHelpFormatter, **kw)
-    p.set_defaults(func=_guarded(func))
+    p.set_defaults(func=_guarded(func), command_prog=p.prog)  # the prefix of its error lines
     return p
 
 

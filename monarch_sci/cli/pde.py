@@ -303,8 +303,6 @@ def cmd_darcy_generate(args: argparse.Namespace) -> int:
     if out.exists() and not args.overwrite:
         raise UserError(f"--out {out} exists; pass --overwrite to replace it, or choose another --out")
     rank = int(os.environ.get("RANK", "0"))  # under torchrun each rank solves its share; rank 0 keeps the record
-    if args.overwrite and rank == 0:
-        record_path.unlink(missing_ok=True)
     t0 = time.perf_counter()
     generate_darcy(out, config, progress=not args.no_progress, overwrite=args.overwrite)
     if rank != 0:

@@ -2,6 +2,7 @@
 
 import itertools
 import math
+from dataclasses import replace
 
 import h5py
 import numpy as np
@@ -64,7 +65,7 @@ def test_generated_file_is_complete_atomic_and_resumable(tmp_path):
         generate_darcy(out, cfg)
 
 
-def test_an_interrupted_run_leaves_only_its_partial_file_and_restart_discards_it(tmp_path, monkeypatch):
+def test_an_interrupted_run_leaves_its_partial_file_and_overwrite_continues_it_for_the_same_data(tmp_path, monkeypatch):
     import monarch_sci.datasets.pde.darcy as darcy
 
     out, cfg, solve = tmp_path / "d.h5", DarcyConfig(n=3, s=9, seed=5), darcy.solve_darcy
@@ -96,10 +97,26 @@ def test_an_interrupted_run_leaves_only_its_partial_file_and_restart_discards_it
     monkeypatch.setattr(darcy, "solve_darcy", solve)
     with h5py.File(tmp_path / "d.h5.partial", "r+") as h5:
         h5["y"][0] = 7.0
+    # overwrite continues a partial file of the same data (sample i depends only on (seed, i): continuing gives
+    # the fresh result) and discards one of other parameters
+    old = out.with_name("old.h5")
+    generate_darcy(old, replace(cfg, seed=cfg.seed + 1))
+    old.replace(out)  # an existing output, replaced only once the new one is complete
     generate_darcy(out, cfg, overwrite=True)
+    with h5py.File(out) as h5:
+        assert (h5["y"][0] == 7.0).all() and h5["done"][()].all() and h5.attrs["seed"] == cfg.seed
+    with pytest.raises(KeyboardInterrupt):
+        monkeypatch.setattr(darcy, "solve_darcy", dies_at_the_third_sample)
+        calls.clear()
+        generate_darcy(out, replace(cfg, seed=cfg.seed + 2), overwrite=True)
+    monkeypatch.setattr(darcy, "solve_darcy", solve)
+    with h5py.File(out) as h5:  # the previous output is intact while the new one is written beside it
+        assert h5.attrs["seed"] == cfg.seed and (h5["y"][0] == 7.0).all()
+    generate_darcy(out, cfg, overwrite=True)  # other parameters than the partial file: it is discarded
     fresh = generate_darcy(tmp_path / "fresh.h5", cfg)
     with h5py.File(out) as h5, h5py.File(fresh) as ref:
         assert np.array_equal(h5["y"][()], ref["y"][()])
+    assert not (tmp_path / "d.h5.partial").exists()
 
 
 def test_resume_with_other_parameters_is_refused(tmp_path):

@@ -1,0 +1,148 @@
+"""The output rules through the real command line, in fresh processes: outputs never alias inputs, an existing
+output is replaced only with --overwrite and only once the new one is complete (a kill at any point keeps the old
+data and record, and the rerun ends with the uninterrupted result), one writer per --out."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+from monarch_sci.cli import main
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+#: ``monarch-sci ARGV`` that dies as with ``kill -9`` at its ``KILL_AT``-th HDF5 flush (0: never).
+KILLABLE = textwrap.dedent(
+    """
+    import os, sys
+    import h5py
+    from monarch_sci.cli import main
+    at, seen, real = int(os.environ.get("KILL_AT", "0")), [0], h5py.File.flush
+    def flush(self):
+        real(self)
+        seen[0] += 1
+        if seen[0] == at:
+            os._exit(137)
+    h5py.File.flush = flush
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+
+
+def cli(*argv, kill_at: int = 0) -> subprocess.CompletedProcess:
+    env = {**ENV, "KILL_AT": str(kill_at)}
+    argv = [str(a) for a in argv]
+    return subprocess.run([sys.executable, "-c", KILLABLE, *argv], capture_output=True, text=True, env=env, timeout=300)
+
+
+def snapshot(*paths):
+    return {p: p.read_bytes() for p in paths}
+
+
+NS = ["ns", "generate", "--n", "3", "--T", "0.2", "--record", "2", "--dt", "0.01", "--resolution", "16",
+      "--gen-resolution", "16", "--solve-batch", "1", "--quiet"]  # fmt: skip
+DARCY = ["pde", "darcy", "generate", "--n", "4", "--resolution", "9", "--quiet"]
+
+
+def arrays(path, *keys):
+    with h5py.File(path, "r") as h5:
+        return [h5[k][()] for k in keys]
+
+
+@pytest.mark.parametrize("job", ["ns", "darcy"])
+def test_overwrite_killed_mid_write_keeps_the_old_data_and_record_and_the_rerun_completes(tmp_path, job):
+    base, keys = (NS, ("u",)) if job == "ns" else (DARCY, ("x", "y"))
+    out = tmp_path / "d.h5"
+    record = tmp_path / ("d.h5.json" if job == "ns" else "d.json")
+    assert main([*base, "--out", str(out)]) == 0
+    old = snapshot(out, record)
+    new = [*base, "--seed", "5", "--overwrite", "--out", out]
+    # each batch or sample ends with a flush: killed after the first, then (resumed) after two more, then
+    # (resumed again) at the last, just before the rename
+    for kill_at in (1, 2, 4) if job == "ns" else (1, 1, 1):
+        killed = cli(*new, kill_at=kill_at)
+        assert killed.returncode == 137, killed.stderr
+        assert snapshot(out, record) == old, f"killed at flush {kill_at}: the old data or record changed"
+    done = cli(*new)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert main([*base, "--seed", "5", "--out", str(tmp_path / "ref.h5")]) == 0  # uninterrupted
+    for a, b in zip(arrays(out, *keys), arrays(tmp_path / "ref.h5", *keys)):
+        np.testing.assert_array_equal(a, b)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("d.")) == sorted([out.name, record.name])
+    assert json.loads(record.read_text()) != json.loads(old[record].decode())
+
+
+def test_darcy_killed_mid_write_resumes_to_the_uninterrupted_result(tmp_path):
+    out = tmp_path / "d.h5"
+    for kill_at in (1, 3):
+        killed = cli(*DARCY, "--out", out, kill_at=kill_at)
+        assert killed.returncode == 137 and not out.exists()
+    assert cli(*DARCY, "--out", out).returncode == 0
+    assert main([*DARCY, "--out", str(tmp_path / "ref.h5")]) == 0
+    for a, b in zip(arrays(out, "x", "y", "done"), arrays(tmp_path / "ref.h5", "x", "y", "done")):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_half_created_darcy_partial_file_is_started_again(tmp_path, capsys):
+    out = tmp_path / "d.h5"
+    (tmp_path / "d.h5.partial").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(40))  # truncated at creation
+    assert main([*DARCY, "--out", str(out)]) == 0
+    assert "cannot be read" in capsys.readouterr().err
+    assert arrays(out, "done")[0].all()
+
+
+def test_outputs_aliasing_inputs_are_refused_before_anything_is_written(tmp_path, capsys):
+    f = tmp_path / "k.npy"
+    np.save(f, np.ones((2, 8, 6), np.complex64))
+    before = f.read_bytes()
+    for argv in (["mri", "import", str(f), "--out", str(f)], ["mri", "import", str(f), "--out", str(tmp_path)],
+                 ["mri", "undersample", "--in", str(tmp_path), "--out", str(tmp_path / "." )]):  # fmt: skip
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "would destroy the input" in err[0], err
+    assert f.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["k.npy"]
+
+
+HOLD = textwrap.dedent(
+    """
+    import sys, time
+    from monarch_sci.cli import main
+    import monarch_sci.cli.pde as pde
+    def slow(args):
+        print("started", flush=True)
+        time.sleep(60)
+        return 0
+    pde.cmd_darcy_generate.__code__ = slow.__code__
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+
+
+def test_a_second_writer_into_the_same_out_gets_one_line_naming_the_first(tmp_path, capsys):
+    out = tmp_path / "d.h5"
+    first = subprocess.Popen(
+        [sys.executable, "-c", HOLD, *DARCY, "--out", str(out)], stdout=subprocess.PIPE, text=True, env=ENV
+    )
+    try:
+        assert first.stdout.readline().strip() == "started"
+        assert main([*DARCY, "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [
+            f"monarch-sci pde darcy generate: error: --out {out}: being written by another process "
+            f"(PID {first.pid}); wait for it to finish or choose another --out"
+        ]
+    finally:
+        first.kill()
+        first.wait()
+    t0 = time.time()
+    assert main([*DARCY, "--out", str(out)]) == 0  # the lock died with the process
+    assert time.time() - t0 < 60 and not out.with_name(".d.h5.lock").exists()
