@@ -460,9 +460,9 @@ def simulate_dataset(
     rank, world = rank_env("simulate_dataset")
     it = rank_share(num_volumes, rank, world)
     if progress and rank == 0:
-        from tqdm import tqdm
+        from monarch_sci.training.progress import progress_bar
 
-        it = tqdm(it, desc="simulate", unit="vol")
+        it = progress_bar(it, desc="simulate", unit="vol")
     paths = [out / f"{prefix}{cfg.seed:03d}{v:04d}.h5" for v in range(num_volumes)]
     with rank_group(world) as barrier:
         for v in it:

@@ -181,8 +181,6 @@ def generate_darcy(
             if rank == 0:
                 _join(path, shards, config, attrs)
             barrier()
-    if progress and rank == 0:
-        print()
     return path
 
 
@@ -247,6 +245,8 @@ def _fill(partial: Path, config: DarcyConfig, attrs: dict, progress: bool, indic
     """Create ``partial`` (or continue it: same parameters only) and solve the samples ``indices`` not yet done."""
     import h5py
 
+    from monarch_sci.training.progress import progress_bar
+
     if partial.exists() and not _readable(partial):
         print(f"darcy: {partial} cannot be read (a killed run left it half made); starting it again", file=sys.stderr)
         partial.unlink()
@@ -263,11 +263,14 @@ def _fill(partial: Path, config: DarcyConfig, attrs: dict, progress: bool, indic
                 )
         done = h5["done"]
         todo = [i for i in indices if not done[i]]
-        for k, i in enumerate(todo):
-            a = darcy_coefficient(config, [i])[0]
-            h5["x"][i] = a
-            h5["y"][i] = solve_darcy(a, config.f)
-            done[i] = True
-            h5.flush()
-            if progress:
-                print(f"\rdarcy: {len(indices) - len(todo) + k + 1}/{len(indices)}", end="", flush=True)
+        bar = progress_bar(
+            total=len(indices), initial=len(indices) - len(todo), desc="darcy", unit="sample", enabled=progress
+        )
+        with bar:
+            for i in todo:
+                a = darcy_coefficient(config, [i])[0]
+                h5["x"][i] = a
+                h5["y"][i] = solve_darcy(a, config.f)
+                done[i] = True
+                h5.flush()
+                bar.update(1)

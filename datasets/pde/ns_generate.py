@@ -16,7 +16,6 @@ single-process store.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import timedelta
@@ -132,7 +131,8 @@ def _write_samples(
 ) -> None:
     """Create or resume the store at ``path`` holding samples ``batches[0][0] … batches[-1][1]``."""
     import h5py
-    from tqdm.auto import tqdm
+
+    from monarch_sci.training.progress import progress_bar
 
     start, stop = batches[0][0], batches[-1][1]
     dtype = torch.float32 if cfg.solver_dtype == "float32" else torch.float64
@@ -164,14 +164,12 @@ def _write_samples(
         todo = [(b0, b1) for b0, b1 in batches if not done[b0 - start : b1 - start].all()]
         steps = round(cfg.T / cfg.dt)
         grf = cfg.grf()
-        bar = tqdm(
+        bar = progress_bar(
             total=stop - start,
             initial=stop - start - sum(b1 - b0 for b0, b1 in todo),
             unit="sample",
             desc=f"ns generate {path.name}",
-            disable=not progress,
-            dynamic_ncols=True,
-            file=sys.stderr,
+            enabled=progress,
         )
         with bar:
             for b0, b1 in todo:

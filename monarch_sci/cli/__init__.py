@@ -15,6 +15,7 @@ import sys
 
 from monarch_sci import __version__
 from monarch_sci.cli.common import report_error
+from monarch_sci.training.progress import progress_style
 
 #: The command groups, one module each under :mod:`monarch_sci.cli`.
 GROUPS = ("demo", "mri", "ns", "pde")
@@ -45,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     prog = getattr(args, "command_prog", None)  # "monarch-sci pde darcy generate" (set by add_command)
     prog = prog or " ".join(["monarch-sci", *(getattr(args, k, None) or "" for k in ("group", "command"))]).strip()
     try:
-        return int(func(args) or 0)
+        with progress_style(getattr(args, "progress_style", None)):  # --progress: this command's style
+            return int(func(args) or 0)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; rerun the same command to continue", file=sys.stderr)
         return 130

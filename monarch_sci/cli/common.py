@@ -2,9 +2,9 @@
 
 Flags
     :func:`add_flags` adds shared flags by name, so that ``--batch-size``, ``--acceleration(s)``,
-    ``--mask-policy``, ``--fourier``, ``--device``, ``--threads``, ``--seed``, ``--out``, ``--no-progress`` mean
-    the same everywhere. Old spellings (``--batch``, ``--accel``, ``--policy``, ``--transform``, ``--quiet``)
-    still work for one release and print a deprecation warning.
+    ``--mask-policy``, ``--fourier``, ``--device``, ``--threads``, ``--seed``, ``--out``, ``--progress`` /
+    ``--quiet`` (alias ``--no-progress``) mean the same everywhere. Old spellings (``--batch``, ``--accel``,
+    ``--policy``, ``--transform``) still work for one release and print a deprecation warning.
 Errors
     A user error (bad file, bad value, missing permission, busy file, missing device) ends the command with
     one line ``monarch-sci GROUP COMMAND: error: ...`` naming the culprit, and exit status 2 (3 for a
@@ -20,6 +20,8 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
+
+from monarch_sci.training.progress import PROGRESS_STYLES
 
 __all__ = [
     "EXIT_NONFINITE",
@@ -60,6 +62,14 @@ class Flag(argparse.Action):
             new = next(o for o in self.option_strings if o not in self.deprecated)
             print(f"{parser.prog}: warning: {option_string} is deprecated; use {new}", file=sys.stderr)
         setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
+
+
+class _Progress(argparse.Action):
+    """``--progress STYLE`` (or ``--quiet``: ``none``) sets ``progress_style`` and ``no_progress`` together."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        style = self.const if self.nargs == 0 else values
+        namespace.progress_style, namespace.no_progress = style, style == "none"
 
 
 def _switch(p: argparse.ArgumentParser, *names: str, help: str, deprecated: Sequence[str] = ()) -> None:
@@ -146,8 +156,13 @@ def add_flags(p: argparse.ArgumentParser, *names: str, **defaults: Any) -> None:
     each has one spelling and one help text.
     """
     for name in names:
-        if name == "no_progress":
-            _switch(p, "--no-progress", "--quiet", deprecated=("--quiet",), help="no progress bar")
+        if name == "no_progress":  # --progress STYLE, --quiet / --no-progress: args.progress_style, args.no_progress
+            p.add_argument("--progress", dest="progress_style", action=_Progress, choices=PROGRESS_STYLES,
+                           default="auto", help="bar (a terminal), line (one line per epoch or stage, for logs), none; "
+                           "auto: bar when stderr is a terminal, else line")  # fmt: skip
+            p.add_argument("--quiet", "--no-progress", dest="progress_style", action=_Progress, nargs=0, const="none",
+                           default=argparse.SUPPRESS, help="no progress display (--progress none)")  # fmt: skip
+            p.set_defaults(no_progress=False)
         elif name == "resume":
             _switch(p, "--resume", help="continue the run in --out from its last checkpoint")
         elif name == "overwrite":

@@ -64,7 +64,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     p.set_defaults(group_parser=p, func=cmd_demo)
     p.add_argument("--out", type=Path, default=Path("reports/demo"), help="report folder (data and runs inside)")
     p.add_argument("--size", choices=sorted(PRESETS), default="small", help="preset sizes")
-    add_flags(p, "device", "threads", device="cpu")
+    add_flags(p, "device", "threads", "no_progress", device="cpu")
     p.add_argument("--skip-pde", action="store_true", help="only the MRI half")
     p.add_argument("--skip-mri", action="store_true", help="only the PDE half")
 
@@ -86,6 +86,11 @@ def _threads(args: argparse.Namespace) -> list[str]:
     return [] if args.threads is None else ["--threads", str(args.threads)]
 
 
+def _progress(args: argparse.Namespace) -> list[str]:
+    """The demo's own ``--progress`` style, passed on to each step."""
+    return ["--progress", args.progress_style]
+
+
 def _pde(args: argparse.Namespace, P: dict[str, Any], out: Path) -> str:
     from monarch_sci.operators.pde import ForecastSpec, compare_forecasters
 
@@ -95,7 +100,7 @@ def _pde(args: argparse.Namespace, P: dict[str, Any], out: Path) -> str:
             "ns", "generate", "--n", str(P["ns_n"]), "--visc", "1e-3", "--T", str(P["ns_T"]),
             "--record", str(P["ns_record"]), "--resolution", str(P["ns_res"]),
             "--gen-resolution", str(P["ns_gen"]), "--solve-batch", "50",
-            "--seed", "0", "--device", args.device, "--no-progress", "--out", str(data), *_threads(args),
+            "--seed", "0", "--device", args.device, *_progress(args), "--out", str(data), *_threads(args),
         ],
         done=None,  # ns generate resumes by itself and returns at once when the store is complete
     )  # fmt: skip
@@ -108,6 +113,7 @@ def _pde(args: argparse.Namespace, P: dict[str, Any], out: Path) -> str:
         data, model="fno2d", modes=P["modes"], width=P["width"], t_in=P["t_in"], t_out=P["t_out"],
         ntrain=P["ntrain"], nval=P["nval"], ntest=P["ntest"], epochs=P["pde_epochs"], batch_size=P["pde_batch"],
         step_size=max(1, P["pde_epochs"] // 2), device=str(resolve_device(args.device)), threads=args.threads,
+        progress=not args.no_progress,
     )  # fmt: skip
     print(f"demo: pde compare (FFT vs Monarch FNO, seeds {P['seeds']}) -> {compare}", flush=True)
     return compare_forecasters(spec, compare, seeds=P["seeds"])["table"]
@@ -144,12 +150,12 @@ def _mri(args: argparse.Namespace, P: dict[str, Any], out: Path) -> tuple[list[t
     for folder, nvol, seed, prefix in splits:
         _run(
             ["mri", "simulate", "--volumes", str(nvol), "--seed", str(seed), "--prefix", prefix, "--out", str(folder),
-             "--no-progress", *common],
+             *_progress(args), *common],
             done=_simulated(folder),
         )  # fmt: skip
     device = str(resolve_device(args.device))
     spec = {"data": train_dir, "epochs": P["mri_epochs"], "batch_size": 2, "seed": 0, "device": device,
-            "threads": args.threads, "progress": False, "cache_dir": out / "runs" / "cache"}  # fmt: skip
+            "threads": args.threads, "progress": not args.no_progress, "cache_dir": out / "runs" / "cache"}  # fmt: skip
     runs = out / "runs"
     msense = _train(ReconTrainSpec(model="msense", acceleration=2, **spec), runs / "msense_2x")
     # The Monarch factors learn at 1e-5: chosen on validation data in benchmarks/results/mri_learned.md (at the
@@ -168,7 +174,7 @@ def _mri(args: argparse.Namespace, P: dict[str, Any], out: Path) -> tuple[list[t
         compare = out / f"mri_{acc}x"
         _run(
             ["mri", "compare", "--data", str(test_dir), "--accelerations", str(acc), "--mask-type", "random",
-             "--methods", "zero_filled_sense", "cg_sense", *map(str, learned), "--no-progress",
+             "--methods", "zero_filled_sense", "cg_sense", *map(str, learned), *_progress(args),
              "--out", str(compare), *_threads(args)],
             done=compare / "results.md",
         )  # fmt: skip

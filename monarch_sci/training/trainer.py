@@ -352,7 +352,7 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------------------------
     def fit(self, *, resume: bool = False) -> dict[str, Any]:
         """Train; returns ``{"history": [...], "best": ..., "status": ...}`` (the record's core)."""
-        from tqdm.auto import tqdm
+        from monarch_sci.training.progress import progress_bar
 
         cfg = self.config
         seed_everything(cfg.seed)
@@ -408,7 +408,7 @@ class Trainer:
             total, count = 0.0, 0
             t0 = time.perf_counter()
             show = cfg.progress and self.is_main
-            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not show, leave=not cfg.epoch_lines)
+            bar = progress_bar(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", enabled=show, leave=not cfg.epoch_lines)
             for batch in bar:
                 batch = _to_device(batch, self.device)
                 if self._any_rank(not _all_finite(batch)):

@@ -193,9 +193,9 @@ def _score(spec: CompareSpec, files: list[Path], methods: list[tuple[str, Callab
     figure_truth = None
     progress = None
     if spec.progress:
-        from tqdm import tqdm
+        from monarch_sci.training.progress import progress_bar
 
-        progress = tqdm(total=len(files) * len(spec.accelerations) * len(methods), desc="compare", unit="recon")
+        progress = progress_bar(total=len(files) * len(spec.accelerations) * len(methods), desc="compare", unit="recon")
     cf = None if spec.center_fraction is None else [spec.center_fraction]
     for vi, f in enumerate(files):
         info, kspace_full, _, sampling = load_volume(f)

@@ -159,9 +159,9 @@ def reconstruct_file(
     out = Path(spec.out)
     if out.is_dir():
         raise ValueError(f"--out {out} is a folder; expected an .h5 file name")
-    from tqdm.auto import tqdm
+    from monarch_sci.training.progress import progress_bar
 
-    bar = tqdm(total=3, desc="recon", unit="step", disable=not spec.progress)
+    bar = progress_bar(total=3, desc="recon", unit="step", enabled=spec.progress)
     info, kspace, masks, sampling = load_volume(spec.source)
     pattern = mask_pattern(masks)
     bar.update(1)

@@ -210,9 +210,9 @@ def load_slice_bank(
     ks, maps, vol, sl = [], [], [], []
     it = list(enumerate(infos))
     if progress:
-        from tqdm.auto import tqdm
+        from monarch_sci.training.progress import progress_bar
 
-        it = tqdm(it, desc="coil maps", unit="vol")
+        it = progress_bar(it, desc="coil maps", unit="vol")
     for v, info in it:
         with h5py.File(info.path, "r") as hf:
             k = np.asarray(hf["kspace"])

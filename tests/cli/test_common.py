@@ -29,7 +29,6 @@ def test_new_spellings_parse_without_warning(capsys):
         (["--transform", "monarch"], "--fourier", "fourier", "monarch"),
         (["--accel", "8"], "--acceleration", "acceleration", 8),
         (["--policy", "fixed"], "--mask-policy", "mask_policy", "fixed"),
-        (["--quiet"], "--no-progress", "no_progress", True),
     ],
 )
 def test_old_spellings_still_work_and_warn(old, new, dest, value, capsys):
@@ -37,6 +36,19 @@ def test_old_spellings_still_work_and_warn(old, new, dest, value, capsys):
     assert getattr(args, dest) == value
     err = capsys.readouterr().err
     assert f"{old[0]} is deprecated; use {new}" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "style", "off"),
+    [([], "auto", False), (["--progress", "line"], "line", False), (["--progress", "bar"], "bar", False),
+     (["--progress", "none"], "none", True), (["--quiet"], "none", True), (["--no-progress"], "none", True)],
+)  # fmt: skip
+def test_progress_style_quiet_and_no_progress(argv, style, off, capsys):
+    args = _parser(batch_size=4).parse_args(argv)
+    assert (args.progress_style, args.no_progress) == (style, off)
+    assert capsys.readouterr().err == ""  # --quiet and --no-progress are both current spellings
+    with pytest.raises(SystemExit):
+        _parser(batch_size=4).parse_args(["--progress", "dots"])
 
 
 def test_required_override_and_unknown_override():

@@ -25,6 +25,9 @@ def test_tiny_demo_writes_the_report(tmp_path):
         rows = {r["method"]: r for r in json.loads((out / f"mri_{acc}x" / "results.json").read_text())["summary"]}
         assert rows["cg_sense"]["psnr"] > rows["zero_filled_sense"]["psnr"] + 1.0, acc
     assert str((out / "report.md").resolve()) in proc.stdout  # it says where the report is
+    # Its output went to pipes, not a terminal: one line per epoch or stage, no carriage-return frames.
+    assert "\r" not in proc.stdout + proc.stderr
+    assert re.search(r"^epoch 2/2: .* in \d+\.\d s", proc.stderr, re.M), proc.stderr[-2000:]
 
     # Rerunning resumes: every finished step is skipped and the report is written again.
     again = subprocess.run(

