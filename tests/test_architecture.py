@@ -101,7 +101,7 @@ def test_the_tree_is_what_the_architecture_draws():
 
 #: The command line: one module (or package) per command group, the shared flags and error path, the entry point,
 #: and the parser and error path of the scripts beside it (``scripts``).
-CLI_GROUPS = ("demo", "mri", "ns", "pde")
+CLI_GROUPS = ("demo", "mri", "ns", "pde", "study")
 #: Old CLI module paths kept for one release as deprecated forwards (delete each with its file).
 CLI_DEPRECATED = ("mri_learned",)
 

@@ -1,6 +1,6 @@
 """The ``monarch-sci`` console command.
 
-The top layer of the toolkit: nothing imports it. Each job group (``ns``, ``pde``, ``mri``, ``demo``) is one
+The top layer of the toolkit: nothing imports it. Each job group (``ns``, ``pde``, ``mri``, ``demo``, ``study``) is one
 module of this package (``mri``, the largest, a sub-package with one module per concern) and exposes
 ``register(subparsers)``, which adds the group's sub-commands and sets ``func`` on each; :mod:`.common` holds
 the shared flags and the one user-error path. Job modules import their heavy dependencies inside the command
@@ -18,7 +18,7 @@ from monarch_sci.cli.common import report_error
 from monarch_sci.training.progress import progress_style
 
 #: The command groups, one module each under :mod:`monarch_sci.cli`.
-GROUPS = ("demo", "mri", "ns", "pde")
+GROUPS = ("demo", "mri", "ns", "pde", "study")
 
 
 def build_parser() -> argparse.ArgumentParser:
