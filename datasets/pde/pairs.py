@@ -238,7 +238,9 @@ class FieldPairs(Dataset):
     (4, torch.Size([2, 8, 8]))
     """
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, *, layout: str = "channels_last") -> None:
+    def __init__(
+        self, x: torch.Tensor, y: torch.Tensor, *, layout: str = "channels_last", mapping: dict | None = None
+    ) -> None:
         if layout not in ("channels_last", "channels_first"):
             raise ValueError(f"FieldPairs: layout must be 'channels_last' or 'channels_first', got {layout!r}")
         for name, t in (("x", x), ("y", y)):
@@ -250,6 +252,7 @@ class FieldPairs(Dataset):
         if layout == "channels_first":
             x, y = x.movedim(-1, 1), y.movedim(-1, 1)
         self.x, self.y, self.layout = x.contiguous(), y.contiguous(), layout
+        self.mapping = dict(mapping or {})  # what was read (format, arrays), for run records
 
     def __len__(self) -> int:
         return self.x.shape[0]

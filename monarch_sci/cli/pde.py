@@ -98,7 +98,23 @@ def register(groups: argparse._SubParsersAction) -> None:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--data", required=True, help="Navier–Stokes store (.h5) or FNO .mat; with --task steady the training pairs"
+        "--data",
+        required=True,
+        help="rollout file: Navier–Stokes store (.h5), FNO .mat, PDEBench 2-D or The Well file; with --task steady "
+        "the training pairs (or a PDEBench Darcy file)",
+    )
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="auto",
+        help="kind of the data files (auto: from their content); rollout: store, mat, pdebench, the-well; "
+        "steady: pairs, pdebench",
+    )
+    p.add_argument(
+        "--field", default=None, help="PDEBench / The Well: the field forecast (e.g. velocity, density, data)"
+    )
+    p.add_argument(
+        "--channel", type=int, default=None, help="PDEBench / The Well: its component (0 = x, ...) if it has several"
     )
     p.add_argument(
         "--model", choices=("fno2d", "fno3d"), default=ROLLOUT_ONLY["model"], help="FNO-2D rollout or FNO-3D"
@@ -151,8 +167,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
 
 
+#: ``--format`` choices: ROLLOUT_FORMATS and PAIRS_FORMATS of monarch_sci.datasets.pde (not imported: --help stays
+#: light; a test checks), each task refusing the other's.
+FORMATS = ("auto", "store", "mat", "pdebench", "the-well", "pairs")
 #: Flags of the rollout task only, with their defaults (refused with --task steady when changed).
 ROLLOUT_ONLY = {"model": "fno2d", "t_in": 10, "t_out": 10, "ntrain": 300, "nval": 50, "ntest": 50}
+ROLLOUT_ONLY |= {"field": None, "channel": None}
 #: Flags of the steady task only, with their defaults (refused with the rollout task when changed).
 STEADY_ONLY = {"val": None, "test": None, "x_key": "x", "y_key": "y", "loss": "rel_l2", "no_normalize": False}
 
@@ -162,6 +182,15 @@ def _refuse(args: argparse.Namespace, flags: dict, task: str) -> None:
     if given:
         names = ", ".join("--" + n.replace("_", "-") for n in given)
         raise UserError(f"{names}: not a flag of --task {task}; remove it (see pde train --help)")
+
+
+def _check_format(fmt: str, task: str) -> None:
+    from monarch_sci.datasets.pde.ns_dataset import ROLLOUT_FORMATS
+    from monarch_sci.datasets.pde.pairs import PAIRS_FORMATS
+
+    allowed = PAIRS_FORMATS if task == "steady" else ROLLOUT_FORMATS
+    if fmt not in allowed:
+        raise UserError(f"--format {fmt}: not a format of --task {task}; choose one of {', '.join(allowed)}")
 
 
 def spec_from_args(args: argparse.Namespace, **override):
@@ -174,6 +203,7 @@ def spec_from_args(args: argparse.Namespace, **override):
     device = resolve_device(args.device)
     task = getattr(args, "task", "rollout")
     _refuse(args, STEADY_ONLY if task == "rollout" else ROLLOUT_ONLY, task)
+    _check_format(args.format, task)
     n_modes = None if args.n_modes is None else tuple(args.n_modes)
     how = {"n_modes": n_modes, "device": str(device), "progress": not args.no_progress}
     if task == "steady":

@@ -130,7 +130,7 @@ def compare_forecasters(
     plot_error_per_step(
         {f: (r["per_step_mean"], r["per_step_std"]) for f, r in summary["rows"].items()},
         out / "error_per_step.png",
-        title=f"ν = {summary['visc']}, mean ± std over seeds {seeds}",
+        title=f"{summary['data']}, mean ± std over seeds {seeds}",
     )
     return {**summary, "table": table}
 
@@ -158,20 +158,33 @@ def _summarize(runs: dict[str, list[dict]], spec: ForecastSpec, seeds: list[int]
             "seconds_per_step": float(np.mean([s / r["steps_per_epoch"] for s, r in zip(sec_epoch, recs)])),
             "inference_ms_per_sample": float(np.mean([r["test"]["inference_ms_per_sample"] for r in recs])),
         }
-    visc = next(iter(runs.values()))[0]["data"]["visc"]
+    data = next(iter(runs.values()))[0]["data"]
+    visc, mapping = data["visc"], data.get("mapping", {"format": "store"})
     spec_record = {**defining_arguments(spec), "fouriers": list(runs), "seeds": seeds}
     del spec_record["fourier"], spec_record["seed"]
-    return {"command": "pde compare", "spec": spec_record, "visc": visc, "rows": rows, "published": PUBLISHED}
+    ns = mapping["format"] in ("store", "mat-v7.3", "mat-v5")  # the published rows are FNO Navier–Stokes numbers
+    if ns:
+        label = f"Navier–Stokes ν = {visc}"
+    else:
+        source = (
+            "PDEBench " + mapping["layout"]
+            if mapping["format"] == "pdebench"
+            else f"The Well {mapping['dataset_name']}"
+        )
+        label = f"{source}, field {mapping['field']} ({mapping['component']})"
+    summary = {"command": "pde compare", "spec": spec_record, "visc": visc, "data": label, "rows": rows}
+    return {**summary, "published": PUBLISHED if ns else None}
 
 
 def compare_table(summary: dict[str, Any]) -> str:
     """The markdown table of a :func:`compare_forecasters` summary: our rows (mean ± std) and the published."""
     name = {"fft": "FNO (FFT)", "monarch": "Monarch-FNO"}
     a, rows, visc = summary["spec"], summary["rows"], summary["visc"]
+    published, data = summary.get("published"), summary.get("data", f"Navier–Stokes ν = {visc}")
     n_modes = a.get("n_modes")
     modes = f"modes {a['modes']}" if n_modes is None else f"n_modes {tuple(n_modes)}"
     lines = [
-        f"Navier–Stokes ν = {visc}, {a['model']}, {modes}, width {a['width']}, {a.get('layers', 4)} layers, "
+        f"{data}, {a['model']}, {modes}, width {a['width']}, {a.get('layers', 4)} layers, "
         f"{a['t_in']} → {a['t_out']} steps, {a['ntrain']}/{a['nval']}/{a['ntest']} train/val/test trajectories, "
         f"{a['epochs']} epochs, batch {a['batch_size']}, seeds {' '.join(map(str, a['seeds']))}.",
         "",
@@ -180,12 +193,13 @@ def compare_table(summary: dict[str, Any]) -> str:
     ]
     for t, r in rows.items():
         lines.append(
-            f"| {name[t]} | ours (ν = {visc}) | {r['rel_l2_mean']:.4f} ± {r['rel_l2_std']:.4f} | "
+            f"| {name[t]} | ours{f' (ν = {visc})' if published else ''} | {r['rel_l2_mean']:.4f} ± "
+            f"{r['rel_l2_std']:.4f} | "
             f"{r['parameters']:,} | {r['seconds_per_epoch']:.2f} | {r['seconds_per_step']:.3f} | "
             f"{r['inference_ms_per_sample']:.2f} |"
         )
-    for t in ("fft", "monarch"):
-        p = PUBLISHED[t]
+    for t in ("fft", "monarch") if published else ():
+        p = published[t]
         errs = " / ".join(f"{p[v]:.3f}" for v in ("1e-3", "1e-4", "1e-5"))
         lines.append(f"| {name[t]} | published (ν = 1e-3 / 1e-4 / 1e-5) | {errs} | | | | |")
     if "fft" in rows and "monarch" in rows:

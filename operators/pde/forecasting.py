@@ -23,7 +23,6 @@ Run folders and reruns
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import time
@@ -33,11 +32,13 @@ from typing import Any, ClassVar, Literal
 
 import torch
 
+from monarch_sci.datasets.pde.ns_dataset import ROLLOUT_FORMATS
 from monarch_sci.operators.pde.factor_init import randomize_factors
 from monarch_sci.operators.pde.fno import TIME_PAD, FNO2d, FNO3d, count_parameters, modes_from_n_modes
+from monarch_sci.operators.pde.forecast_data import load_forecast_splits
 from monarch_sci.operators.pde.fourier_modes import check_grid
 from monarch_sci.operators.pde.plots import plot_error_per_step, plot_fields, plot_loss_curves
-from monarch_sci.operators.pde.tasks import ForecastModel, ForecastTask, ForecastWindows
+from monarch_sci.operators.pde.tasks import ForecastModel, ForecastTask
 from monarch_sci.training.checkpoint import load_checkpoint, write_json_atomic
 from monarch_sci.training.records import defining_differences, field_and_flag
 from monarch_sci.training.settings import Optimization
@@ -167,7 +168,12 @@ class ForecastSpec(FNOTraining):
     Parameters
     ----------
     data
-        Navier–Stokes store (``.h5``, from ``monarch-sci ns generate``) or FNO ``.mat`` file.
+        Navier–Stokes store (``.h5``, from ``monarch-sci ns generate``), FNO ``.mat``, PDEBench 2-D or The Well
+        file.
+    format, field, channel
+        The file's kind (``"auto"``: from its content) and, for PDEBench and The Well files, the scalar field
+        forecast and its component (see :func:`~monarch_sci.datasets.pde.ns_dataset.open_frames`; required
+        where the file holds several).
     model
         ``"fno2d"`` (autoregressive rollout) or ``"fno3d"`` (one space–time pass).
     t_in, t_out
@@ -195,12 +201,23 @@ class ForecastSpec(FNOTraining):
     ntrain: int = 300
     nval: int = 50
     ntest: int = 50
+    format: Literal["auto", "store", "mat", "pdebench", "the-well"] = "auto"
+    field: str | None = None
+    channel: int | None = None
 
-    OWN_CHOICES: ClassVar[dict[str, tuple]] = {"model": ("fno2d", "fno3d")}
+    OWN_CHOICES: ClassVar[dict[str, tuple]] = {"model": ("fno2d", "fno3d"), "format": ROLLOUT_FORMATS}
     OWN_LOWS: ClassVar[dict[str, int]] = {"t_in": 1, "t_out": 1, "ntrain": 1, "nval": 0, "ntest": 1}
 
     def _mode_axes(self) -> int:
         return 2 if self.model == "fno2d" else 3
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.channel is not None and (not isinstance(self.channel, int) or self.channel < 0):
+            raise ValueError(f"ForecastSpec: expected channel (--channel) >= 0 or None, got {self.channel!r}")
+        if self.format in ("store", "mat") and (self.field is not None or self.channel is not None):
+            raise ValueError(f"ForecastSpec: --field/--channel choose a field of pdebench or the-well files, not of "
+                             f"--format {self.format} (vorticity only)")  # fmt: skip
 
 
 #: Choices every spec shares (the optimisation and the Fourier transform).
@@ -275,51 +292,7 @@ def defining_arguments(spec: Any) -> dict[str, Any]:
     return out
 
 
-# -- data and model ------------------------------------------------------------------------------------------
-def load_forecast_splits(spec: ForecastSpec) -> tuple[ForecastWindows, ForecastWindows | None, ForecastWindows, dict]:
-    """``(train, val or None, test, info)`` windows of ``spec.data`` (``info``: format, sizes, viscosity)."""
-    import numpy as np
-
-    from monarch_sci.datasets.pde.ns_dataset import NavierStokesDataset, detect_ns_format
-
-    data = Path(spec.data)
-    if not data.is_file():
-        raise FileNotFoundError(2, "no such data file (expected a Navier–Stokes store .h5 or an FNO .mat)", str(data))
-    fmt = detect_ns_format(data)
-    probe = NavierStokesDataset(data, t_in=spec.t_in, t_out=spec.t_out, sub=spec.sub)
-    n = len(probe.indices)
-    probe.close()
-    need = spec.ntrain + spec.nval + spec.ntest
-    if need > n:
-        raise ValueError(
-            f"{data} holds {n} samples, but ntrain={spec.ntrain} + nval={spec.nval} + ntest={spec.ntest} = {need}"
-        )
-    bounds = np.cumsum([0, spec.ntrain, spec.nval, spec.ntest])
-    splits: list[ForecastWindows | None] = []
-    for a, b in itertools.pairwise(bounds):
-        if a == b:
-            splits.append(None)
-            continue
-        ds = NavierStokesDataset(data, t_in=spec.t_in, t_out=spec.t_out, sub=spec.sub, indices=range(int(a), int(b)))
-        x, y = ds.tensors()
-        ds.close()
-        splits.append(ForecastWindows(x, y, kind=spec.model))
-    train, val, test = splits
-    info = {"format": fmt, "samples_in_file": n, "resolution": int(train.x.shape[1]), "visc": _visc(data)}
-    return train, val, test, info
-
-
-def _visc(path: Path) -> str:
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as h5:
-            v = h5.attrs.get("visc")
-    except OSError:
-        return "unknown"
-    return "unknown" if v is None else f"{float(v):.0e}".replace("e-0", "e-")
-
-
+# -- model ---------------------------------------------------------------------------------------------------
 def check_modes_fit(spec: ForecastSpec, s: int) -> None:
     """Refuse, before any training, a grid on which the requested modes do not fit."""
     if spec.n_modes is not None:

@@ -160,25 +160,25 @@ def evaluate_run(
 
 
 def _kind_error(run: Path, kind: str, data: Path, err: Exception) -> ValueError:
-    want = "a Navier–Stokes store or FNO .mat" if kind == "rollout" else "a pairs file"
+    want = "a rollout file (store, FNO .mat, PDEBench, The Well)" if kind == "rollout" else "a pairs file"
     return ValueError(f"evaluate_run: the run {run} is a {kind} model and needs {want}; {data}: {err}")
 
 
 def _evaluate_steady(record, run, best, data, resolution, sub, samples, device, batch_size) -> dict[str, Any]:
-    from monarch_sci.datasets.pde.pairs import FieldPairs, read_field_pairs
+    from monarch_sci.datasets.pde.pairs import FieldPairs, read_steady_pairs
     from monarch_sci.operators.pde.steady import SteadyTask
 
     spec = _spec(record, SteadySpec, run)
     info = record["data"]
-    keys = {"x_key": spec.x_key, "y_key": spec.y_key}
+    keys = {"x_key": spec.x_key, "y_key": spec.y_key, "format": spec.format}
     try:
-        x0, _ = read_field_pairs(data, **keys, indices=[0])
+        x0, _, _ = read_steady_pairs(data, **keys, indices=[0])
     except (ValueError, TypeError, OSError) as err:
         raise _kind_error(run, "steady", data, err) from None
     if resolution is not None:
         sub = sub_for_resolution(int(x0.shape[1]), resolution)
     sub = spec.sub if sub is None else sub
-    x, y = read_field_pairs(data, **keys, sub=sub, indices=samples)
+    x, y, _ = read_steady_pairs(data, **keys, sub=sub, indices=samples)
     if x.shape[-1] != info["in_channels"] or y.shape[-1] != info["out_channels"]:
         raise ValueError(
             f"evaluate_run: {data} holds {x.shape[-1]} input and {y.shape[-1]} output channels; the run {run} "
@@ -205,7 +205,8 @@ def _evaluate_rollout(record, run, best, data, resolution, sub, samples, device,
     from monarch_sci.datasets.pde.ns_dataset import NavierStokesDataset
 
     spec = _spec(record, ForecastSpec, run)
-    window = {"t_in": spec.t_in, "t_out": spec.t_out}
+    window = {"t_in": spec.t_in, "t_out": spec.t_out, "format": spec.format, "field": spec.field}
+    window["channel"] = spec.channel  # the run's field and component, read from this file too
     try:
         probe = NavierStokesDataset(data, **window)
         stored = int(probe[0][0].shape[0])

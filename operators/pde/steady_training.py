@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Literal
 
 import torch
 
-from monarch_sci.datasets.pde.pairs import FieldNormalizer, FieldPairs, read_field_pairs
+from monarch_sci.datasets.pde.pairs import PAIRS_FORMATS, FieldNormalizer, FieldPairs, read_steady_pairs
 from monarch_sci.operators.pde.factor_init import randomize_factors
 from monarch_sci.operators.pde.fno import FNO2d, count_parameters
 from monarch_sci.operators.pde.forecasting import (
@@ -57,6 +57,9 @@ class SteadySpec(FNOTraining):
         (optional) chooses ``best.pt``, ``test`` (optional) is evaluated once after training.
     x_key, y_key
         Names of the input and output arrays in every file.
+    format
+        ``"pairs"`` (``x_key`` → ``y_key``), ``"pdebench"`` (a PDEBench Darcy file: ``nu`` → ``tensor``) or
+        ``"auto"`` (from the content, :func:`~monarch_sci.datasets.pde.pairs.read_steady_pairs`).
     loss, normalize
         Training loss ``"rel_l2"`` or ``"rel_h1"``; fit the output normaliser on the training file.
     modes, n_modes, width, layers, sub, epochs, ..., stop_after
@@ -81,8 +84,13 @@ class SteadySpec(FNOTraining):
     y_key: str = "y"
     loss: Literal["rel_l2", "rel_h1"] = "rel_l2"
     normalize: bool = True
+    format: Literal["auto", "pairs", "pdebench"] = "auto"
 
-    OWN_CHOICES: ClassVar[dict[str, tuple]] = {"loss": ("rel_l2", "rel_h1"), "normalize": (True, False)}
+    OWN_CHOICES: ClassVar[dict[str, tuple]] = {
+        "loss": ("rel_l2", "rel_h1"),
+        "normalize": (True, False),
+        "format": PAIRS_FORMATS,
+    }
 
 
 def load_steady_split(spec: SteadySpec, which: Literal["data", "val", "test"]) -> FieldPairs | None:
@@ -94,8 +102,8 @@ def load_steady_split(spec: SteadySpec, which: Literal["data", "val", "test"]) -
     if not path.is_file():
         flag = "--data" if which == "data" else f"--{which}"
         raise FileNotFoundError(2, f"no such pairs file ({flag})", str(path))
-    x, y = read_field_pairs(path, x_key=spec.x_key, y_key=spec.y_key, sub=spec.sub)
-    return FieldPairs(x, y)
+    x, y, mapping = read_steady_pairs(path, format=spec.format, x_key=spec.x_key, y_key=spec.y_key, sub=spec.sub)
+    return FieldPairs(x, y, mapping=mapping)
 
 
 def _check_like(train: FieldPairs, other: FieldPairs | None, spec: SteadySpec, which: str) -> None:
@@ -179,6 +187,7 @@ def train_steady(
         "out_channels": c_out,
         "train_samples": len(train),
         "val_samples": 0 if val is None else len(val),
+        "mapping": train.mapping,
     }
     extra = {
         "command": "pde train --task steady",

@@ -50,7 +50,14 @@ def test_steady_training_from_each_format(tmp_path, capsys, fmt):
     assert main([*args, "--fourier", "monarch", "--loss", "rel_h1", "--n-modes", "4", "4", "--layers", "2"]) == 0
     rec = json.loads((out / "record.json").read_text())
     assert rec["task"] == "steady" and rec["status"] == "finished" and rec["monitor"] == "val_rel_l2"
-    assert rec["data"] == {"grid": [16, 16], "in_channels": 1, "out_channels": 2, "train_samples": 6, "val_samples": 2}
+    assert rec["data"] == {
+        "grid": [16, 16],
+        "in_channels": 1,
+        "out_channels": 2,
+        "train_samples": 6,
+        "val_samples": 2,
+        "mapping": {"format": "pairs", "x": "x", "y": "y"},
+    }
     assert rec["spec"]["n_modes"] == [4, 4] and rec["spec"]["layers"] == 2 and rec["spec"]["loss"] == "rel_h1"
     assert len(rec["test"]["test_rel_l2_per_sample"]) == 2 and 0 < rec["test"]["test_rel_l2"] < 10
     state = torch.load(out / "best.pt", weights_only=True)["model"]
