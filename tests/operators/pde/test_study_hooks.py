@@ -141,6 +141,29 @@ def test_an_unknown_parameter_is_one_line_naming_it(tiny, capsys):
     assert len(err) == 1 and "parameter 'lerning_rate' is not a field of SteadySpec" in err[0]
 
 
+def test_the_readme_study_runs_on_a_users_pairs_files_at_tiny_size(tiny, capsys):
+    """The README's "Compare FFT and Monarch on your data" spec, as written but for the sizes and the files."""
+    import re
+
+    readme = (ROOT / "README.md").read_text().split("### Compare FFT and Monarch on your data")[1]
+    text = re.search(r"```toml\n(.*?)```", readme, flags=re.S).group(1)
+    tiny_sizes = {"modes = 12, width = 32": "modes = 3, width = 6, batch_size = 2", "seeds = [0, 1, 2]": "seeds = [0]",
+                  "epochs = 100": "epochs = 2", '"data/': '"'}  # fmt: skip
+    for old, new in tiny_sizes.items():
+        assert old in text
+        text = text.replace(old, new)
+    (tiny / "readme" / "").mkdir()
+    for name in ("train", "val", "test"):
+        (tiny / "readme" / f"{name}.h5").write_bytes((tiny / f"{name}.npz").read_bytes())  # read by content
+    path = tiny / "readme" / "my_study.toml"
+    path.write_text(text)
+    assert main(["study", "run", str(path), "--device", "cpu", "--quiet"]) == 0
+    assert main(["study", "report", str(path)]) == 0
+    report = (tiny / "readme" / "study" / "report" / "report.md").read_text()
+    assert "| problem | setting | test rel. L2 | vs FFT | converged |" in report
+    assert re.search(r"\| mine \| monarch \| \d\.\d{4} \(1 seed\) \| [+-]\d+\.\d% \| [01]/1 \|", report)
+
+
 def test_the_committed_pde_science_tables_are_regenerated_identically(tmp_path):
     """Every table row of the committed report comes back from the committed per-run records, number for number."""
     spec = load_study(ROOT / "benchmarks" / "studies" / "pde_science.toml")
