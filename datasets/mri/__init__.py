@@ -14,6 +14,7 @@ from monarch_sci.datasets.mri.importers import import_kspace, read_cfl
 from monarch_sci.datasets.mri.ismrmrd_header import make_ismrmrd_header, parse_ismrmrd_header
 from monarch_sci.datasets.mri.ismrmrd_raw import read_ismrmrd_kspace
 from monarch_sci.datasets.mri.masks import LineMaskFunc, apply_line_mask, infer_mask, poisson_mask, volume_seed
+from monarch_sci.datasets.mri.noise import NoiseEstimate, estimate_noise, noise_from_scan
 from monarch_sci.datasets.mri.simulate import SimulationConfig, simulate_dataset
 from monarch_sci.datasets.mri.undersample import UndersampleSpec, undersample_files
 
@@ -21,15 +22,18 @@ __all__ = [
     "FastMRIFileError",
     "FastMRISliceDataset",
     "LineMaskFunc",
+    "NoiseEstimate",
     "SimulationConfig",
     "UndersampleSpec",
     "apply_line_mask",
     "center_crop",
+    "estimate_noise",
     "fastmri_rss",
     "import_kspace",
     "infer_mask",
     "inspect_volume",
     "make_ismrmrd_header",
+    "noise_from_scan",
     "parse_ismrmrd_header",
     "poisson_mask",
     "read_cfl",

@@ -24,6 +24,7 @@ from monarch_sci.operators.mri.models import build_model, load_run
 from monarch_sci.operators.mri.msense import MSENSE, DiagonalSENSE
 from monarch_sci.operators.mri.recon_file import ReconFileSpec, reconstruct_file
 from monarch_sci.operators.mri.recon_task import ReconTask, volume_metrics
+from monarch_sci.operators.mri.regularisation import AutoLamRule, LamChoice, auto_lam
 from monarch_sci.operators.mri.runs import evaluate_run, reconstruct_with_run
 from monarch_sci.operators.mri.sense import SenseOperator
 from monarch_sci.operators.mri.slice_bank import ReconSlices, SliceBank, load_slice_bank
@@ -35,10 +36,12 @@ __all__ = [
     "EXTRA_METHODS",
     "MSENSE",
     "RUN_LOADERS",
+    "AutoLamRule",
     "CGResult",
     "CompareSpec",
     "DiagonalSENSE",
     "L1Result",
+    "LamChoice",
     "ReconFileSpec",
     "ReconProblem",
     "ReconSlices",
@@ -49,6 +52,7 @@ __all__ = [
     "UNetRecon",
     "UnknownMethodError",
     "UnrolledSENSE",
+    "auto_lam",
     "build_model",
     "calibration_width",
     "cg_sense",

@@ -10,7 +10,11 @@ ESPIRiT coil maps (:mod:`monarch_sci.operators.mri.coil_maps`):
   ``fourier="fft"`` or ``"monarch"``;
 * ``l1_wavelet`` / ``l1_wavelet_recon``: ``argmin_x ½‖A x − y‖² + λ‖Ψ x‖₁`` with a Daubechies-4 wavelet ``Ψ``
   (``sigpy.mri.app.L1WaveletRecon``, per slice): ``lam`` is exactly sigpy's ``lamda``; ``lam_rel`` sets
-  ``λ = lam_rel · max|Aᴴ y|`` instead, a weight that does not depend on the data scale (the default).
+  ``λ = lam_rel · max|Aᴴ y|`` instead, a weight that does not depend on the data scale.
+
+Both weights default to ``"auto"``: a rule that follows the data's noise level
+(:func:`~monarch_sci.operators.mri.regularisation.auto_lam`: a noise estimate from the outermost sampled k-space
+against the scale of ``Aᴴy``), recorded with the result (``lam_choice``); a number is used as given.
 
 Every method takes a :class:`ReconProblem` (one volume: masked k-space, its line masks, lazily estimated
 coil maps) and returns the complex or magnitude images ``(slices, H, W)`` on the acquisition grid; the caller
@@ -22,8 +26,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -31,22 +35,20 @@ import torch
 from monarch_sci.fourier import ifft2c
 from monarch_sci.operators.mri.cg import CGResult, conjugate_gradient
 from monarch_sci.operators.mri.coil_maps import calibration_width, espirit_maps
+from monarch_sci.operators.mri.regularisation import LamChoice, auto_lam
 from monarch_sci.operators.mri.sense import SenseOperator
 
 __all__ = [
     "CLASSICAL_METHODS",
     "L1Result",
     "ReconProblem",
+    "SenseCGResult",
     "cg_sense",
     "l1_wavelet",
     "l1_wavelet_recon",
     "rss",
     "zero_filled_rss",
 ]
-
-
-#: ``lam_rel`` of :func:`l1_wavelet_recon` when neither ``lam`` nor ``lam_rel`` is given.
-L1_LAM_REL = 3e-4
 
 
 def rss(x: torch.Tensor, dim: int = -3) -> torch.Tensor:
@@ -64,16 +66,38 @@ def zero_filled_rss(kspace: torch.Tensor) -> torch.Tensor:
     return rss(ifft2c(kspace))
 
 
+@dataclass
+class SenseCGResult(CGResult):
+    """:class:`~monarch_sci.operators.mri.cg.CGResult` of :func:`cg_sense`, with the weight it used.
+
+    Attributes
+    ----------
+    lam
+        The Tikhonov weight λ solved with.
+    lam_choice
+        How ``lam="auto"`` chose it (:class:`~monarch_sci.operators.mri.regularisation.LamChoice`); ``None`` for a
+        given number.
+    """
+
+    lam: float = 0.0
+    lam_choice: LamChoice | None = None
+
+
+def _check_auto(name: str, lam: object) -> None:
+    if isinstance(lam, str) and lam != "auto":
+        raise ValueError(f"{name}: lam must be a number or 'auto', got {lam!r}")
+
+
 def cg_sense(
     kspace: torch.Tensor,
     maps: torch.Tensor,
     mask: torch.Tensor,
     *,
-    lam: float = 1e-3,
+    lam: float | Literal["auto"] = "auto",
     max_iter: int = 500,
     tol: float = 1e-5,
     fourier: str = "fft",
-) -> tuple[torch.Tensor, CGResult]:
+) -> tuple[torch.Tensor, SenseCGResult]:
     """CG-SENSE with Tikhonov regularisation: solve ``(AᴴA + λI) x = Aᴴ y`` for every slice at once.
 
     Parameters
@@ -85,10 +109,13 @@ def cg_sense(
         relative to it).
     mask
         Broadcastable to ``(S, 1, H, W)``, e.g. line masks ``(S, 1, 1, W)``.
-    lam, max_iter, tol
-        Tikhonov weight, iteration cap and relative-residual target ``‖r‖/‖Aᴴy‖ ≤ tol``. With ``‖AᴴA‖ ≤ 1`` the
-        system's condition number is at most ``(1 + λ)/λ``, so the defaults stop within about
-        ``(1 + λ)/λ · tol ≈ 1%`` of the exact solution; measured on a 230×180, 8-coil, 8× Poisson-disc slice
+    lam
+        Tikhonov weight λ, or ``"auto"``: one λ per volume from its noise level
+        (:func:`~monarch_sci.operators.mri.regularisation.auto_lam`, ``benchmarks/results/mri_lam_auto.md``).
+    max_iter, tol
+        Iteration cap and relative-residual target ``‖r‖/‖Aᴴy‖ ≤ tol``. With ``‖AᴴA‖ ≤ 1`` the system's condition
+        number is at most ``(1 + λ)/λ``, so the defaults stop within about ``(1 + λ)/λ · tol`` of the exact
+        solution (λ = 1e-3: about 1%); measured on a 230×180, 8-coil, 8× Poisson-disc slice at λ = 1e-3
         (``benchmarks/results/mri_recon_defaults.md``) they stop after 83 iterations, 0.12% from it (30 iterations:
         3.3%).
     fourier
@@ -96,13 +123,16 @@ def cg_sense(
 
     Shape
     -----
-    → images ``(S, H, W)`` complex and the :class:`~monarch_sci.operators.mri.cg.CGResult`.
+    → images ``(S, H, W)`` complex and the :class:`SenseCGResult`.
     """
+    _check_auto("cg_sense", lam)
+    choice = auto_lam("cg_sense", kspace, maps, mask) if lam == "auto" else None
+    weight = float(choice.lam[0] if choice is not None else lam)
     A = SenseOperator(maps, mask, fourier=fourier, learn="none")
     with torch.no_grad():
         b = A.adjoint(kspace)
-        res = conjugate_gradient(A.normal, b, lam=lam, max_iter=max_iter, tol=tol, ndim=2)
-    return res.x, res
+        res = conjugate_gradient(A.normal, b, lam=weight, max_iter=max_iter, tol=tol, ndim=2)
+    return res.x, SenseCGResult(res.x, res.iterations, res.residual, res.converged, weight, choice)
 
 
 @dataclass
@@ -117,11 +147,15 @@ class L1Result:
         Iterations run for each slice (at most ``max_iter``; fewer where the ``tol`` rule stopped it).
     step
         Final relative step ``‖x_k − x_{k−1}‖ / (α ‖Aᴴ y‖)`` per slice (α the gradient step).
+    lam_choice
+        How ``lam="auto"`` chose the weights (:class:`~monarch_sci.operators.mri.regularisation.LamChoice`),
+        else ``None``.
     """
 
     lam: list[float]
     iterations: list[int]
     step: list[float]
+    lam_choice: LamChoice | None = None
 
 
 def l1_wavelet_recon(
@@ -129,7 +163,7 @@ def l1_wavelet_recon(
     maps: np.ndarray,
     mask: np.ndarray,
     *,
-    lam: float | None = None,
+    lam: float | Literal["auto"] | None = None,
     lam_rel: float | None = None,
     max_iter: int = 500,
     tol: float = 1e-4,
@@ -144,10 +178,12 @@ def l1_wavelet_recon(
     Parameters
     ----------
     lam
-        λ exactly as sigpy's ``L1WaveletRecon(y, mps, lamda=λ)`` (absolute: it scales with the data).
+        λ exactly as sigpy's ``L1WaveletRecon(y, mps, lamda=λ)`` (absolute: it scales with the data), or
+        ``"auto"``: per slice from the volume's noise level
+        (:func:`~monarch_sci.operators.mri.regularisation.auto_lam`; ``benchmarks/results/mri_lam_auto.md``).
     lam_rel
         λ relative to the data: ``λ = lam_rel · max|Aᴴ y|`` per slice. Give at most one of ``lam`` and
-        ``lam_rel``; with neither, ``lam_rel =`` :data:`L1_LAM_REL`.
+        ``lam_rel``; with neither, ``lam = "auto"``.
     max_iter, tol
         Iteration cap, and stop once the relative step ``‖x_k − x_{k−1}‖ / (α ‖Aᴴ y‖)`` (sigpy's ``resid``
         divided by ``‖Aᴴ y‖``) is at most ``tol`` (0: always ``max_iter`` iterations, as sigpy by default). The
@@ -171,9 +207,10 @@ def l1_wavelet_recon(
 
     if lam is not None and lam_rel is not None:
         raise ValueError(f"l1_wavelet_recon: give lam or lam_rel, not both (got lam={lam}, lam_rel={lam_rel})")
+    _check_auto("l1_wavelet_recon", lam)
     if lam_rel is None and lam is None:
-        lam_rel = L1_LAM_REL
-    for name, v in (("lam", lam), ("lam_rel", lam_rel), ("tol", tol)):
+        lam = "auto"
+    for name, v in (("lam", None if lam == "auto" else lam), ("lam_rel", lam_rel), ("tol", tol)):
         if v is not None and not v >= 0:
             raise ValueError(f"l1_wavelet_recon: {name} must be >= 0, got {v}")
     if max_iter < 1:
@@ -190,11 +227,15 @@ def l1_wavelet_recon(
         peak = aty.abs().flatten(1).amax(1).numpy()
         norm = aty.abs().square().flatten(1).sum(1).sqrt().numpy()
     out = np.empty((S, H, W), cdtype)
-    record = L1Result([], [], [])
+    choice = auto_lam("l1_wavelet", kspace, maps, mask) if lam == "auto" else None
+    record = L1Result([], [], [], choice)
     state = np.random.get_state()
     try:
         for s in range(S):
-            lam_s = float(lam) if lam is not None else float(lam_rel) * float(peak[s])
+            if choice is not None:
+                lam_s = choice.lam[s]
+            else:
+                lam_s = float(lam) if lam is not None else float(lam_rel) * float(peak[s])
             np.random.seed(0)  # sigpy's power iteration (the step size) starts from np.random
             app = sigpy.mri.app.L1WaveletRecon(
                 kspace[s], maps[s], lam_s, weights=mask[s, 0], wave_name=wave_name, max_iter=max_iter,
@@ -250,6 +291,10 @@ class ReconProblem:
         cropped, wrapped readout field of view has discontinuities at its edges that break its model.
     maps_seconds, maps_cpu_seconds
         Wall and CPU time spent estimating the maps (0 if they were given).
+    chosen
+        What the methods chose from the data, by method name (the adaptive λ's record of ``cg_sense`` and
+        ``l1_wavelet``: :meth:`~monarch_sci.operators.mri.regularisation.LamChoice.as_record`); jobs copy it into
+        their records.
     acquired_kspace
         The ``(S, C, H, W)`` k-space as given.
     mask_inferred
@@ -263,6 +308,7 @@ class ReconProblem:
     maps: np.ndarray | None = None
     maps_seconds: float = 0.0
     maps_cpu_seconds: float = 0.0
+    chosen: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from monarch_sci.datasets.mri.fastmri import remove_readout_oversampling, volume_mask
@@ -336,12 +382,15 @@ def _zero_filled_sense(p: ReconProblem) -> np.ndarray:
 
 def _cg_sense(p: ReconProblem) -> np.ndarray:
     k, maps, mask = p.tensors()
-    x, _ = cg_sense(k, maps, mask)
+    x, res = cg_sense(k, maps, mask)
+    p.chosen["cg_sense"] = {"lam_auto": res.lam_choice.as_record()}
     return x.cpu().numpy()
 
 
 def _l1_wavelet(p: ReconProblem) -> np.ndarray:
-    return l1_wavelet(p.kspace, p.coil_maps(), p.sampling())
+    x, res = l1_wavelet_recon(p.kspace, p.coil_maps(), p.sampling())
+    p.chosen["l1_wavelet"] = {"lam_auto": res.lam_choice.as_record()}
+    return x
 
 
 #: name -> method(problem) -> images (S, H, W); the jobs take magnitudes and crop to the recon size.

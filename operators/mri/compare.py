@@ -225,6 +225,7 @@ def _score(spec: CompareSpec, files: list[Path], methods: list[tuple[str, Callab
                         "seconds_per_slice": seconds / info.num_slices,
                         "cpu_seconds_per_slice": cpu_seconds / info.num_slices,
                         "sampled_fraction": float(masks.mean()),
+                        **problem.chosen.get(name, {}),  # e.g. the adaptive λ and its noise estimate
                     }
                 )
                 if vi == 0:

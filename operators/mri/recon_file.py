@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from monarch_sci.operators.mri.methods import load_volume, make_problem, mask_pattern, reconstruct, resolve_method
 from monarch_sci.training.checkpoint import atomic_output, write_json_atomic
@@ -48,7 +48,10 @@ class ReconFileSpec:
     lam, lam_rel, max_iter, tol
         Controls of the iterative methods (``None``: the solver's default): ``cg_sense`` minimises
         ``‖Ax−y‖² + λ‖x‖²`` (``lam``), ``l1_wavelet`` ``½‖Ax−y‖² + λ‖Ψx‖₁`` with ``lam`` sigpy's absolute ``lamda``
-        or ``lam_rel`` the weight relative to ``max|Aᴴy|``; ``tol`` the stopping tolerance (0: all ``max_iter``).
+        or ``lam_rel`` the weight relative to ``max|Aᴴy|``; ``lam="auto"`` (the default of both, unless ``lam_rel``
+        is given) sets λ from the data's noise level
+        (:func:`~monarch_sci.operators.mri.regularisation.auto_lam`), recorded as ``convergence["lam_auto"]``;
+        ``tol`` the stopping tolerance (0: all ``max_iter``).
     device
         Where the SENSE methods run (``"cpu"``, ``"cuda:0"``, ...).
     progress
@@ -64,7 +67,7 @@ class ReconFileSpec:
     source: str | os.PathLike
     out: str | os.PathLike
     png: str | os.PathLike | None = None
-    lam: float | None = None
+    lam: float | Literal["auto"] | None = None
     lam_rel: float | None = None
     max_iter: int | None = None
     tol: float | None = None
@@ -80,12 +83,14 @@ def _with_controls(name: str, method: Callable[..., Any], spec: ReconFileSpec):
     run: iterations actually run, final residual or step.
     """
     given = {k: getattr(spec, k) for k in ("lam", "lam_rel", "max_iter", "tol") if getattr(spec, k) is not None}
+    if given.get("lam") == "auto" and (name not in ITERATIVE or "lam_rel" in given):
+        del given["lam"]  # the default said out loud: nothing to control, or --lam-rel chooses the ℓ1 weight
     if name not in ITERATIVE:
         if given:
             flags = ", ".join("--" + k.replace("_", "-") for k in given)
             raise ValueError(f"{flags}: method {name} is not iterative (use cg_sense or l1_wavelet)")
         return method, {}, {}
-    from monarch_sci.operators.mri.classical import L1_LAM_REL, cg_sense, l1_wavelet_recon
+    from monarch_sci.operators.mri.classical import cg_sense, l1_wavelet_recon
 
     if name == "cg_sense":
         if "lam_rel" in given:
@@ -98,8 +103,8 @@ def _with_controls(name: str, method: Callable[..., Any], spec: ReconFileSpec):
         solver, controls = l1_wavelet_recon, (weight, "max_iter", "tol")
     params = inspect.signature(solver).parameters
     settings = {k: params[k].default for k in controls} | given
-    if name == "l1_wavelet" and settings.get("lam_rel", 0) is None:
-        settings["lam_rel"] = L1_LAM_REL
+    if name == "l1_wavelet" and settings.get("lam_rel", 0) is None:  # neither weight given
+        settings = {"lam": "auto", **{k: v for k, v in settings.items() if k != "lam_rel"}}
     convergence: dict = {}
 
     def controlled(problem):
@@ -107,10 +112,14 @@ def _with_controls(name: str, method: Callable[..., Any], spec: ReconFileSpec):
             k, maps, mask = problem.tensors()
             x, res = cg_sense(k, maps, mask, **settings)
             convergence.update(iterations=res.iterations, residual=float(res.residual.max()),
-                               converged=bool(res.converged.all()))  # fmt: skip
+                               converged=bool(res.converged.all()), lam_used=res.lam)  # fmt: skip
+            if res.lam_choice is not None:
+                convergence["lam_auto"] = res.lam_choice.as_record()
             return x.cpu().numpy()
         x, res = l1_wavelet_recon(problem.kspace, problem.coil_maps(), problem.sampling(), **settings)
         convergence.update(iterations=res.iterations, lam_used=res.lam, step=res.step)
+        if res.lam_choice is not None:
+            convergence["lam_auto"] = res.lam_choice.as_record()
         if settings["tol"] > 0:
             convergence["converged"] = all(s <= settings["tol"] for s in res.step)
         return x
@@ -119,8 +128,11 @@ def _with_controls(name: str, method: Callable[..., Any], spec: ReconFileSpec):
 
 
 def _check(spec: ReconFileSpec) -> None:
+    if isinstance(spec.lam, str) and spec.lam != "auto":
+        raise ValueError(f"--lam: expected a number >= 0 or 'auto', got {spec.lam!r}")
     for key, low in (("lam", 0.0), ("lam_rel", 0.0), ("tol", 0.0)):
-        if getattr(spec, key) is not None and not getattr(spec, key) >= low:
+        value = getattr(spec, key)
+        if value is not None and value != "auto" and not value >= low:
             raise ValueError(f"--{key}: expected a number >= {low}, got {getattr(spec, key)}")
     if spec.max_iter is not None and spec.max_iter < 1:
         raise ValueError(f"--max-iter: expected a positive count, got {spec.max_iter}")
@@ -186,6 +198,10 @@ def reconstruct_file(
                 hf.attrs[k] = v
             if "iterations" in convergence:
                 hf.attrs["iterations"] = convergence["iterations"]
+            if "lam_auto" in convergence:  # the weights used and the rule that chose them
+                hf.attrs["lam_used"] = convergence["lam_used"]
+                hf.attrs["lam_rule"] = convergence["lam_auto"]["rule"]["formula"]
+                hf.attrs["noise_sigma"] = convergence["lam_auto"]["noise"]["sigma"]
     record = job_record(
         command,
         asdict(spec) if arguments is None else arguments,

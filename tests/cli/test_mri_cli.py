@@ -80,13 +80,13 @@ def test_method_names_and_help(capsys):
     # the defaults --help states (written out so that --help stays light) are the solvers' own
     import inspect
 
-    from monarch_sci.operators.mri.classical import L1_LAM_REL, cg_sense, l1_wavelet_recon
+    from monarch_sci.operators.mri.classical import cg_sense, l1_wavelet_recon
 
     cg, l1 = inspect.signature(cg_sense).parameters, inspect.signature(l1_wavelet_recon).parameters
     stated = {  # what --help says -> the value in the code
         "iteration cap (None: 500)": (cg["max_iter"].default, l1["max_iter"].default, 500),
-        "λ‖x‖² (None: 1e-3)": (cg["lam"].default, 1e-3),
-        "(None: 3e-4 unless --lam": (L1_LAM_REL, 3e-4),
+        "recorded (None: auto)": (cg["lam"].default, "auto"),
+        "(None: --lam auto)": (l1["lam"].default, l1["lam_rel"].default, None),
         "(cg_sense; None: 1e-5)": (cg["tol"].default, 1e-5),
         "(l1_wavelet; None: 1e-4)": (l1["tol"].default, 1e-4),
     }
