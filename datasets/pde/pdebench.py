@@ -42,6 +42,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .frame_file import FrameFile, choose_component
+
 __all__ = ["PDEBenchFrames", "detect_pdebench_layout", "read_pdebench_darcy"]
 
 #: Scalar fields of the compressible (CFD) files (FNODatasetSingle reads them in this order).
@@ -89,7 +91,7 @@ def _describe(fields: dict[str, tuple[str, ...]]) -> str:
     return ", ".join(f"{name} ({len(c)} component{'s' if len(c) > 1 else ''})" for name, c in fields.items())
 
 
-class PDEBenchFrames:
+class PDEBenchFrames(FrameFile):
     """Frames ``(F, s, s)`` float32 of one scalar field of a PDEBench 2-D rollout file, read per sample.
 
     Parameters
@@ -111,25 +113,7 @@ class PDEBenchFrames:
     ((1000, 512, 512), 'x')
     """
 
-    kind = "pdebench"
-
-    def __init__(
-        self,
-        path: str | os.PathLike,
-        *,
-        field: str | None = None,
-        channel: int | None = None,
-        include_initial: bool = True,
-    ) -> None:
-        import h5py
-
-        self.path, self.include_initial = Path(path), bool(include_initial)
-        self._h5, self._pid = None, None
-        try:
-            with h5py.File(self.path, "r") as h5:
-                self._inspect(h5, field, channel)
-        except OSError as err:
-            raise ValueError(f"{self.path}: cannot read the PDEBench file ({err})") from err
+    kind, what = "pdebench", "PDEBench file"
 
     def _inspect(self, h5, field: str | None, channel: int | None) -> None:
         layout = detect_pdebench_layout(h5)
@@ -159,26 +143,8 @@ class PDEBenchFrames:
             data = h5[self._groups[0]]["data"]
             fields = {"data": tuple(str(c) for c in range(data.shape[-1]))}
             shapes = {"data": (len(self._groups), *data.shape)}
-        if field is None:
-            if len(fields) != 1 or len(next(iter(fields.values()))) != 1:
-                raise ValueError(
-                    f"{where} {layout}): holds the time-varying fields {_describe(fields)}; choose one with "
-                    "--field NAME (and --channel K for a field with several components)"
-                )
-            field = next(iter(fields))
-        if field not in fields:
-            raise ValueError(f"{where} {layout}): no field {field!r}; it holds {_describe(fields)}")
+        field, channel = choose_component(f"{where} {layout})", fields, field, channel, listing=_describe(fields))
         comps = fields[field]
-        if channel is None and len(comps) > 1:
-            raise ValueError(
-                f"{where} {layout}): field {field!r} has {len(comps)} components; choose one with --channel 0.."
-                f"{len(comps) - 1}"
-            )
-        channel = 0 if channel is None else int(channel)
-        if not 0 <= channel < len(comps):
-            raise ValueError(
-                f"{where} {layout}): --channel {channel} out of range for {field!r} ({len(comps)} components)"
-            )
         shape = shapes[field]  # (N, T, X, Y, C)
         if len(shape) != 5:
             raise ValueError(
@@ -229,13 +195,6 @@ class PDEBenchFrames:
         return t[:frames], source
 
     # -- reading -----------------------------------------------------------------------------------------------
-    def _file(self):
-        import h5py
-
-        if self._h5 is None or self._pid != os.getpid():  # a forked DataLoader worker opens its own handle
-            self._h5, self._pid = h5py.File(self.path, "r"), os.getpid()
-        return self._h5
-
     def read(self, i: int) -> np.ndarray:
         """Frames of sample ``i``: ``(F, s, s)`` float32, ``[frame, x, y]``."""
         try:
@@ -251,20 +210,12 @@ class PDEBenchFrames:
                 f"{self.path}: cannot read sample {i} of {self.field!r} ({type(err).__name__}: {err})"
             ) from err
         u = np.asarray(u, dtype=np.float32)
+        if u.shape != (self.mapping["frames_stored"], self.s, self.s):  # per-sample groups may differ
+            raise ValueError(
+                f"{self.path}: sample {i} of {self.field!r} has shape {u.shape}, sample 0 "
+                f"{(self.mapping['frames_stored'], self.s, self.s)}; every sample must share the time steps and grid"
+            )
         return u if self.include_initial else u[1:]
-
-    def read_many(self, indices: Sequence[int]) -> np.ndarray:
-        """Frames of several samples ``(n, F, s, s)``, read one sample at a time."""
-        idx = [int(i) for i in indices]
-        return np.stack([self.read(i) for i in idx]) if idx else np.zeros((0, self.n_frames, self.s, self.s))
-
-    def close(self) -> None:
-        if self._h5 is not None:
-            self._h5.close()
-        self._h5 = None
-
-    def __getstate__(self):
-        return {**self.__dict__, "_h5": None}  # h5py handles do not pickle; workers reopen
 
 
 def read_pdebench_darcy(

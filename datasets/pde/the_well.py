@@ -29,12 +29,11 @@ file. ``tests/datasets/pde/test_the_well.py`` compares the two where the package
 from __future__ import annotations
 
 import itertools
-import os
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .frame_file import FrameFile, choose_component
 
 __all__ = ["WellFrames", "is_the_well_file"]
 
@@ -50,7 +49,7 @@ def _names(value) -> list[str]:
     return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
 
 
-class WellFrames:
+class WellFrames(FrameFile):
     """Frames ``(F, s, s)`` float32 of one component of one time-varying field of a The Well file.
 
     Parameters
@@ -72,25 +71,7 @@ class WellFrames:
     (True, 'A')
     """
 
-    kind = "the-well"
-
-    def __init__(
-        self,
-        path: str | os.PathLike,
-        *,
-        field: str | None = None,
-        channel: int | None = None,
-        include_initial: bool = True,
-    ) -> None:
-        import h5py
-
-        self.path, self.include_initial = Path(path), bool(include_initial)
-        self._h5, self._pid = None, None
-        try:
-            with h5py.File(self.path, "r") as h5:
-                self._inspect(h5, field, channel)
-        except (OSError, KeyError) as err:
-            raise ValueError(f"{self.path}: cannot read The Well file ({type(err).__name__}: {err})") from err
+    kind, what = "the-well", "The Well file"
 
     def _inspect(self, h5, field: str | None, channel: int | None) -> None:
         where = f"{self.path} (The Well"
@@ -123,25 +104,10 @@ class WellFrames:
                             for f, (o, ls) in fields.items())  # fmt: skip
         if not fields:
             raise ValueError(f"{where}: no time-varying field (constant fields: {constant})")
-        if field is None:
-            if len(fields) != 1 or len(next(iter(fields.values()))[1]) != 1:
-                raise ValueError(
-                    f"{where}: holds the time-varying fields {listing}; choose one with --field NAME (and "
-                    "--channel K for a vector or tensor field)"
-                )
-            field = next(iter(fields))
-        if field not in fields:
-            extra = f" ({field!r} is constant in time)" if field in constant else ""
-            raise ValueError(f"{where}: no time-varying field {field!r}{extra}; it holds {listing}")
+        labelled = {f: labels for f, (_, labels) in fields.items()}
+        note = f" ({field!r} is constant in time)" if field in constant else ""
+        field, channel = choose_component(where, labelled, field, channel, listing=listing, note=note)
         order, labels = fields[field]
-        if channel is None and len(labels) > 1:
-            raise ValueError(
-                f"{where}: field {field!r} has {len(labels)} components ({', '.join(labels)}); choose one with "
-                f"--channel 0..{len(labels) - 1}"
-            )
-        channel = 0 if channel is None else int(channel)
-        if not 0 <= channel < len(labels):
-            raise ValueError(f"{where}: --channel {channel} out of range for {field!r} ({', '.join(labels)})")
         ds = h5[f"t{order}_fields"][field]
         self._sample_varying = bool(ds.attrs["sample_varying"])
         self._varying = [bool(v) for v in np.atleast_1d(ds.attrs["dim_varying"])]
@@ -191,13 +157,6 @@ class WellFrames:
         }
 
     # -- reading -----------------------------------------------------------------------------------------------
-    def _file(self):
-        import h5py
-
-        if self._h5 is None or self._pid != os.getpid():  # a forked DataLoader worker opens its own handle
-            self._h5, self._pid = h5py.File(self.path, "r"), os.getpid()
-        return self._h5
-
     def read(self, i: int) -> np.ndarray:
         """Frames of trajectory ``i``: ``(F, s, s)`` float32, ``[step, x, y]``."""
         if not 0 <= i < self.n:
@@ -213,16 +172,3 @@ class WellFrames:
             shape = [u.shape[0]] + [self.s if v else 1 for v in self._varying]
             u = np.broadcast_to(u.reshape(shape), (u.shape[0], self.s, self.s)).copy()
         return u if self.include_initial else u[1:]
-
-    def read_many(self, indices: Sequence[int]) -> np.ndarray:
-        """Frames of several trajectories ``(n, F, s, s)``, read one at a time."""
-        idx = [int(i) for i in indices]
-        return np.stack([self.read(i) for i in idx]) if idx else np.zeros((0, self.n_frames, self.s, self.s))
-
-    def close(self) -> None:
-        if self._h5 is not None:
-            self._h5.close()
-        self._h5 = None
-
-    def __getstate__(self):
-        return {**self.__dict__, "_h5": None}  # h5py handles do not pickle; workers reopen

@@ -82,7 +82,7 @@ def test_steady_training_on_pdebench_darcy(tmp_path):
     ("extra", "message"),
     [
         ([], "holds the time-varying fields velocity (2 components), particles (1 component); choose one with --field"),
-        (["--field", "velocity"], "field 'velocity' has 2 components; choose one with --channel 0..1"),
+        (["--field", "velocity"], "field 'velocity' has 2 components (x, y); choose one with --channel 0..1"),
         (["--format", "store"], "--format store, but the content is 'pdebench' (detected); pass --format pdebench"),
         (["--format", "pairs"], "--format pairs: not a format of --task rollout; choose one of auto, store, mat"),
         (["--field", "velocity", "--channel", "-1"], "expected channel (--channel) >= 0 or None, got -1"),

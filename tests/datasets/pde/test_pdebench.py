@@ -95,9 +95,9 @@ def test_detection_by_content(files, tmp_path):
     ("kwargs", "message"),
     [
         ({}, r"incom.* holds the time-varying fields velocity \(2 components\), particles \(1 component\); choose"),
-        ({"field": "velocity"}, r"field 'velocity' has 2 components; choose one with --channel 0..1"),
-        ({"field": "velocity", "channel": 2}, r"--channel 2 out of range for 'velocity' \(2 components\)"),
-        ({"field": "pressure"}, r"no field 'pressure'; it holds velocity"),
+        ({"field": "velocity"}, r"field 'velocity' has 2 components \(x, y\); choose one with --channel 0..1"),
+        ({"field": "velocity", "channel": 2}, r"--channel 2 out of range for 'velocity' \(x, y\)"),
+        ({"field": "pressure"}, r"no time-varying field 'pressure'; it holds velocity"),
         ({"format": "store"}, r"--format store, but the content is 'pdebench' \(detected\); pass --format pdebench"),
     ],
 )

@@ -76,7 +76,7 @@ def test_grids_the_rollout_cannot_take_are_refused(tmp_path):
     with h5py.File(tmp_path / "broken.hdf5", "a") as h5:
         h5.attrs.update(dataset_name="x", n_spatial_dims=2, n_trajectories=1)
         h5.create_group("t0_fields")
-    with pytest.raises(ValueError, match=r"broken.hdf5: cannot read The Well file \(KeyError"):
+    with pytest.raises(ValueError, match=r"broken.hdf5: unreadable The Well file \(KeyError"):
         WellFrames(tmp_path / "broken.hdf5")
 
 
