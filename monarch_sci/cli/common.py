@@ -76,6 +76,8 @@ def _switch(p: argparse.ArgumentParser, *names: str, help: str, deprecated: Sequ
     p.add_argument(*names, action=Flag, nargs=0, const=True, default=False, deprecated=deprecated, help=help)
 
 
+OVERWRITE_HELP = "replace finished outputs in --out instead of refusing"
+
 #: name -> (option strings, deprecated spellings among them, keyword arguments of add_argument)
 _FLAGS: dict[str, tuple[tuple[str, ...], tuple[str, ...], dict[str, Any]]] = {
     "batch_size": (("--batch-size", "--batch"), ("--batch",), {"type": int, "help": "samples per optimiser step"}),
@@ -165,8 +167,12 @@ def add_flags(p: argparse.ArgumentParser, *names: str, **defaults: Any) -> None:
             p.set_defaults(no_progress=False)
         elif name == "resume":
             _switch(p, "--resume", help="continue the run in --out from its last checkpoint")
-        elif name == "overwrite":
-            _switch(p, "--overwrite", help="replace finished outputs in --out instead of refusing")
+        elif name == "overwrite":  # the command decides what an existing --out means (resume, reuse, replace)
+            if "--overwrite" in p._option_string_actions:  # added with "out" below
+                p._option_string_actions["--overwrite"].help = OVERWRITE_HELP
+            else:
+                _switch(p, "--overwrite", help=OVERWRITE_HELP)
+            p.set_defaults(out_is_new=False)
         elif name == "cpu_device":
             p.add_argument(
                 "--device",
@@ -177,6 +183,11 @@ def add_flags(p: argparse.ArgumentParser, *names: str, **defaults: Any) -> None:
             kind = {"type": defaults.pop("out_type")} if "out_type" in defaults else {}
             where = {"default": defaults.pop("out")} if "out" in defaults else {"required": True}
             p.add_argument("--out", **where, **kind, help=defaults.pop("out_help", "output folder"))
+            if "overwrite" not in names and "--overwrite" not in p._option_string_actions:
+                # an existing --out is refused unless --overwrite (guarded_outputs), unless the command adds
+                # "overwrite" itself (then it resumes or reuses what it finds)
+                _switch(p, "--overwrite", help="replace an existing --out (kept until the new one is complete)")
+                p.set_defaults(out_is_new=True)
         elif name == "mask_type":
             choices = defaults.pop("mask_types")
             p.add_argument(
@@ -302,15 +313,18 @@ _OUTPUTS = {"out": "--out", "png": "--png"}
 @contextlib.contextmanager
 def guarded_outputs(args: argparse.Namespace) -> Iterator[None]:
     """The output rules of every job, applied around each sub-command (:func:`add_command`): no output aliases
-    an input, and ``--out`` is locked against a second writer while the job runs
+    an input; an existing ``--out`` is refused without ``--overwrite`` (commands that resume or reuse what they
+    find in ``--out`` decide themselves); ``--out`` is locked against a second writer while the job runs
     (:mod:`monarch_sci.training.outputs`)."""
-    from monarch_sci.training.outputs import check_no_alias, output_lock
+    from monarch_sci.training.outputs import check_no_alias, check_output_free, output_lock
 
     def paths(table: dict[str, str]) -> dict[str, str]:
         return {flag: v for dest, flag in table.items() if isinstance(v := getattr(args, dest, None), str) and v}
 
     check_no_alias(paths(_OUTPUTS), paths(_INPUTS))
     out = paths(_OUTPUTS).get("--out")
+    if out and getattr(args, "out_is_new", False):
+        check_output_free(out, overwrite=args.overwrite)
     with output_lock(out) if out else contextlib.nullcontext():
         yield
 

@@ -55,6 +55,8 @@ class Optimization:
     factor_warmup: int = 0
     #: Weight ``λ`` of the penalty ``λ Σ ‖θ − θ⁰‖²/‖θ⁰‖²`` pulling the factors toward their start.
     factor_anchor: float = 0.0
+    #: ``"none"`` (eager) or a ``torch.compile`` mode for the training loss (:mod:`monarch_sci.training.step`).
+    compile: Literal["none", "default", "reduce-overhead", "max-autotune"] = "none"
 
 
 #: The names of :class:`Optimization`'s fields, in order.

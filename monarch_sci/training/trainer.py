@@ -56,6 +56,7 @@ from monarch_sci.training.factors import (
 )
 from monarch_sci.training.records import package_versions
 from monarch_sci.training.settings import Optimization
+from monarch_sci.training.step import COMPILE_MODES, compiled, optimizer_options
 
 #: Optimisers and learning-rate schedules :class:`TrainConfig` accepts.
 OPTIMIZERS = ("adam", "adamw")
@@ -111,6 +112,8 @@ class TrainConfig(Optimization):
     to the loss, ``θ⁰`` the factors when training started (saved in the checkpoints); ``train_loss`` is the
     task's loss alone (:mod:`~monarch_sci.training.factors`). Their defaults (0) change nothing.
     ``stop_after`` ends this invocation after that many epochs (as if killed), leaving a resumable run.
+    ``compile`` compiles the task's loss with that ``torch.compile`` mode (``"none"``: eager); Adam runs as
+    ``foreach`` (and ``capturable`` on CUDA) updates (:mod:`~monarch_sci.training.step`).
     ``monitor`` names the metric (lower is better) that selects ``best.pt``; without a validation set it is
     ``"train_loss"``. ``epoch_lines`` prints one summary line per epoch (also when the progress bar is off).
 
@@ -149,6 +152,8 @@ class TrainConfig(Optimization):
             raise ValueError(f"TrainConfig: scheduler must be 'step' or 'cosine', got {self.scheduler!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"TrainConfig: precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        if self.compile not in COMPILE_MODES:
+            raise ValueError(f"TrainConfig: compile must be one of {COMPILE_MODES}, got {self.compile!r}")
         checks = (
             ("lr", self.lr > 0),
             ("weight_decay", self.weight_decay >= 0),
@@ -362,7 +367,8 @@ class Trainer:
         )
         loader = DataLoader(self.train_set, batch_size=cfg.batch_size // self.world, sampler=sampler, generator=gen)
         opt_class = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-        opt = opt_class(param_groups(self.model, cfg))
+        opt = opt_class(param_groups(self.model, cfg), **optimizer_options(self.device))
+        loss_fn = compiled(self.task.loss, cfg.compile)
         if cfg.scheduler == "cosine":
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
         else:
@@ -416,7 +422,7 @@ class Trainer:
                 # bf16: autocast runs the real layers (lift, 1x1 skips, projection) in bfloat16; modules that
                 # need float32 (FFTs, complex Monarch factors) turn it off inside (see SpectralConv.forward).
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
-                    loss = self.task.loss(net, batch)
+                    loss = loss_fn(net, batch)
                 objective = loss if anchor is None else loss + cfg.factor_anchor * anchor_penalty(factors, anchor)
                 if self._any_rank(not bool(torch.isfinite(objective.detach()).all())):
                     self._stop_non_finite(history, best, t_begin, epoch, step, "the loss")
