@@ -50,7 +50,7 @@ from scipy import ndimage
 from monarch_sci.datasets.mri.fastmri import fastmri_rss, write_fastmri_volume
 from monarch_sci.datasets.mri.ismrmrd_header import make_ismrmrd_header
 from monarch_sci.fourier import fft2c, ifft2c
-from monarch_sci.training.checkpoint import atomic_output
+from monarch_sci.training.checkpoint import atomic_folder, atomic_output
 from monarch_sci.training.ranks import rank_env, rank_group, rank_share
 
 __all__ = [
@@ -439,19 +439,20 @@ def simulate_dataset(
     *,
     prefix: str = "file_sim",
     progress: bool = False,
+    overwrite: bool = False,
 ) -> list[Path]:
     """Write ``num_volumes`` simulated volumes as fastMRI files ``{prefix}{seed:03d}{v:04d}.h5`` in ``out_dir``.
 
-    Each file appears under its final name only when complete
-    (:func:`~monarch_sci.training.checkpoint.atomic_output`): a run killed midway leaves every file it had not
-    finished as it was (absent, or the previous run's). Under ``torchrun`` (``RANK`` / ``WORLD_SIZE``) each rank
+    The volumes are written into a new folder beside ``out_dir`` that replaces it when all are written
+    (:func:`~monarch_sci.training.checkpoint.atomic_folder`): a run killed midway leaves ``out_dir`` as it was
+    (absent, or the previous data set, whole); the new files join the folder's others, or with ``overwrite=True``
+    the new folder replaces the old one. Under ``torchrun`` (``RANK`` / ``WORLD_SIZE``) each rank
     simulates a contiguous share of the volumes (volume ``v`` depends only on ``(cfg, v)``: the same files as one
     process writes); every rank returns once all files are written. Returns the paths of all ``num_volumes`` files.
     """
     if num_volumes < 1:
         raise ValueError(f"simulate_dataset: num_volumes must be >= 1, got {num_volumes}")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     H, W = cfg.encoding_size
     h, w = cfg.recon_size
     header = make_ismrmrd_header(
@@ -469,9 +470,9 @@ def simulate_dataset(
 
         it = progress_bar(it, desc="simulate", unit="vol")
     paths = [out / f"{prefix}{cfg.seed:03d}{v:04d}.h5" for v in range(num_volumes)]
-    with rank_group(world) as barrier:
+    with rank_group(world) as barrier, atomic_folder(out, replace=overwrite, shared=world > 1) as folder:
         for v in it:
-            _write_volume(cfg, v, paths[v], header)
+            _write_volume(cfg, v, folder / paths[v].name, header)
         barrier()
     return paths
 

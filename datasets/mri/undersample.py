@@ -26,7 +26,8 @@ from monarch_sci.datasets.mri.masks import (
     poisson_calib,
     poisson_masks_for_volume,
 )
-from monarch_sci.training.checkpoint import atomic_output, write_json_atomic
+from monarch_sci.training.checkpoint import atomic_folder, atomic_output, write_json_atomic
+from monarch_sci.training.outputs import check_no_alias
 from monarch_sci.training.records import folder_record_path, job_record
 
 __all__ = ["UndersampleSpec", "undersample_files"]
@@ -53,6 +54,9 @@ class UndersampleSpec:
         The fully sampled centre of line masks (``None``: fastMRI's for the acceleration).
     progress
         Show a progress bar.
+    overwrite
+        Replace an existing ``out`` folder as a whole (only once every copy is written); without it the copies
+        join the folder's other files.
 
     Examples
     --------
@@ -67,6 +71,7 @@ class UndersampleSpec:
     mask_policy: Literal["fixed", "volume", "slice"] = "volume"
     center_fraction: float | None = None
     progress: bool = True
+    overwrite: bool = False
 
 
 def undersample_files(
@@ -109,36 +114,39 @@ def undersample_files(
     out = Path(spec.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} exists and is not a folder")
+    if spec.overwrite:  # the old folder is removed: it must not hold the inputs
+        check_no_alias({"--out": out}, {"--in": spec.source})
     written = []
-    for f, info in tqdm(list(zip(files, infos)), desc="undersample", unit="file", disable=not spec.progress):
-        H, W = info.kspace_shape[-2:]
-        g = info.geometry
-        with h5py.File(f, "r") as hf:
-            kspace = np.asarray(hf["kspace"])
-            header = hf["ismrmrd_header"][()]
-        if poisson:  # a 2-D pattern in the (ky, kz) plane of a 3-D acquisition: one (H, W) mask per file
-            calib = poisson_calib((H, W))
-            masks = poisson_masks_for_volume(
-                (H, W), spec.acceleration, info.num_slices, calib=calib, policy=spec.mask_policy, fname=f.name
-            )
-            kspace = kspace * masks[:, None]
-            low = calib
-        else:
-            masks = line_masks_for_volume(func, W, info.num_slices, policy=spec.mask_policy, fname=f.name)
-            kspace, masks = apply_line_mask(kspace, masks, padding=(g.padding_left, g.padding_right))
-            low = func(W, seed=0).num_low_frequencies
-        keep = masks[0] if (masks == masks[0]).all() else masks
-        attrs = {k: v for k, v in info.attrs.items() if k not in ("max", "norm")}
-        attrs.update({"acceleration": spec.acceleration, "num_low_frequency": low})
-        with atomic_output(out / f.name) as tmp:
-            write_fastmri_volume(
-                tmp,
-                kspace=kspace,
-                header_xml=header.decode() if isinstance(header, bytes) else str(header),
-                mask=keep,
-                attrs=attrs,
-            )
-        written.append(out / f.name)
+    with atomic_folder(out, replace=spec.overwrite) as folder:  # out changes only once every copy is written
+        for f, info in tqdm(list(zip(files, infos)), desc="undersample", unit="file", disable=not spec.progress):
+            H, W = info.kspace_shape[-2:]
+            g = info.geometry
+            with h5py.File(f, "r") as hf:
+                kspace = np.asarray(hf["kspace"])
+                header = hf["ismrmrd_header"][()]
+            if poisson:  # a 2-D pattern in the (ky, kz) plane of a 3-D acquisition: one (H, W) mask per file
+                calib = poisson_calib((H, W))
+                masks = poisson_masks_for_volume(
+                    (H, W), spec.acceleration, info.num_slices, calib=calib, policy=spec.mask_policy, fname=f.name
+                )
+                kspace = kspace * masks[:, None]
+                low = calib
+            else:
+                masks = line_masks_for_volume(func, W, info.num_slices, policy=spec.mask_policy, fname=f.name)
+                kspace, masks = apply_line_mask(kspace, masks, padding=(g.padding_left, g.padding_right))
+                low = func(W, seed=0).num_low_frequencies
+            keep = masks[0] if (masks == masks[0]).all() else masks
+            attrs = {k: v for k, v in info.attrs.items() if k not in ("max", "norm")}
+            attrs.update({"acceleration": spec.acceleration, "num_low_frequency": low})
+            with atomic_output(folder / f.name) as tmp:
+                write_fastmri_volume(
+                    tmp,
+                    kspace=kspace,
+                    header_xml=header.decode() if isinstance(header, bytes) else str(header),
+                    mask=keep,
+                    attrs=attrs,
+                )
+            written.append(out / f.name)
     arguments = asdict(spec) if arguments is None else arguments
     record = job_record(command, arguments, "h5py", files=[f.name for f in files])
     write_json_atomic(folder_record_path(out), record)  # beside the folder: its readers open every file in it

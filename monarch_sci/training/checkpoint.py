@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 
 __all__ = [
+    "atomic_folder",
     "atomic_output",
     "get_rng_state",
     "load_checkpoint",
@@ -133,6 +135,60 @@ def atomic_output(path: str | os.PathLike, *, resumable: bool = False) -> Iterat
     finally:
         if not resumable and tmp.exists():
             tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike, *, replace: bool = False, shared: bool = False) -> Iterator[Path]:
+    """Yield a new empty folder beside ``path`` (``.NAME.PID.tmp``) to write into; on success its files join
+    ``path``.
+
+    The folder counterpart of :func:`atomic_output`: a writer killed (or failing) inside the block leaves
+    ``path`` as it was. Then ``replace=True`` puts the new folder in ``path``'s place (the previous folder is
+    removed only once the new one is in place: a whole data set replaced by a whole data set); ``replace=False``
+    moves the new files into ``path`` one rename each, leaving its other files alone. ``shared=True`` (the
+    ranks of one ``torchrun`` job writing into one folder) writes into ``path`` itself, each file still
+    atomically.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp()) / "data"
+    >>> with atomic_folder(out) as tmp:
+    ...     _ = (tmp / "a.h5").write_text("one")
+    ...     out.exists()
+    False
+    >>> with atomic_folder(out, replace=True) as tmp:
+    ...     _ = (tmp / "b.h5").write_text("two")
+    >>> sorted(p.name for p in out.iterdir())
+    ['b.h5']
+    """
+    from monarch_sci.training.outputs import clean_stale_temporaries
+
+    path = Path(path)
+    if shared:
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_temporaries(path)
+    new = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    new.mkdir()
+    try:
+        yield new
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    if not path.exists():
+        os.replace(new, path)
+    elif replace:
+        old = path.with_name(f".{path.name}.{os.getpid()}.old")  # put back by the next run if killed right here
+        os.replace(path, old)
+        os.replace(new, path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        for f in sorted(new.iterdir()):
+            os.replace(f, path / f.name)
+        new.rmdir()
 
 
 def save_figure(fig: Any, path: str | os.PathLike, *, dpi: int = 100) -> Path:

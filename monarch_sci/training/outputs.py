@@ -82,8 +82,11 @@ def check_no_alias(outputs: Mapping[str, PathLike], inputs: Mapping[str, PathLik
 
 
 def check_output_free(path: PathLike, *, overwrite: bool, flag: str = "--out") -> None:
-    """Refuse an existing ``path`` unless ``overwrite`` (which replaces it only once the new output is complete)."""
+    """Refuse an existing ``path`` (a file, or a folder that is not empty) unless ``overwrite``, with which the
+    writers replace it only once the new output is complete."""
     path = Path(path)
+    if path.is_dir() and not any(path.iterdir()):
+        return  # an empty folder made beforehand holds nothing to lose
     if path.exists() and not overwrite:
         kind = "folder" if path.is_dir() else "file"
         raise OutputError(
@@ -92,7 +95,7 @@ def check_output_free(path: PathLike, *, overwrite: bool, flag: str = "--out") -
         )
 
 
-_TMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp$")
+_TMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.(?P<kind>tmp|old)$")
 
 
 def _alive(pid: int) -> bool:
@@ -110,8 +113,10 @@ def _alive(pid: int) -> bool:
 def clean_stale_temporaries(path: PathLike) -> list[Path]:
     """Remove the temporaries ``.NAME.PID.tmp`` (files or folders) beside ``path`` whose process is dead.
 
-    They are what a writer killed between its write and its rename leaves behind (:func:`.atomic_output`). A
-    temporary of a live process (another writer) is left alone. Returns the removed paths.
+    They are what a writer killed between its write and its rename leaves behind (:func:`.atomic_output`,
+    :func:`.atomic_folder`). A temporary of a live process (another writer) is left alone. A folder
+    ``.NAME.PID.old`` is the previous output of a folder swap that was killed between its two renames: it is
+    moved back to ``NAME`` when that is missing (else removed). Returns the removed paths.
 
     Examples
     --------
@@ -127,9 +132,12 @@ def clean_stale_temporaries(path: PathLike) -> list[Path]:
     if not folder.is_dir():
         return []
     removed = []
-    for p in folder.glob(f".{glob_escape(path.name)}.*.tmp"):
+    for p in sorted(folder.glob(f".{glob_escape(path.name)}.*.*")):
         m = _TMP.match(p.name)
         if m is None or m["name"] != path.name or _alive(int(m["pid"])):
+            continue
+        if m["kind"] == "old" and not path.exists():
+            os.replace(p, path)  # the swap died after moving the old output away: put it back
             continue
         if p.is_dir() and not p.is_symlink():
             shutil.rmtree(p, ignore_errors=True)

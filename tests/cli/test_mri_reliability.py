@@ -179,7 +179,7 @@ def test_killed_before_the_final_rename_keeps_the_previous_output(sim, tmp_path,
     # the rerun would write other content (so an in-place write would be seen)
     changes = {"undersample": ["--mask-policy", "slice"], "simulate": ["--noise-min", "0.02"],
                "compare": ["--mask-type", "random"], "import": ["--recon-size", "8", "6"]}  # fmt: skip
-    argv = [*argv, *changes.get(job, [])]
+    argv = [*argv, *changes.get(job, []), "--overwrite"]  # the output exists: replaced only with --overwrite
     if job == "recon":
         argv = [*argv[:3], "zero_filled_sense", *argv[4:]]
     killed = cli(*argv, kill_at=target)

@@ -16,29 +16,40 @@ import numpy as np
 import pytest
 
 from monarch_sci.cli import main
+from monarch_sci.training.outputs import clean_stale_temporaries
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
-#: ``monarch-sci ARGV`` that dies as with ``kill -9`` at its ``KILL_AT``-th HDF5 flush (0: never).
+#: ``monarch-sci ARGV`` that dies as with ``kill -9`` at its ``KILL_AT``-th HDF5 flush (``KILL_ON=flush``) or
+#: rename (``KILL_ON=replace``: just before a file or folder would appear under its final name); 0: never.
 KILLABLE = textwrap.dedent(
     """
     import os, sys
     import h5py
     from monarch_sci.cli import main
-    at, seen, real = int(os.environ.get("KILL_AT", "0")), [0], h5py.File.flush
-    def flush(self):
-        real(self)
-        seen[0] += 1
-        if seen[0] == at:
-            os._exit(137)
-    h5py.File.flush = flush
+    at, seen = int(os.environ.get("KILL_AT", "0")), [0]
+    def killing(real):
+        def call(*args, **kwargs):
+            if os.environ["KILL_ON"] == "replace":
+                seen[0] += 1
+                if seen[0] == at:
+                    os._exit(137)
+            out = real(*args, **kwargs)
+            if os.environ["KILL_ON"] == "flush":
+                seen[0] += 1
+                if seen[0] == at:
+                    os._exit(137)
+            return out
+        return call
+    h5py.File.flush = killing(h5py.File.flush) if os.environ["KILL_ON"] == "flush" else h5py.File.flush
+    os.replace = killing(os.replace) if os.environ["KILL_ON"] == "replace" else os.replace
     sys.exit(main(sys.argv[1:]))
     """
 )
 
 
-def cli(*argv, kill_at: int = 0) -> subprocess.CompletedProcess:
-    env = {**ENV, "KILL_AT": str(kill_at)}
+def cli(*argv, kill_at: int = 0, kill_on: str = "flush") -> subprocess.CompletedProcess:
+    env = {**ENV, "KILL_AT": str(kill_at), "KILL_ON": kill_on}
     argv = [str(a) for a in argv]
     return subprocess.run([sys.executable, "-c", KILLABLE, *argv], capture_output=True, text=True, env=env, timeout=300)
 
@@ -146,3 +157,40 @@ def test_a_second_writer_into_the_same_out_gets_one_line_naming_the_first(tmp_pa
     t0 = time.time()
     assert main([*DARCY, "--out", str(out)]) == 0  # the lock died with the process
     assert time.time() - t0 < 60 and not out.with_name(".d.h5.lock").exists()
+
+
+SIM = ["mri", "simulate", "--volumes", "2", "--slices", "1", "--coils", "2", "--size", "16", "--oversampling", "1",
+       "--fine-factor", "1", "--quiet"]  # fmt: skip
+
+
+def test_an_existing_output_is_refused_without_overwrite_for_jobs_that_make_new_outputs(tmp_path, capsys):
+    sim = tmp_path / "sim"
+    assert main([*SIM, "--out", str(sim)]) == 0
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    f = sorted(sim.glob("*.h5"))[0]
+    assert main(["mri", "recon", "--model", "zero_filled_rss", "--in", str(f), "--out", str(tmp_path / "r.h5")]) == 0
+    capsys.readouterr()
+    recon = ["mri", "recon", "--model", "zero_filled_sense", "--in", str(f), "--out", str(tmp_path / "r.h5")]
+    for argv in ([*SIM, "--seed", "3", "--out", str(sim)], recon):  # run again with other arguments
+        assert main(argv) == 2
+        [line] = capsys.readouterr().err.strip().splitlines()
+        assert "exists; pass --overwrite to replace it" in line, line
+    assert all(p.read_bytes() == b for p, b in before.items())
+    assert main([*SIM, "--seed", "3", "--volumes", "1", "--overwrite", "--out", str(sim)]) == 0
+    assert [p.name for p in sim.iterdir()] == ["file_sim0030000.h5"]  # the whole set replaced
+
+
+def test_mri_simulate_overwrite_killed_keeps_the_whole_previous_data_set(tmp_path):
+    sim = tmp_path / "sim"
+    assert main([*SIM, "--out", str(sim)]) == 0
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    # renames: volume 1, volume 2, the old folder moved away, the new one in place
+    for kill_at in (1, 2, 3, 4):  # before the first volume appears, ..., between the two renames of the swap
+        killed = cli(*SIM, "--seed", "3", "--overwrite", "--out", sim, kill_at=kill_at, kill_on="replace")
+        assert killed.returncode == 137, killed.stderr
+        clean_stale_temporaries(sim)  # what the next run does first: a swap killed between its renames undone
+        visible = [p for p in tmp_path.rglob("*") if not any(q.startswith(".") for q in p.relative_to(tmp_path).parts)]
+        assert {p: p.read_bytes() for p in visible if p.is_file()} == before, f"killed at rename {kill_at}"
+    assert cli(*SIM, "--seed", "3", "--overwrite", "--out", sim).returncode == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sim", "sim.json"]  # leftovers of the kills cleaned
+    assert sorted(p.name for p in sim.iterdir()) == ["file_sim0030000.h5", "file_sim0030001.h5"]

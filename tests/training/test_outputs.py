@@ -129,3 +129,32 @@ def test_fingerprints_follow_the_whole_content(tmp_path):
     assert fingerprint_differences(after, data_fingerprints({"data": f})) == []
     assert fingerprint_differences(None, after) == []  # records written before fingerprints existed
     assert content_digest(f) == after["data"]["sha256"]
+
+
+def test_atomic_folder_keeps_the_old_folder_until_the_new_one_is_whole(tmp_path):
+    from monarch_sci.training.checkpoint import atomic_folder
+
+    out = tmp_path / "data"
+    with atomic_folder(out) as new:
+        (new / "a.h5").write_bytes(b"1")
+    with pytest.raises(KeyboardInterrupt), atomic_folder(out, replace=True) as new:
+        (new / "b.h5").write_bytes(b"2")
+        raise KeyboardInterrupt
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"] and [p.name for p in out.iterdir()] == ["a.h5"]
+    with atomic_folder(out) as new:  # merge: other files stay
+        (new / "b.h5").write_bytes(b"2")
+    assert sorted(p.name for p in out.iterdir()) == ["a.h5", "b.h5"]
+    with atomic_folder(out, replace=True) as new:  # replace: the whole set
+        (new / "c.h5").write_bytes(b"3")
+    assert [p.name for p in out.iterdir()] == ["c.h5"] and sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+def test_a_folder_swap_killed_between_its_renames_is_undone_by_the_next_run(tmp_path):
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True).stdout)
+    out = tmp_path / "data"
+    old = tmp_path / f".data.{dead}.old"  # the old folder moved away, the new one not yet in place
+    old.mkdir()
+    (old / "a.h5").write_bytes(b"1")
+    (tmp_path / f".data.{dead}.tmp").mkdir()
+    clean_stale_temporaries(out)
+    assert [p.name for p in tmp_path.iterdir()] == ["data"] and (out / "a.h5").read_bytes() == b"1"

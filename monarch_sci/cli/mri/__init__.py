@@ -71,7 +71,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     # each file is written under a temporary name and renamed into place when complete: a killed run never
     # leaves a partial .h5 under a final name (nor replaces a previous good one); under torchrun the ranks share
     # the volumes and rank 0 writes the record once all are written
-    final = simulate_dataset(out, cfg, args.volumes, prefix=args.prefix, progress=not args.no_progress)
+    final = simulate_dataset(
+        out, cfg, args.volumes, prefix=args.prefix, progress=not args.no_progress, overwrite=args.overwrite
+    )
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     record = folder_record_path(out)  # beside the folder: readers of the folder open every file in it
@@ -204,7 +206,7 @@ def register(groups: argparse._SubParsersAction) -> None:
                    help="input format (auto: by suffix; an HDF5 file with an ISMRMRD group is ismrmrd)")  # fmt: skip
     i.add_argument("--group", dest="ismrmrd_group", default=None,
                    help="ISMRMRD: the dataset group (default: the only one, e.g. dataset)")  # fmt: skip
-    i.add_argument("--out", required=True, help="output .h5 file (the JSON record is its attribute 'record')")
+    add_flags(i, "out", out_help="output .h5 file (the JSON record is its attribute 'record')")
     i.add_argument("--mask", default=None, help="sampling mask: .npy/.npz or BART .cfl (zeros and ones)")
     i.add_argument("--layout", default=None,
                    help="NumPy: axis letters, e.g. CHW, SCHW, HWC (default CHW / SCHW); BART: 2d (READ×PHS1×1×COIL), "
