@@ -117,6 +117,8 @@ def test_compare_table_has_both_models_and_published_rows(mat_file, tmp_path, ca
     assert "FNO (FFT) | ours" in table and "Monarch-FNO | ours" in table
     assert "published (ν = 1e-3 / 1e-4 / 1e-5) | 0.017 / 0.178 / 0.155" in table
     assert "published (ν = 1e-3 / 1e-4 / 1e-5) | 0.010 / 0.145 / 0.136" in table
+    assert "(1 seed) |" in table and "± 0.0000" not in table  # one seed: no spread printed
+    assert "(published at ν = 1e-3: 41% lower, at a far larger budget)" in table and "goal: ≥ 40%" not in table
     summary = json.loads((out / "compare.json").read_text())
     assert len(summary["rows"]["fft"]["rel_l2"]) == 1 and len(summary["rows"]["monarch"]["rel_l2"]) == 1
     assert (out / "error_per_step.png").is_file()
