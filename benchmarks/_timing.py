@@ -41,11 +41,11 @@ def write_result(path: str | Path, record: dict[str, Any]) -> None:
 
 
 def shard(text: str) -> tuple[int, int]:
-    """``--shard K/N`` (a flag's ``type=``): this process takes every N-th run of a plan, starting at run K."""
+    """``--shard K/N`` (a flag's ``type=``): this process takes every N-th run of a plan, starting at run K
+    (:func:`~monarch_sci.training.study_plan.parse_shard`)."""
+    from monarch_sci.training.study_plan import parse_shard
+
     try:
-        k, n = (int(v) for v in text.split("/"))
-        if 0 <= k < n:
-            return k, n
-    except ValueError:
-        pass
-    raise ArgumentTypeError(f"expected K/N with 0 <= K < N, got {text!r}")
+        return parse_shard(text)
+    except ValueError as err:
+        raise ArgumentTypeError(str(err)) from None

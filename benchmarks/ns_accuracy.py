@@ -3,8 +3,9 @@ and time steps, compared with the finest solve at the stored 32² grid.
 
 The initial vorticity is drawn on 256² (the benchmark's Gaussian random field) and reduced spectrally to each
 solver grid, so every solve starts from the same field; the solutions are subsampled to 32² (the training grid of
-``pde_science.py``) and compared with the 256², dt = 0.0025, float64 solve (relative L2 per snapshot, mean over
-samples; the table gives the largest over time). Command (one thread; the 256² reference dominates the time)::
+``benchmarks/studies/pde_science.toml``) and compared with the 256², dt = 0.0025, float64 solve (relative L2 per
+snapshot, mean over samples; the table gives the largest over time). Command (one thread; the 256² reference
+dominates the time)::
 
     OMP_NUM_THREADS=1 nice python benchmarks/ns_accuracy.py --visc 1e-4 --n 2
 """

@@ -1,22 +1,25 @@
-"""The paper stage of ``pde_science.py`` on one GPU inside a fixed wall-clock budget (issue 14).
+"""The paper stage of the PDE-science study (``benchmarks/studies/pde_science.toml``) on one GPU inside a fixed
+wall-clock budget (issue 14).
 
 NS ν = 1e-3 at the published scale: solved at 256², trained at 64² (FNO-2D, modes 12, width 20), 1000/100/100
 trajectories, FFT and Monarch, seeds 0–2, all six runs at once on one GPU (one process each). The stage's budget
 is 500 epochs; when the time box cannot hold that, every run gets the same smaller budget, measured not guessed:
 
-1. the data (``pde_science.py --prepare ns1e-3-paper`` on the GPU) while ``pytest -m gpu tests/test_gpu.py``
-   checks the CUDA paths (skipped with ``--skip-tests``);
-2. a calibration pass: every run trains ``--calibrate-epochs`` epochs at once (scratch folders, no results), which
-   gives the slowest run's seconds per epoch with all six sharing the GPU;
+1. the data (``monarch-sci ns generate`` on the GPU, into the file the spec's ``ns1e-3-paper`` problem names)
+   while ``pytest -m gpu tests/test_gpu.py`` checks the CUDA paths (skipped with ``--skip-tests``);
+2. a calibration pass: every run trains ``--calibrate-epochs`` epochs at once (``monarch-sci study run SPEC
+   --stage paper --calibrate E``: scratch folders, no results), which gives the slowest run's seconds per epoch
+   with all six sharing the GPU;
 3. the budget ``E = min(500, ⌊time left / (1.15 · slowest epoch)⌋)``, the same for every run, its cosine schedule
-   scaled to ``E``; the six runs then train and leave their results in ``benchmarks/results/pde_science_runs/``
+   scaled to ``E`` (the stage is ``time_box = true``); the six runs then train (``monarch-sci study run SPEC
+   --stage paper --epochs E``) and leave their records in ``benchmarks/results/pde_science_runs/``
    (``paper__*.json``) as the CPU stages do.
 
 ``--out`` receives ``summary.json`` (budget, the calibration, ``E``, the device, each phase's time and outcome) and
 the logs of every process. Usage::
 
     python benchmarks/pde_science_gpu.py --budget 470 --out benchmarks/results/pde_science_gpu
-    python benchmarks/pde_science.py --summarize          # the paper table joins pde_science.md
+    monarch-sci study report benchmarks/studies/pde_science.toml    # the paper table joins the report
 
 A process still running at the end of the budget is stopped (its run folder resumes with the same command).
 """
@@ -35,7 +38,10 @@ from monarch_sci.cli.scripts import run_script, script_parser
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-SCIENCE = HERE / "pde_science.py"
+SPEC = HERE / "studies" / "pde_science.toml"
+#: The paper store (the spec's ``ns1e-3-paper`` problem): NS ν = 1e-3 solved at 256², stored at 64², T = 20.
+PAPER_DATA = ("--visc", "1e-3", "--n", "1200", "--T", "20", "--record", "20", "--resolution", "64",
+              "--gen-resolution", "256", "--dt", "0.01", "--seed", "0", "--solve-batch", "300")  # fmt: skip
 #: Seconds kept back for starting the training processes and, after training, the test evaluation and drift.
 EVAL_RESERVE = 40.0
 #: Safety factor on the calibrated epoch time (the first epochs include warm-up, so it is already generous).
@@ -43,8 +49,10 @@ EPOCH_MARGIN = 1.15
 
 
 def _spawn(args: list[str], log: Path) -> subprocess.Popen:
+    """``monarch-sci ARGS`` in a process of its own, its output in ``log``."""
     with open(log, "w") as f:
-        return subprocess.Popen([sys.executable, str(SCIENCE), *args], stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
+        cmd = [sys.executable, "-m", "monarch_sci.cli", *args]
+        return subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
 
 
 def _wait(procs: list[subprocess.Popen], deadline: float) -> list[int | None]:
@@ -117,7 +125,13 @@ def main(argv: list[str] | None = None) -> int:
 
     # 1. data on the GPU, the CUDA tests beside it
     t0 = time.monotonic()
-    gen = _spawn(["--prepare", "ns1e-3-paper", "--device", args.device], out / "prepare.log")
+    from monarch_sci.training.study import load_study
+
+    spec = load_study(SPEC)
+    store = spec.base / spec.problems["ns1e-3-paper"]["data"]
+    store.parent.mkdir(parents=True, exist_ok=True)
+    gen_args = ["ns", "generate", *PAPER_DATA, "--device", args.device, "--quiet", "--out", str(store)]
+    gen = _spawn(gen_args, out / "prepare.log")
     test_code = None
     if not args.skip_tests:
         with open(out / "pytest_gpu.log", "w") as f:
@@ -135,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # 2. calibration: every run at once, scratch folders
     t0 = time.monotonic()
-    base = ["--stage", "paper", "--device", args.device]
+    base = ["study", "run", str(SPEC), "--stage", "paper", "--device", args.device, "--quiet"]
     procs = [
         _spawn(
             [*base, "--shard", f"{k}/{args.procs}", "--calibrate", str(args.calibrate_epochs)], out / f"calib{k}.log"
@@ -143,9 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         for k in range(args.procs)
     ]
     codes = _wait(procs, deadline)
-    rows = [
-        json.loads(f.read_text()) for f in sorted((ROOT / "runs" / "pde_science" / "calibrate").glob("paper__*.json"))
-    ]
+    rows = [json.loads(f.read_text()) for f in sorted((spec.work / "calibrate").glob("paper__*.json"))]
     slowest = max((r["seconds_per_epoch"] for r in rows), default=float("nan"))
     phase("calibrate", t0, exit=codes, runs=rows, slowest_seconds_per_epoch=slowest)
     if any(c != 0 for c in codes) or not rows:

@@ -211,7 +211,7 @@ def test_the_argparse_check_can_fail(tmp_path):
         assert _imports_argparse(tmp_path / "x.py"), text
     (tmp_path / "x.py").write_text("from monarch_sci.cli.scripts import script_parser  # argparse\n")
     assert not _imports_argparse(tmp_path / "x.py")
-    assert any(p.name == "pde_science.py" for p in (ROOT / "benchmarks").rglob("*.py"))  # the folders are seen
+    assert any(p.name == "pde_science_gpu.py" for p in (ROOT / "benchmarks").rglob("*.py"))  # the folders are seen
     assert any(m.startswith("monarch_sci.operators.") for m in MODULES)
 
 
@@ -235,3 +235,39 @@ def test_the_names_a_user_remembers():
     from monarch_sci import MonarchDFT, MonarchDFT2d, MonarchLinear  # noqa: F401
     from monarch_sci.datasets import FastMRISliceDataset, LineMaskFunc, NavierStokesDataset  # noqa: F401
     from monarch_sci.operators import MSENSE, FNO2d, FNO3d, SenseOperator, UnrolledSENSE, cg_sense  # noqa: F401
+
+
+def _benchmark_imports() -> dict[str, set[str]]:
+    """Each script of ``benchmarks/`` -> the sibling scripts it imports anywhere (functions included)."""
+    folder = ROOT / "benchmarks"
+    names = {p.stem for p in folder.glob("*.py")}
+    out: dict[str, set[str]] = {}
+    for path in sorted(folder.glob("*.py")):
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                found |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+        out[path.stem] = (found & names) - {path.stem}
+    return out
+
+
+def test_benchmarks_import_no_cycle():
+    # benchmarks/ holds benchmarks and study specs, not a second codebase: what two scripts share is in the library
+    graph = _benchmark_imports()
+    assert graph["gpu_check"] >= {"_timing", "monarch_multiply"}  # the checker sees the scripts' imports
+    state: dict[str, int] = {}
+
+    def visit(m: str, stack: list[str]) -> None:
+        state[m] = 1
+        for t in sorted(graph[m]):
+            if state.get(t) == 1:
+                pytest.fail("import cycle in benchmarks/: " + " -> ".join([*stack[stack.index(t) :], t]))
+            if t not in state:
+                visit(t, [*stack, t])
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [m])

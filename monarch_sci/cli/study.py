@@ -34,7 +34,20 @@ def register(groups: argparse._SubParsersAction) -> None:
     run.add_argument("--stage", nargs="+", default=None, help="only these stages (default: all, in order)")
     run.add_argument("--shard", type=_shard, default=(0, 1), metavar="K/N",
                      help="this process takes every N-th run of the plan, starting at run K")  # fmt: skip
-    add_flags(run, "device", "threads", "no_progress", threads=1)
+    run.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="every run of this call trains this many epochs (time-boxed stages; default: the stage's)",
+    )
+    run.add_argument(
+        "--calibrate",
+        type=int,
+        default=None,
+        metavar="EPOCHS",
+        help="only time EPOCHS epochs of each of the shard's runs in scratch folders (sizes --epochs)",
+    )
+    add_flags(run, "device", "threads", "no_progress", threads=1)  # fmt: skip
     status = add_command(sub, "status", cmd_status, help="done, running and left runs, and the time left")
     status.add_argument("spec", help="study spec (TOML)")
     report = add_command(sub, "report", cmd_report, help="write report.md, results.json and the figures")
@@ -49,7 +62,7 @@ def _load(path: str):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from monarch_sci.training.study import RunContext, run_study
+    from monarch_sci.training.study import RunContext, calibrate, run_study
 
     spec = _load(args.spec)
     for name in args.stage or ():
@@ -58,8 +71,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     device = str(resolve_device(args.device))
     context = RunContext(device=device, threads=args.threads, progress=not args.no_progress)
-    log = run_study(spec, stages=tuple(args.stage) if args.stage else None, shard=args.shard, context=context,
-                    say=lambda line: print(line, flush=True))  # fmt: skip
+    stages = tuple(args.stage) if args.stage else None
+    say = lambda line: print(line, flush=True)  # noqa: E731
+    if args.calibrate is not None:
+        calibrate(spec, args.calibrate, stages=stages, shard=args.shard, context=context, say=say)
+        return 0
+    log = run_study(spec, stages=stages, shard=args.shard, context=context, epochs=args.epochs, say=say)
     counts = {"trained": log.trained, "finished before": log.finished_before, "held by other processes":
               log.held_elsewhere, "other shards": log.other_shards, "waiting for a choice": log.waiting}  # fmt: skip
     print(", ".join(f"{k} {len(v)}" for k, v in counts.items()))

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from monarch_sci.training.study_plan import RunContext, Runner, StudyRun, converged, make_choices, plan, study_status
+from monarch_sci.training.study_plan import calibrate_study as _calibrate_study
 from monarch_sci.training.study_plan import run_study as _run_study
 from monarch_sci.training.study_report import ReportContext, Section, write_report
 from monarch_sci.training.study_spec import StudySpec, StudySpecError, load_study, parse_study
@@ -43,6 +44,7 @@ __all__ = [
     "StudyRun",
     "StudySpec",
     "StudySpecError",
+    "calibrate",
     "converged",
     "get_runner",
     "load_study",
@@ -94,6 +96,12 @@ def run_study(spec: StudySpec, **kw: Any):
     """Train the spec's pending runs with its runner (keywords: those of
     :func:`~monarch_sci.training.study_plan.run_study`); returns what was done."""
     return _run_study(spec, get_runner(spec), **kw)
+
+
+def calibrate(spec: StudySpec, epochs: int, **kw: Any) -> list[dict[str, Any]]:
+    """Seconds per epoch of the spec's runs, measured in scratch folders (keywords: those of
+    :func:`~monarch_sci.training.study_plan.calibrate_study`)."""
+    return _calibrate_study(spec, get_runner(spec), epochs, **kw)
 
 
 def status(spec: StudySpec) -> dict[str, Any]:

@@ -9,6 +9,8 @@
   (:func:`~monarch_sci.training.outputs.output_lock`, released when the process ends, however it ends), so
   shards and plain processes can share a folder; a finished run is never trained again, and a finished run
   whose recorded parameters differ from the spec's is refused;
+* :func:`calibrate_study` — seconds per epoch of each run, measured in scratch folders, to size the budget of a
+  time-boxed stage;
 * :func:`study_status` — done, running and left runs, with the time left estimated from measured epoch times;
 * :func:`converged` — the convergence rule.
 
@@ -18,6 +20,7 @@ A **runner** (:class:`Runner`) is the domain hook that trains one run; it lives 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -35,6 +38,7 @@ __all__ = [
     "RunContext",
     "Runner",
     "StudyRun",
+    "calibrate_study",
     "converged",
     "make_choices",
     "parse_shard",
@@ -85,11 +89,13 @@ class Runner:
     ``train(run, folder, context)`` trains (or resumes) ``run`` in ``folder`` and returns its record: at least
     the validation curve under the spec's ``curve`` key and ``seconds_per_epoch``; a validation-split run's
     record holds no key starting with ``test``. ``epochs_done(folder)`` (optional) says how far an unfinished
-    run has come, for :func:`study_status`.
+    run has come, for :func:`study_status`; ``time_epochs(run, folder, context)`` (optional) trains ``run`` from
+    scratch in ``folder`` and returns its seconds per epoch (:func:`calibrate_study`).
     """
 
     train: Callable[[StudyRun, Path, RunContext], dict[str, Any]]
     epochs_done: Callable[[Path], int] | None = None
+    time_epochs: Callable[[StudyRun, Path, RunContext], float] | None = None
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -220,12 +226,14 @@ def _seed_mean(records: dict, runs: list[StudyRun], problem: str, setting: str, 
     return statistics.mean(values)
 
 
-def check_finished(run: StudyRun, record: dict[str, Any], path: Path) -> None:
-    """Refuse a finished run whose record was made with other parameters than the spec now gives it."""
+def check_finished(run: StudyRun, record: dict[str, Any], path: Path, *, time_box: bool = False) -> None:
+    """Refuse a finished run whose record was made with other parameters than the spec now gives it (in a
+    time-boxed stage, any budget up to the stage's counts)."""
     recorded = record.get("study")
     if recorded is None:
         return  # written before the engine (benchmarks' scripts): nothing recorded to compare
-    diffs = defining_differences(recorded, run.defining())
+    ignore = ["epochs"] if time_box and int(recorded.get("epochs", 0)) <= run.epochs else []
+    diffs = defining_differences(recorded, run.defining(), ignore=ignore)
     if diffs:
         raise StudySpecError(
             f"{path}: finished with other parameters than the spec gives run {run.name} ({'; '.join(diffs)}); "
@@ -251,12 +259,14 @@ def run_study(
     stages: tuple[str, ...] | None = None,
     shard: tuple[int, int] = (0, 1),
     context: RunContext = RunContext(),
+    epochs: int | None = None,
     say: Callable[[str], None] = print,
 ) -> StudyLog:
     """Train this shard's pending runs of ``stages`` (every ``N``-th run of the plan from ``K``), in order.
 
     A run another process holds (its lock under ``spec.work``) is left to it; a run that takes a choice waits
     for its validation stage (reported in the returned log; rerun the command once it has finished).
+    ``epochs`` gives every run of this call that budget (time-boxed stages only, at most the stage's budget).
     """
     from monarch_sci.training.checkpoint import write_json_atomic
     from monarch_sci.training.outputs import OutputError, output_lock
@@ -266,6 +276,7 @@ def run_study(
     spec.records.mkdir(parents=True, exist_ok=True)
     spec.work.mkdir(parents=True, exist_ok=True)
     names = stages or tuple(spec.stages)
+    _check_budget(spec, names, epochs, "epochs")
     for i, planned in enumerate(plan(spec, names)):
         if i % n != k:
             log.other_shards.append(planned.name)
@@ -273,13 +284,15 @@ def run_study(
         path = spec.records / f"{planned.name}.json"
         run, ready = _resolve(spec, planned)
         if path.is_file():
-            check_finished(run, json.loads(path.read_text()), path)
+            check_finished(run, json.loads(path.read_text()), path, time_box=spec.stages[run.stage].time_box)
             log.finished_before.append(run.name)
             continue
         if not ready:
             log.waiting[run.name] = str(run.choice)
             say(f"== {run.name}: waits for the choice {run.choice} (its validation stage is not finished)")
             continue
+        if epochs is not None:
+            run = dataclasses.replace(run, epochs=epochs)
         try:
             with output_lock(spec.work / run.name, flag="study run"):
                 if path.is_file():  # finished by another process between the check and the claim
@@ -297,6 +310,56 @@ def run_study(
         log.trained.append(run.name)
         say(f"   done ({len(record[spec.curve])} epochs, {record['seconds_per_epoch']:.2f} s/epoch)")
     return log
+
+
+def _check_budget(spec: StudySpec, names: tuple[str, ...], epochs: int | None, what: str) -> None:
+    if epochs is None:
+        return
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise StudySpecError(f"{what}: expected a number of epochs >= 1, got {epochs!r}")
+    for name in names:
+        st = spec.stages[name]
+        if what == "epochs" and not st.time_box:
+            raise StudySpecError(f"{what} {epochs}: stage {name!r} of {spec.path} is not time-boxed (a budget other "
+                                 "than its own needs time_box = true in its table)")  # fmt: skip
+        if epochs > max(st.epochs.values()):
+            raise StudySpecError(f"{what} {epochs}: more than stage {name!r}'s budget ({max(st.epochs.values())})")
+
+
+def calibrate_study(
+    spec: StudySpec,
+    runner: Runner,
+    epochs: int,
+    *,
+    stages: tuple[str, ...] | None = None,
+    shard: tuple[int, int] = (0, 1),
+    context: RunContext = RunContext(),
+    say: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """Time ``epochs`` epochs of each of this shard's runs in scratch folders ``spec.work/calibrate/NAME``
+    (replaced each call) and write ``spec.work/calibrate/NAME.json`` (seconds per epoch). Nothing reaches the
+    records: the pass only sizes the budget of a time-boxed stage (``run_study(..., epochs=E)``)."""
+    from monarch_sci.training.checkpoint import write_json_atomic
+
+    if runner.time_epochs is None:
+        raise StudySpecError(f"{spec.path}: the runner {spec.runner!r} cannot time runs (no time_epochs hook)")
+    names = stages or tuple(spec.stages)
+    _check_budget(spec, names, epochs, "calibrate")
+    k, n = shard
+    rows = []
+    for i, planned in enumerate(plan(spec, names)):
+        run, ready = _resolve(spec, planned)
+        if i % n != k or not ready:
+            continue
+        run = dataclasses.replace(run, epochs=epochs)
+        t0 = time.perf_counter()
+        seconds = runner.time_epochs(run, spec.work / "calibrate" / run.name, context)
+        row = {"run": run.name, "epochs": epochs, "seconds_per_epoch": seconds,
+               "seconds_total": time.perf_counter() - t0, "device": context.device}  # fmt: skip
+        write_json_atomic(spec.work / "calibrate" / f"{run.name}.json", row)
+        say(f"== calibrate {run.name}: {seconds:.2f} s/epoch")
+        rows.append(row)
+    return rows
 
 
 def _resolve(spec: StudySpec, run: StudyRun) -> tuple[StudyRun, bool]:

@@ -107,6 +107,9 @@ class Stage:
     choices_used: dict[str, str] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     choose: tuple[Choice, ...] = ()
+    #: the budget ``epochs`` is a cap: a call may give every run a smaller one (a time-boxed stage, its budget set
+    #: by a measured calibration); each record keeps the budget it was trained with
+    time_box: bool = False
 
 
 @dataclass(frozen=True)
@@ -278,7 +281,7 @@ def parse_study(raw: dict[str, Any], path: str | Path = "<study>") -> StudySpec:
 
 def _stage(r: _Reader, name: str, raw: dict, problems: dict, earlier: dict[str, Stage]) -> Stage:
     key = f"stages.{name}"
-    r.only(raw, key, ("split", "problems", "seeds", "epochs", "settings", "params", "choose"))
+    r.only(raw, key, ("split", "problems", "seeds", "epochs", "settings", "params", "choose", "time_box"))
     split = r.get(raw, key, "split", str)
     if split not in ("validation", "test"):
         raise r.fail(f"{key}.split", "'validation' or 'test'", split)
@@ -317,7 +320,8 @@ def _stage(r: _Reader, name: str, raw: dict, problems: dict, earlier: dict[str, 
         choose = tuple(_choice(r, f"{key}.choose.{c}", c, r.table(v, f"{key}.choose.{c}"), settings)
                        for c, v in r.table(raw["choose"], f"{key}.choose").items())  # fmt: skip
     params = dict(r.table(r.get(raw, key, "params", dict, {}), f"{key}.params"))
-    return Stage(name, split, chosen_problems, tuple(seeds), epochs, settings, used, params, choose)
+    time_box = r.get(raw, key, "time_box", bool, False)
+    return Stage(name, split, chosen_problems, tuple(seeds), epochs, settings, used, params, choose, time_box)
 
 
 def _choice_ref(r: _Reader, key: str, ref: Any, split: str, earlier: dict[str, Stage]) -> str:

@@ -45,7 +45,7 @@ from monarch_sci.training.settings import Optimization
 from monarch_sci.training.trainer import OPTIMIZERS, PRECISIONS, SCHEDULERS, TrainConfig, Trainer, seed_everything
 
 #: Default weight of the penalty pulling an FNO's Monarch factors toward their start (the DFT). Chosen on validation
-#: data only (``benchmarks/pde_science.py --stage select``, ``benchmarks/results/pde_science.md``): against no
+#: data only (``select`` of ``benchmarks/studies/pde_science.toml``, ``benchmarks/results/pde_science/``): against no
 #: penalty it lowered the validation error on NS ν=1e-3 (2 seeds, 25 epochs) and on Darcy (2 seeds, 30 epochs) for
 #: every seed (two-seed means: −4.4% and −9.0%). Of the candidates (factor lr 0.3× / 0.1×, forward- or inverse-only,
 #: a late start, a warm-up) it was the best on Darcy and, over both problems together, the best overall; on NS alone

@@ -165,6 +165,16 @@ def train_run(run: StudyRun, folder: Path, context: RunContext) -> dict[str, Any
     return result
 
 
+def time_epochs(run: StudyRun, folder: Path, context: RunContext) -> float:
+    """Train ``run`` from scratch in the scratch folder ``folder`` (replaced) and return its seconds per epoch."""
+    from monarch_sci.operators.pde.forecasting import read_record, train_forecaster
+    from monarch_sci.operators.pde.steady_training import train_steady
+
+    spec = make_training_spec(run, context)
+    (train_forecaster if hasattr(spec, "t_in") else train_steady)(spec, folder, overwrite=True)
+    return float(read_record(folder)["timing"]["train_seconds_per_epoch"])
+
+
 def epochs_done(folder: Path) -> int:
     """Epochs an unfinished run has trained (its ``record.json``)."""
     from monarch_sci.operators.pde.forecasting import read_record
@@ -173,4 +183,4 @@ def epochs_done(folder: Path) -> int:
     return 0 if record is None else len(record.get("epochs", []))
 
 
-RUNNER = register_runner("pde", Runner(train=train_run, epochs_done=epochs_done))
+RUNNER = register_runner("pde", Runner(train=train_run, epochs_done=epochs_done, time_epochs=time_epochs))

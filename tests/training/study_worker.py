@@ -41,7 +41,13 @@ def train(run: StudyRun, folder: Path, context: RunContext) -> dict:
     return record
 
 
-RUNNER = register_runner("fake", Runner(train=train, epochs_done=lambda folder: 0))
+def time_epochs(run: StudyRun, folder: Path, context: RunContext) -> float:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "timed").write_text(str(run.epochs))
+    return 0.25 * run.epochs
+
+
+RUNNER = register_runner("fake", Runner(train=train, epochs_done=lambda folder: 0, time_epochs=time_epochs))
 
 if __name__ == "__main__":
     os.environ["STUDY_WORKER_LOG"] = sys.argv[2]

@@ -210,6 +210,27 @@ def test_a_finished_run_is_not_trained_again_and_a_changed_spec_is_refused(tmp_p
         run_study(changed, stages=("select",), say=lambda s: None)
 
 
+def test_a_time_boxed_stage_takes_a_smaller_budget_and_calibrates_without_records(tmp_path):
+    from monarch_sci.training.study import calibrate
+
+    spec = load_study(write_spec(tmp_path))
+    with pytest.raises(StudySpecError, match=r"epochs 5: stage 'select' .* is not time-boxed"):
+        run_study(spec, stages=("select",), epochs=5, say=lambda s: None)
+    head = '[stages.select]\nsplit = "validation"'
+    text = SPEC.replace(head, head + "\ntime_box = true")
+    boxed = load_study(write_spec(tmp_path, text))
+    with pytest.raises(StudySpecError, match=r"epochs 25: more than stage 'select''s budget \(20\)"):
+        run_study(boxed, stages=("select",), epochs=25, say=lambda s: None)
+    rows = calibrate(boxed, 2, stages=("select",), shard=(1, 4), say=lambda s: None)
+    assert [r["run"] for r in rows] == [r.name for i, r in enumerate(plan(boxed, ("select",))) if i % 4 == 1]
+    assert all(r["seconds_per_epoch"] == 0.5 for r in rows) and not any(boxed.records.glob("*.json"))
+    assert (boxed.work / "calibrate" / f"{rows[0]['run']}.json").is_file()
+    run_study(boxed, stages=("select",), epochs=5, say=lambda s: None)
+    record = json.loads((boxed.records / "select__b__fft__seed0.json").read_text())
+    assert len(record["val_curve"]) == 5 and record["study"]["epochs"] == 5
+    assert len(run_study(boxed, stages=("select",), say=lambda s: None).finished_before) == 12  # a budget <= 20
+
+
 # -- validation-only choices ----------------------------------------------------------------------------------
 def test_the_final_stage_waits_for_and_uses_the_choice_made_on_validation(spec):
     early = run_study(spec, stages=("final",), say=lambda s: None)

@@ -125,6 +125,11 @@ def test_a_tiny_study_plans_runs_and_reports_through_the_command_line(tiny, caps
     # a second run trains nothing; the report holds every final row
     assert main(["study", "run", path, "--device", "cpu", "--quiet"]) == 0
     assert "trained 0, finished before 18" in capsys.readouterr().out
+    # a calibration pass times one run in a scratch folder and leaves the records alone
+    argv = ["study", "run", path, "--stage", "final", "--calibrate", "1", "--shard", "0/12", "--device", "cpu"]
+    assert main([*argv, "--quiet"]) == 0
+    row = json.loads((spec.work / "calibrate" / "final__pairs__fft__seed0.json").read_text())
+    assert row["epochs"] == 1 and row["seconds_per_epoch"] > 0 and len(list(spec.records.glob("*.json"))) == 18
     assert main(["study", "report", path]) == 0
     text = (spec.report / "report.md").read_text()
     for problem in ("pairs", "ns"):
