@@ -87,8 +87,16 @@ class FrameFile:
     def _inspect(self, h5, field: str | None, channel: int | None) -> None:
         raise NotImplementedError
 
-    def read(self, i: int) -> np.ndarray:
+    def read(self, i: int, frames: slice = slice(None), sub: int = 1) -> np.ndarray:
+        """Frames ``frames`` (of the ``n_frames``) of sample ``i`` on every ``sub``-th grid point: ``(F, s', s')``
+        float32; only those are read from the file."""
         raise NotImplementedError
+
+    def _stored(self, frames: slice) -> slice:
+        """The stored time steps of the frames ``frames`` (frame 0 is stored step 1 without the initial state)."""
+        start, stop, step = frames.indices(self.n_frames)
+        off = 0 if self.include_initial else 1
+        return slice(start + off, stop + off, step)
 
     def _file(self):
         import h5py
@@ -97,10 +105,12 @@ class FrameFile:
             self._h5, self._pid = h5py.File(self.path, "r"), os.getpid()
         return self._h5
 
-    def read_many(self, indices: Sequence[int]) -> np.ndarray:
-        """Frames of several samples ``(n, F, s, s)``, read one sample at a time (each touches its own chunks)."""
+    def read_many(self, indices: Sequence[int], *, frames: slice = slice(None), sub: int = 1) -> np.ndarray:
+        """Frames of several samples ``(n, F, s', s')``, read one sample at a time (each touches its own chunks)."""
         idx = [int(i) for i in indices]
-        return np.stack([self.read(i) for i in idx]) if idx else np.zeros((0, self.n_frames, self.s, self.s))
+        if not idx:
+            return np.zeros((0, self.n_frames, self.s, self.s), np.float32)[:, frames, ::sub, ::sub]
+        return np.stack([self.read(i, frames, sub) for i in idx])
 
     def close(self) -> None:
         """Close this process's handle (reopened on the next read)."""

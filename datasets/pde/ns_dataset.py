@@ -234,8 +234,12 @@ class _Source:
         self.mapping = {"format": self.kind, "field": "u (vorticity)", "axes": axes, "first_frame": first}
 
     # -- data --------------------------------------------------------------------------------------------------
-    def read(self, i: int) -> np.ndarray:
-        """Frames of sample ``i``: ``(F, s, s)`` float32, ``[frame, x₁, x₂]``."""
+    def read(self, i: int, frames: slice = slice(None), sub: int = 1) -> np.ndarray:
+        """Frames ``frames`` of sample ``i`` on every ``sub``-th grid point: ``(F, s', s')`` float32,
+        ``[frame, x₁, x₂]`` (the whole sample is read, then cut: these files are small)."""
+        return np.ascontiguousarray(self._read(i)[frames, ::sub, ::sub])
+
+    def _read(self, i: int) -> np.ndarray:
         try:
             if self.kind == "store":
                 u = self._file()["u"][i]  # (R+1, s, s)
@@ -254,12 +258,17 @@ class _Source:
         except (OSError, KeyError, ValueError) as err:
             raise StoreError(f"{self.path}: cannot read sample {i} ({type(err).__name__}: {err})") from err
 
-    def read_many(self, indices: Sequence[int], block: int = 256) -> np.ndarray:
-        """Frames of several samples ``(n, F, s, s)``; MATLAB v7.3 files are read in contiguous blocks of samples
-        (their sample axis is the fastest on disk, so one read per sample would scan the whole file each time)."""
+    def read_many(
+        self, indices: Sequence[int], block: int = 256, *, frames: slice = slice(None), sub: int = 1
+    ) -> np.ndarray:
+        """Frames of several samples ``(n, F, s', s')`` (``frames``, ``sub`` as in :meth:`read`); MATLAB v7.3 files
+        are read in contiguous blocks of samples (their sample axis is the fastest on disk, so one read per sample
+        would scan the whole file each time)."""
         idx = [int(i) for i in indices]
         if self.kind != "mat-v7.3":
-            return np.stack([self.read(i) for i in idx]) if idx else np.zeros((0, self.n_frames, self.s, self.s))
+            if not idx:
+                return np.zeros((0, self.n_frames, self.s, self.s))[:, frames, ::sub, ::sub]
+            return np.stack([self.read(i, frames, sub) for i in idx])
         wanted = sorted(set(idx))
         got: dict[int, np.ndarray] = {}
         try:
@@ -277,7 +286,7 @@ class _Source:
                     k += 1
         except (OSError, KeyError, ValueError) as err:
             raise StoreError(f"{self.path}: cannot read samples {lo}..{hi - 1} ({type(err).__name__}: {err})") from err
-        return np.stack([got[i] for i in idx])
+        return np.ascontiguousarray(np.stack([got[i] for i in idx])[:, frames, ::sub, ::sub])
 
 
 class NavierStokesDataset(Dataset):
@@ -304,6 +313,10 @@ class NavierStokesDataset(Dataset):
         takes all.
     sub : int
         Spatial subsampling stride (FNO's ``::sub``): every ``sub``-th grid point on both axes.
+    t_sub : int
+        Temporal stride (PDEBench's ``reduced_resolution_t``): the frames are every ``t_sub``-th stored frame;
+        ``t_in``, ``t_out``, ``t_start`` and ``window_stride`` count these. Only the frames the windows use are
+        read (PDEBench and The Well files read them alone; store and ``.mat`` samples are read whole).
     include_initial : bool or None
         Whether frame 0 is the initial field (see the module docstring); ``None`` (default): each format's
         convention (store and ``.mat``: ``False``, the FNO convention; PDEBench and The Well: ``True``).
@@ -340,12 +353,15 @@ class NavierStokesDataset(Dataset):
         format: str = "auto",
         field: str | None = None,
         channel: int | None = None,
+        t_sub: int = 1,
     ) -> None:
         self.path = Path(path)
         self.source = open_frames(
             self.path, format=format, field=field, channel=channel, include_initial=include_initial
         )
-        frames, n = self.source.n_frames, self.source.n
+        if not isinstance(t_sub, int) or t_sub < 1:
+            raise ValueError(f"NavierStokesDataset: expected t_sub >= 1, got t_sub={t_sub!r}")
+        frames, n = len(range(0, self.source.n_frames, t_sub)), self.source.n
         if t_in < 1 or t_start < 0:
             raise ValueError(f"NavierStokesDataset: expected t_in >= 1 and t_start >= 0, got {t_in} and {t_start}")
         if t_out is None:
@@ -353,7 +369,7 @@ class NavierStokesDataset(Dataset):
         if t_out < 1 or t_start + t_in + t_out > frames:
             raise ValueError(
                 f"NavierStokesDataset: window t_start={t_start} + t_in={t_in} + t_out={t_out} does not fit the "
-                f"{frames} frames per sample of {self.path} (include_initial={include_initial})"
+                f"{frames} frames per sample of {self.path} (include_initial={include_initial}, t_sub={t_sub})"
             )
         if window_stride is not None and window_stride < 1:
             raise ValueError(f"NavierStokesDataset: expected window_stride >= 1 or None, got {window_stride}")
@@ -372,6 +388,9 @@ class NavierStokesDataset(Dataset):
         span = t_in + t_out
         self.n_windows = 1 if window_stride is None else (frames - t_start - span) // window_stride + 1
         self.window_stride = window_stride or 0
+        # the stored frames the windows use: every t_sub-th, up to the last window's end (only those are read)
+        need = t_start + (self.n_windows - 1) * self.window_stride + span
+        self.t_sub, self._span = t_sub, slice(0, (need - 1) * t_sub + 1, t_sub)
 
     @property
     def resolution(self) -> int:
@@ -385,14 +404,14 @@ class NavierStokesDataset(Dataset):
 
     @property
     def times(self) -> np.ndarray:
-        """Times of the frames ``(F,)`` (the frame axis the windows index)."""
-        return self.source.times
+        """Times of the frames ``(F,)`` (the frame axis the windows index, every ``t_sub``-th stored frame)."""
+        return self.source.times[:: self.t_sub]
 
     def __len__(self) -> int:
         return len(self.indices) * self.n_windows
 
     def _frames(self, i: int) -> torch.Tensor:
-        u = self.source.read(i)[:, :: self.sub, :: self.sub]  # (F, s', s')
+        u = self.source.read(i, frames=self._span, sub=self.sub)  # (F, s', s')
         return torch.from_numpy(np.ascontiguousarray(u))
 
     def _window(self, u: torch.Tensor, w: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -410,7 +429,7 @@ class NavierStokesDataset(Dataset):
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """All items stacked: ``x`` ``(len, s', s', t_in)``, ``y`` ``(len, s', s', t_out)`` (``channels_last``)."""
-        u = torch.from_numpy(np.ascontiguousarray(self.source.read_many(self.indices)[:, :, :: self.sub, :: self.sub]))
+        u = torch.from_numpy(np.ascontiguousarray(self.source.read_many(self.indices, frames=self._span, sub=self.sub)))
         xs, ys = zip(*(self._window(u[k // self.n_windows], k % self.n_windows) for k in range(len(self))))
         return torch.stack(xs), torch.stack(ys)
 

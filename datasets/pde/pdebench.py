@@ -141,6 +141,7 @@ class PDEBenchFrames(FrameFile):
         else:
             self._groups = sorted(h5.keys())
             data = h5[self._groups[0]]["data"]
+            self._shape0 = tuple(data.shape)
             fields = {"data": tuple(str(c) for c in range(data.shape[-1]))}
             shapes = {"data": (len(self._groups), *data.shape)}
         field, channel = choose_component(f"{where} {layout})", fields, field, channel, listing=_describe(fields))
@@ -195,27 +196,29 @@ class PDEBenchFrames(FrameFile):
         return t[:frames], source
 
     # -- reading -----------------------------------------------------------------------------------------------
-    def read(self, i: int) -> np.ndarray:
-        """Frames of sample ``i``: ``(F, s, s)`` float32, ``[frame, x, y]``."""
+    def read(self, i: int, frames: slice = slice(None), sub: int = 1) -> np.ndarray:
+        """Frames ``frames`` of sample ``i`` on every ``sub``-th grid point: ``(F, s', s')`` float32,
+        ``[frame, x, y]``; only those are read."""
+        t, xy = self._stored(frames), slice(None, None, sub)
         try:
             h5 = self._file()
             if self.layout == "incompressible-ns":
-                u = h5[self.field][i, :, :, :, self.channel]  # (T, X, Y); chunks (1, 1, X, Y, C) per frame
+                u = h5[self.field][i, t, xy, xy, self.channel]  # chunks (1, 1, X, Y, C): one per frame
             elif self.layout == "per-sample":
-                u = h5[self._groups[i]]["data"][:, :, :, self.channel]  # (T, X, Y)
+                data = h5[self._groups[i]]["data"]
+                if data.shape[:3] != (self.mapping["frames_stored"], self.s, self.s):  # groups may differ
+                    raise ValueError(
+                        f"{self.path}: sample {self._groups[i]!r} holds 'data' {data.shape}, sample 0 "
+                        f"{self._shape0}; every sample must share the time steps, the grid and the components"
+                    )
+                u = data[t, xy, xy, self.channel]
             else:
-                u = h5[self.field][i]  # (T, X, Y)
-        except (OSError, KeyError, ValueError, IndexError) as err:
+                u = h5[self.field][i, t, xy, xy]
+        except (OSError, KeyError, IndexError) as err:
             raise ValueError(
                 f"{self.path}: cannot read sample {i} of {self.field!r} ({type(err).__name__}: {err})"
             ) from err
-        u = np.asarray(u, dtype=np.float32)
-        if u.shape != (self.mapping["frames_stored"], self.s, self.s):  # per-sample groups may differ
-            raise ValueError(
-                f"{self.path}: sample {i} of {self.field!r} has shape {u.shape}, sample 0 "
-                f"{(self.mapping['frames_stored'], self.s, self.s)}; every sample must share the time steps and grid"
-            )
-        return u if self.include_initial else u[1:]
+        return np.asarray(u, dtype=np.float32)
 
 
 def read_pdebench_darcy(

@@ -114,7 +114,8 @@ class WellFrames(FrameFile):
         lead = 2 if self._sample_varying else 1
         # an axis the field is constant along is left out (as hdf5_to_xarray reads it) or kept with size 1
         stored = tuple(int(n) for n, v in zip(size, self._varying, strict=True) if v)
-        if ds.ndim == lead + len(size) + order:
+        self._singleton = ds.ndim == lead + len(size) + order
+        if self._singleton:
             stored = tuple(int(n) if v else 1 for n, v in zip(size, self._varying, strict=True))
         want = (*(("n_trajectories",) if self._sample_varying else ()), "n_steps", *stored, *(len(dims),) * order)
         if ds.ndim != lead + len(stored) + order or tuple(ds.shape[lead : lead + len(stored)]) != stored:
@@ -157,18 +158,21 @@ class WellFrames(FrameFile):
         }
 
     # -- reading -----------------------------------------------------------------------------------------------
-    def read(self, i: int) -> np.ndarray:
-        """Frames of trajectory ``i``: ``(F, s, s)`` float32, ``[step, x, y]``."""
+    def read(self, i: int, frames: slice = slice(None), sub: int = 1) -> np.ndarray:
+        """Frames ``frames`` of trajectory ``i`` on every ``sub``-th grid point: ``(F, s', s')`` float32,
+        ``[step, x, y]``; only those are read."""
         if not 0 <= i < self.n:
             raise IndexError(f"{self.path}: trajectory {i} out of range for {self.n} trajectories")
-        index = ((i,) if self._sample_varying else ()) + (Ellipsis, *self._component)
+        xy = [slice(None, None, sub) for v in self._varying if v or self._singleton]  # the stored spatial axes
+        index = ((i,) if self._sample_varying else ()) + (self._stored(frames), *xy, *self._component)
         try:
-            u = np.asarray(self._file()[self._key][index], dtype=np.float32)  # (T, *stored spatial axes)
+            u = np.asarray(self._file()[self._key][index], dtype=np.float32)  # (T', *stored spatial axes)
         except (OSError, KeyError, ValueError) as err:
             raise ValueError(
                 f"{self.path}: cannot read trajectory {i} of {self._key!r} ({type(err).__name__}: {err})"
             ) from err
         if not all(self._varying):  # constant along an axis: repeated along it (a writable copy)
-            shape = [u.shape[0]] + [self.s if v else 1 for v in self._varying]
-            u = np.broadcast_to(u.reshape(shape), (u.shape[0], self.s, self.s)).copy()
-        return u if self.include_initial else u[1:]
+            s = len(range(0, self.s, sub))
+            shape = [u.shape[0]] + [s if v else 1 for v in self._varying]
+            u = np.broadcast_to(u.reshape(shape), (u.shape[0], s, s)).copy()
+        return u

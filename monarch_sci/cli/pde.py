@@ -128,6 +128,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layers", type=int, default=4, help="Fourier layers")
     p.add_argument("--t-in", type=int, default=ROLLOUT_ONLY["t_in"], help="input snapshots")
     p.add_argument("--t-out", type=int, default=ROLLOUT_ONLY["t_out"], help="predicted snapshots")
+    p.add_argument(
+        "--t-sub",
+        type=int,
+        default=1,
+        help="temporal stride: every K-th stored frame (PDEBench's reduced_resolution_t)",
+    )
     p.add_argument("--sub", type=int, default=1, help="spatial subsampling stride of the stored grid")
     p.add_argument(
         "--ntrain", type=int, default=ROLLOUT_ONLY["ntrain"], help="training trajectories (the first of the file)"
@@ -172,7 +178,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 FORMATS = ("auto", "store", "mat", "pdebench", "the-well", "pairs")
 #: Flags of the rollout task only, with their defaults (refused with --task steady when changed).
 ROLLOUT_ONLY = {"model": "fno2d", "t_in": 10, "t_out": 10, "ntrain": 300, "nval": 50, "ntest": 50}
-ROLLOUT_ONLY |= {"field": None, "channel": None}
+ROLLOUT_ONLY |= {"field": None, "channel": None, "t_sub": 1}
 #: Flags of the steady task only, with their defaults (refused with the rollout task when changed).
 STEADY_ONLY = {"val": None, "test": None, "x_key": "x", "y_key": "y", "loss": "rel_l2", "no_normalize": False}
 

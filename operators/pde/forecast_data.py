@@ -32,7 +32,7 @@ def load_forecast_splits(spec: Any) -> tuple[ForecastWindows, ForecastWindows | 
             2, "no such data file (expected a Navier–Stokes store, FNO .mat, PDEBench or The Well file)", str(data)
         )
     read = {"t_in": spec.t_in, "t_out": spec.t_out, "sub": spec.sub}
-    read |= {"format": spec.format, "field": spec.field, "channel": spec.channel}
+    read |= {"format": spec.format, "field": spec.field, "channel": spec.channel, "t_sub": spec.t_sub}
     probe = NavierStokesDataset(data, **read)
     n, mapping = len(probe.indices), probe.mapping
     probe.close()
@@ -52,6 +52,7 @@ def load_forecast_splits(spec: Any) -> tuple[ForecastWindows, ForecastWindows | 
         ds.close()
         splits.append(ForecastWindows(x, y, kind=spec.model))
     train, val, test = splits
+    mapping["t_sub"] = spec.t_sub  # every t_sub-th stored frame
     info = {"format": mapping["format"], "mapping": mapping, "samples_in_file": n}
     info |= {"resolution": int(train.x.shape[1]), "visc": _visc(data)}
     return train, val, test, info

@@ -174,6 +174,8 @@ class ForecastSpec(FNOTraining):
         The file's kind (``"auto"``: from its content) and, for PDEBench and The Well files, the scalar field
         forecast and its component (see :func:`~monarch_sci.datasets.pde.ns_dataset.open_frames`; required
         where the file holds several).
+    t_sub
+        Temporal stride: every ``t_sub``-th stored frame (``t_in``/``t_out`` count these).
     model
         ``"fno2d"`` (autoregressive rollout) or ``"fno3d"`` (one space–time pass).
     t_in, t_out
@@ -204,9 +206,10 @@ class ForecastSpec(FNOTraining):
     format: Literal["auto", "store", "mat", "pdebench", "the-well"] = "auto"
     field: str | None = None
     channel: int | None = None
+    t_sub: int = 1
 
     OWN_CHOICES: ClassVar[dict[str, tuple]] = {"model": ("fno2d", "fno3d"), "format": ROLLOUT_FORMATS}
-    OWN_LOWS: ClassVar[dict[str, int]] = {"t_in": 1, "t_out": 1, "ntrain": 1, "nval": 0, "ntest": 1}
+    OWN_LOWS: ClassVar[dict[str, int]] = {"t_in": 1, "t_out": 1, "ntrain": 1, "nval": 0, "ntest": 1, "t_sub": 1}
 
     def _mode_axes(self) -> int:
         return 2 if self.model == "fno2d" else 3

@@ -206,7 +206,7 @@ def _evaluate_rollout(record, run, best, data, resolution, sub, samples, device,
 
     spec = _spec(record, ForecastSpec, run)
     window = {"t_in": spec.t_in, "t_out": spec.t_out, "format": spec.format, "field": spec.field}
-    window["channel"] = spec.channel  # the run's field and component, read from this file too
+    window |= {"channel": spec.channel, "t_sub": spec.t_sub}  # the run's field, component and stride, here too
     try:
         probe = NavierStokesDataset(data, **window)
         stored = int(probe[0][0].shape[0])

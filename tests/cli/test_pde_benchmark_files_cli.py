@@ -50,6 +50,19 @@ def test_rollout_training_and_evaluation(tmp_path, capsys, kind):
     assert "relative L2" in capsys.readouterr().out
 
 
+def test_temporal_stride_is_recorded_and_used_by_evaluate(tmp_path):
+    data = tmp_path / "cfd.h5"
+    bench.write_pdebench_cfd(data)  # 8 frames: with --t-sub 2, 4 frames (0, 2, 4, 6) -> 1 in, 3 out
+    out = tmp_path / "run"
+    flags = ["--field", "Vx", "--t-sub", "2", "--t-in", "1", "--t-out", "3", "--ntrain", "3", "--nval", "1"]
+    assert main(["pde", "train", "--data", str(data), "--out", str(out), *flags, "--ntest", "2", *TINY]) == 0
+    rec = json.loads((out / "record.json").read_text())
+    assert rec["spec"]["t_sub"] == 2 and rec["data"]["mapping"]["t_sub"] == 2
+    assert len(rec["test"]["test_rel_l2_per_step"]) == 3
+    assert main(["pde", "evaluate", "--run", str(out), "--data", str(data)]) == 0
+    assert len(json.loads((out / "eval_cfd_16.json").read_text())["rel_l2_per_step"]) == 3
+
+
 def test_compare_on_a_the_well_file(tmp_path):
     data = tmp_path / "well.hdf5"
     bench.write_the_well(data)
@@ -87,6 +100,8 @@ def test_steady_training_on_pdebench_darcy(tmp_path):
         (["--format", "pairs"], "--format pairs: not a format of --task rollout; choose one of auto, store, mat"),
         (["--field", "velocity", "--channel", "-1"], "expected channel (--channel) >= 0 or None, got -1"),
         (["--task", "steady", "--field", "velocity"], "--field: not a flag of --task steady"),
+        (["--field", "velocity", "--channel", "0", "--t-sub", "0"], "expected t_sub (--t-sub) >= 1, got 0"),
+        (["--field", "particles", "--t-sub", "2"], "does not fit the 4 frames per sample"),
     ],
 )
 def test_bad_choices_are_one_line_errors_before_any_output(tmp_path, refuses, extra, message):

@@ -137,3 +137,23 @@ def test_darcy_pairs(files):
         read_steady_pairs(paths["darcy"], format="pdebench", x_key="nu")
     with pytest.raises(ValueError, match=r"cfd.h5: not a PDEBench Darcy file: expected the arrays 'nu'"):
         read_steady_pairs(paths["cfd"], format="pdebench")
+
+
+@pytest.mark.parametrize("kind", ["incomp", "groups", "cfd"])
+def test_only_the_frames_and_grid_points_used_are_read(files, kind):
+    paths, arrays = files
+    field, channel = {"incomp": ("velocity", 1), "groups": ("data", 0), "cfd": ("pressure", None)}[kind]
+    stored = {"incomp": arrays["incomp"]["velocity"][..., 1], "groups": arrays["groups"][..., 0]}
+    want = torch.from_numpy(stored.get(kind, arrays["cfd"]["pressure"]))  # (N, T, X, Y)
+    for keep, first in ((True, 0), (False, 1)):  # without the initial state, frame 0 is stored step 1
+        ds = NavierStokesDataset(paths[kind], t_in=1, t_out=2, t_sub=3, sub=2, field=field, channel=channel,
+                                 include_initial=keep, indices=[5, 0])  # fmt: skip
+        x, y = ds.tensors()  # frames first, first+3, first+6 of samples 5 and 0, every 2nd grid point
+        u = want[[5, 0], first::3][:, :3, ::2, ::2]
+        torch.testing.assert_close(x[..., 0], u[:, 0], rtol=0, atol=0)
+        torch.testing.assert_close(y, u[:, 1:3].permute(0, 2, 3, 1), rtol=0, atol=0)
+        assert ds._span == slice(0, 7, 3) and ds.times.size == 3
+        if kind == "incomp":  # its times: 't' of sample 0, 0.05 apart
+            np.testing.assert_allclose(ds.times, 0.05 * np.arange(first, 8, 3), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"does not fit the 3 frames per sample .*t_sub=3"):
+        NavierStokesDataset(paths[kind], t_in=2, t_out=2, t_sub=3, field=field, channel=channel)

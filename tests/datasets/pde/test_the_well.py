@@ -98,3 +98,13 @@ def test_same_values_as_the_wells_own_reader(tmp_path):
             x, y = ours[item]
             torch.testing.assert_close(x, sample["input_fields"][..., k].permute(1, 2, 0), rtol=0, atol=0)
             torch.testing.assert_close(y, sample["output_fields"][..., k].permute(1, 2, 0), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("constant_axis", ["absent", "singleton"])
+def test_strided_reads(tmp_path, constant_axis):
+    arrays = write_the_well(tmp_path / "w.hdf5", constant_axis=constant_axis)
+    for field, want in (("tracer", np.broadcast_to(arrays["tracer"][..., None], (6, 8, 16, 16))),
+                        ("density", arrays["density"])):  # fmt: skip
+        src = WellFrames(tmp_path / "w.hdf5", field=field, include_initial=False)
+        np.testing.assert_array_equal(src.read(3, slice(0, 7, 2), sub=2), want[3, 1::2, ::2, ::2])
+        np.testing.assert_array_equal(src.read_many([1], frames=slice(2, 4), sub=3), want[[1], 3:5, ::3, ::3])
