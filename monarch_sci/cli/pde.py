@@ -149,6 +149,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--optimizer", choices=("adam", "adamw"), default="adam", help="Adam or AdamW")
     add_flags(p, "precision")
     p.add_argument(
+        "--compile",
+        choices=COMPILE_CHOICES,
+        default="none",
+        help="torch.compile mode of the training loss (none: eager; recorded in the run record)",
+    )
+    p.add_argument(
         "--scheduler", choices=("step", "cosine"), default="step", help="StepLR, or cosine to 0 over --epochs"
     )
     p.add_argument("--step-size", type=int, default=100, help="StepLR period (epochs)")
@@ -176,6 +182,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 #: ``--format`` choices: ROLLOUT_FORMATS and PAIRS_FORMATS of monarch_sci.datasets.pde (not imported: --help stays
 #: light; a test checks), each task refusing the other's.
 FORMATS = ("auto", "store", "mat", "pdebench", "the-well", "pairs")
+#: --compile's choices: monarch_sci.training.step.COMPILE_MODES (not imported: --help stays light; a test checks).
+COMPILE_CHOICES = ("none", "default", "reduce-overhead", "max-autotune")
 #: Flags of the rollout task only, with their defaults (refused with --task steady when changed).
 ROLLOUT_ONLY = {"model": "fno2d", "t_in": 10, "t_out": 10, "ntrain": 300, "nval": 50, "ntest": 50}
 ROLLOUT_ONLY |= {"field": None, "channel": None, "t_sub": 1}

@@ -42,6 +42,7 @@ from monarch_sci.operators.pde.tasks import ForecastModel, ForecastTask
 from monarch_sci.training.checkpoint import load_checkpoint, write_json_atomic
 from monarch_sci.training.records import defining_differences, field_and_flag
 from monarch_sci.training.settings import Optimization
+from monarch_sci.training.step import COMPILE_MODES
 from monarch_sci.training.trainer import OPTIMIZERS, PRECISIONS, SCHEDULERS, TrainConfig, Trainer, seed_everything
 
 #: Default weight of the penalty pulling an FNO's Monarch factors toward their start (the DFT). Chosen on validation
@@ -72,7 +73,7 @@ __all__ = [
 ]
 
 #: Fields of :class:`ForecastSpec` that say how to run, not what the result is.
-HOW_TO_RUN = ("device", "threads", "progress", "stop_after")
+HOW_TO_RUN = ("device", "threads", "progress", "stop_after", "compile")
 #: Files of a run folder (removed by ``overwrite=True``).
 RUN_FILES = ("record.json", "last.pt", "best.pt", "loss_curves.png", "error_per_step.png", "fields_test0.png")
 
@@ -113,9 +114,10 @@ class FNOTraining(Optimization):
         Which Monarch factors learn, one transform for all layers, ``"fft"`` or ``"monarch"``.
     seed
         Seed of the weights and the batch order.
-    device, threads, progress, stop_after
+    device, threads, progress, stop_after, compile
         How to run (not part of the result): a torch device string (``"cpu"``, ``"cuda:0"``), torch CPU
-        threads, progress bar and per-epoch lines, stop after this many epochs of this call (resumable).
+        threads, progress bar and per-epoch lines, stop after this many epochs of this call (resumable),
+        ``torch.compile`` mode of the training loss (``"none"``: eager; :mod:`monarch_sci.training.step`).
     """
 
     modes: int = 8
@@ -228,6 +230,7 @@ _CHOICES = {
     "optimizer": OPTIMIZERS,
     "scheduler": SCHEDULERS,
     "precision": PRECISIONS,
+    "compile": COMPILE_MODES,
     "learn": ("both", "forward", "inverse", "none"),
     "fourier": ("fft", "monarch"),
     "monarch_init": ("dft", "random"),
