@@ -16,12 +16,14 @@ DEMO_OUT ?= reports/demo
 # The neuralop extra (neuraloperator 2.0, which leaves torch as it is) lets the tests train our Monarch spectral
 # convolution inside neuraloperator's own FNO and Trainer; without it those tests skip. fastmri (without its
 # dependency pins, which would replace torch; pandas comes with [dev]) lets the tests read our folders with
-# fastMRI's own SliceDataset and run its VarNet.
+# fastMRI's own SliceDataset and run its VarNet. the-well (without its pin fsspec==2024.10.0, which would downgrade
+# torch's fsspec; what it imports is already here) lets the tests compare our The Well reader with its WellDataset.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH_SPEC) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install -q -e '.[dev,neuralop,triton]'
 	$(PY) -m pip install -q --no-deps fastmri==0.3.0
+	$(PY) -m pip install -q --no-deps the-well==1.2.0
 	touch $@
 
 install: $(VENV)/.installed
