@@ -153,7 +153,9 @@ def add_flags(p: argparse.ArgumentParser, *names: str, **defaults: Any) -> None:
 
     ``"out"`` (with ``out_help=``; required unless ``out=`` gives a default, ``out_type=`` converts it),
     ``"cpu_device"`` (``--device`` of a command whose work cannot run on a GPU: check it with
-    :func:`cpu_device`), ``"no_progress"``, ``"resume"``, ``"overwrite"``, ``"mask_policy"`` (with
+    :func:`cpu_device`), ``"coil_maps"`` (``--calib`` unless ``calib=False``, with ``calib_help=``;
+    ``--maps-kernel``, ``--maps-crop``, ``--maps-thresh``, ``--maps-min-coverage``),
+    ``"no_progress"``, ``"resume"``, ``"overwrite"``, ``"mask_policy"`` (with
     ``mask_policies=``), ``"mask_type"`` (with ``mask_types=``, ``mask_type_help=``) are built here too, so
     each has one spelling and one help text.
     """
@@ -173,6 +175,30 @@ def add_flags(p: argparse.ArgumentParser, *names: str, **defaults: Any) -> None:
             else:
                 _switch(p, "--overwrite", help=OVERWRITE_HELP)
             p.set_defaults(out_is_new=False)
+        elif name == "coil_maps":  # the ESPIRiT settings (CoilMapSpec; None: its defaults, named in the help)
+            if defaults.pop("calib", True):
+                p.add_argument("--calib", type=int, default=None, help=defaults.pop("calib_help", "coil maps: side "
+                               "of the ESPIRiT calibration block (default: the acquisition's fully sampled centre, "
+                               "at most 24; sigpy: 24)"))  # fmt: skip
+            p.add_argument(
+                "--maps-kernel",
+                type=int,
+                default=None,
+                help="coil maps: ESPIRiT kernel side (default: min(6, max(3, calib // 2)); sigpy: 6)",
+            )
+            # the defaults of CoilMapSpec (kept here so that --help imports nothing heavy; a test checks them)
+            p.add_argument(
+                "--maps-crop", type=float, default=0.8, help="coil maps: ESPIRiT eigenvalue crop (sigpy: 0.95)"
+            )
+            p.add_argument(
+                "--maps-thresh",
+                type=float,
+                default=0.02,
+                help="coil maps: ESPIRiT singular-value threshold (sigpy: 0.02)",
+            )
+            p.add_argument("--maps-min-coverage", type=float, default=0.95,
+                           help="coil maps: recompute with crop 0 when the maps cover less of the object than this "
+                           "(0: never, as sigpy)")  # fmt: skip
         elif name == "cpu_device":
             p.add_argument(
                 "--device",

@@ -34,7 +34,7 @@ import torch
 
 from monarch_sci.fourier import ifft2c
 from monarch_sci.operators.mri.cg import CGResult, conjugate_gradient
-from monarch_sci.operators.mri.coil_maps import calibration_width, espirit_maps
+from monarch_sci.operators.mri.coil_maps import CoilMapSpec
 from monarch_sci.operators.mri.regularisation import LamChoice, auto_lam
 from monarch_sci.operators.mri.sense import SenseOperator
 
@@ -291,6 +291,9 @@ class ReconProblem:
         cropped, wrapped readout field of view has discontinuities at its edges that break its model.
     maps_seconds, maps_cpu_seconds
         Wall and CPU time spent estimating the maps (0 if they were given).
+    coil_map_spec
+        How the maps are estimated (:class:`~monarch_sci.operators.mri.coil_maps.CoilMapSpec`; ``None``: its
+        defaults); :meth:`maps_settings` says what was used.
     chosen
         What the methods chose from the data, by method name (the adaptive λ's record of ``cg_sense`` and
         ``l1_wavelet``: :meth:`~monarch_sci.operators.mri.regularisation.LamChoice.as_record`); jobs copy it into
@@ -308,6 +311,7 @@ class ReconProblem:
     maps: np.ndarray | None = None
     maps_seconds: float = 0.0
     maps_cpu_seconds: float = 0.0
+    coil_map_spec: CoilMapSpec | None = None
     chosen: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -348,15 +352,27 @@ class ReconProblem:
     def coil_maps(self) -> np.ndarray:
         """Maps ``(S, C, H', W)`` matching :attr:`kspace` (ESPIRiT on first use, timed in :attr:`maps_seconds`)."""
         if self.maps is None:
+            spec = self.coil_map_spec or CoilMapSpec()
             t0, c0 = time.perf_counter(), time.process_time()
-            self.maps = np.stack(
-                [espirit_maps(self.acquired_kspace[s], calibration_width(self.mask[s])) for s in range(self.num_slices)]
-            )
+            calibs = [spec.block(self.mask[s]) for s in range(self.num_slices)]  # checked before any ESPIRiT
+            self.maps = np.stack([spec.estimate(self.acquired_kspace[s], c) for s, c in enumerate(calibs)])
+            self._maps_settings = [spec.settings(c) for c in calibs]
             self.maps_seconds = time.perf_counter() - t0
             self.maps_cpu_seconds = time.process_time() - c0
         if self.maps.shape[-2] == self.kspace.shape[-2]:
             return np.ascontiguousarray(self.maps)
         return np.ascontiguousarray(self.maps[..., self._rows, :])
+
+    def maps_settings(self) -> dict | None:
+        """The ESPIRiT settings the maps were estimated with (:meth:`CoilMapSpec.settings`; ``calib`` a list when
+        slices differ), ``None`` when the maps were given or not needed."""
+        done = getattr(self, "_maps_settings", None)
+        if not done:
+            return None
+        calibs = sorted({d["calib"] for d in done})
+        if len(calibs) == 1:
+            return done[0]
+        return {**done[0], "calib": [d["calib"] for d in done], "kernel_width": [d["kernel_width"] for d in done]}
 
     def sampling(self) -> np.ndarray:
         """The mask as float32 broadcastable to the k-space: ``(S, 1, 1, W)`` (lines) or ``(S, 1, H, W)``."""

@@ -11,10 +11,14 @@ equals its root-sum-of-squares image there.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 __all__ = [
     "ESPIRIT_DEFAULTS",
+    "SIGPY_ESPIRIT",
+    "CoilMapSpec",
     "calibration_width",
     "default_kernel_width",
     "espirit_maps",
@@ -134,6 +138,94 @@ def espirit_maps(
     return maps
 
 
+@dataclass(frozen=True)
+class CoilMapSpec:
+    """How coil maps are estimated wherever the toolkit computes them (``--calib``, ``--maps-kernel``,
+    ``--maps-crop``, ``--maps-thresh``, ``--maps-min-coverage`` of ``mri recon``, ``mri compare``, ``mri train``).
+
+    Parameters
+    ----------
+    calib
+        Side of the central calibration block (sigpy's ``calib_width``). ``None``: the acquisition's own fully
+        sampled centre, at most 24 (:func:`calibration_width`); a given side must fit inside that centre.
+    kernel_width
+        ESPIRiT kernel side (``None``: :func:`default_kernel_width`, sigpy's 6 for calibration blocks ≥ 12).
+    crop
+        Eigenvalue threshold below which the maps are zeroed (ours 0.8, sigpy's 0.95).
+    thresh
+        Singular-value threshold of the calibration matrix (sigpy's ``thresh``, 0.02).
+    max_iter
+        Power iterations (sigpy's 100).
+    min_coverage
+        Our fallback: maps covering less of the object than this are recomputed with ``crop = 0`` (0 disables it;
+        sigpy has none).
+
+    Examples
+    --------
+    >>> CoilMapSpec().settings(10)
+    {'calib': 10, 'kernel_width': 5, 'thresh': 0.02, 'crop': 0.8, 'max_iter': 100, 'min_coverage': 0.95}
+    >>> SIGPY_ESPIRIT.settings(24)["crop"]
+    0.95
+    """
+
+    calib: int | None = None
+    kernel_width: int | None = None
+    crop: float = ESPIRIT_DEFAULTS["crop"]
+    thresh: float = ESPIRIT_DEFAULTS["thresh"]
+    max_iter: int = ESPIRIT_DEFAULTS["max_iter"]
+    min_coverage: float = ESPIRIT_DEFAULTS["min_coverage"]
+
+    def __post_init__(self) -> None:
+        def bad(name: str, flag: str, expected: str) -> ValueError:
+            return ValueError(f"CoilMapSpec: {name} ({flag}) must be {expected}, got {getattr(self, name)!r}")
+
+        if self.calib is not None and not (isinstance(self.calib, int) and self.calib >= MIN_CALIB):
+            raise bad("calib", "--calib", f"an integer >= {MIN_CALIB} (ESPIRiT's kernels need it) or None")
+        if self.kernel_width is not None and not (isinstance(self.kernel_width, int) and self.kernel_width >= 1):
+            raise bad("kernel_width", "--maps-kernel", "a positive integer or None")
+        if self.calib is not None and self.kernel_width is not None and self.kernel_width >= self.calib:
+            raise bad("kernel_width", "--maps-kernel", f"smaller than calib {self.calib}")
+        if not 0 <= self.crop < 1:
+            raise bad("crop", "--maps-crop", "in [0, 1)")
+        if not 0 <= self.thresh < 1:
+            raise bad("thresh", "--maps-thresh", "in [0, 1)")
+        if not (isinstance(self.max_iter, int) and self.max_iter >= 1):
+            raise bad("max_iter", "max_iter", "a positive integer")
+        if not 0 <= self.min_coverage <= 1:
+            raise bad("min_coverage", "--maps-min-coverage", "in [0, 1]")
+
+    def block(self, mask: np.ndarray) -> int:
+        """The calibration side for an acquisition with this ``(W,)`` line or ``(H, W)`` mask."""
+        from monarch_sci.datasets.mri.masks import acs_width
+
+        if self.calib is None:
+            return calibration_width(mask)
+        width = acs_width(np.asarray(mask))
+        if self.calib > width:
+            raise ValueError(
+                f"--calib {self.calib}: the acquisition's fully sampled centre is only {width} wide; ESPIRiT would "
+                f"calibrate on unacquired (zero) samples (use --calib {width} or less)"
+            )
+        return int(self.calib)
+
+    def settings(self, calib: int) -> dict[str, float | int]:
+        """Everything that defines the maps of a ``calib``-wide block, as records store it."""
+        width = default_kernel_width(calib) if self.kernel_width is None else int(self.kernel_width)
+        return {"calib": int(calib), "kernel_width": width, "thresh": self.thresh, "crop": self.crop,
+                "max_iter": self.max_iter, "min_coverage": self.min_coverage}  # fmt: skip
+
+    def estimate(self, kspace: np.ndarray, calib: int) -> np.ndarray:
+        """:func:`espirit_maps` of one slice ``(C, H, W)`` with these settings and a ``calib``-wide block."""
+        s = self.settings(calib)
+        return espirit_maps(kspace, calib, thresh=s["thresh"], kernel_width=s["kernel_width"], crop=s["crop"],
+                            max_iter=s["max_iter"], min_coverage=s["min_coverage"])  # fmt: skip
+
+
+#: sigpy's own ESPIRiT (``sigpy.mri.app.EspiritCalib`` defaults: calibration width 24, kernel 6, crop 0.95,
+#: threshold 0.02, 100 iterations) and no coverage fallback: the settings that reproduce sigpy's maps.
+SIGPY_ESPIRIT = CoilMapSpec(calib=24, kernel_width=6, crop=0.95, thresh=0.02, max_iter=100, min_coverage=0.0)
+
+
 def default_kernel_width(calib: int) -> int:
     """ESPIRiT kernel side for a ``calib``-wide calibration block: ``min(6, max(3, calib // 2))``."""
     return min(6, max(3, int(calib) // 2))
@@ -147,7 +239,7 @@ def espirit_settings(calib: int) -> dict[str, float | int]:
     >>> espirit_settings(10)
     {'calib': 10, 'kernel_width': 5, 'thresh': 0.02, 'crop': 0.8, 'max_iter': 100, 'min_coverage': 0.95}
     """
-    return {"calib": int(calib), "kernel_width": default_kernel_width(calib), **ESPIRIT_DEFAULTS}
+    return CoilMapSpec().settings(calib)
 
 
 def map_coverage(maps: np.ndarray, kspace: np.ndarray, calib: int) -> float:

@@ -16,10 +16,11 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from monarch_sci.operators.mri.coil_maps import CoilMapSpec
 from monarch_sci.operators.mri.methods import load_volume, make_problem, recon_methods, reconstruct, resolve_method
 from monarch_sci.training.checkpoint import save_figure, write_json_atomic, write_text_atomic
 from monarch_sci.training.records import job_record
@@ -54,6 +55,9 @@ class CompareSpec:
         PSNR/SSIM data range: the ``"volume"``'s max, or the file's ``max`` ``"attr"``.
     hide_seeds
         List only the pooled row of runs that differ only in their seed.
+    coil_maps
+        How the coil maps of every method (classical and learned) are estimated
+        (:class:`~monarch_sci.operators.mri.coil_maps.CoilMapSpec`); the settings used are in the record.
     device, progress
         Where the SENSE methods run; show a progress bar.
 
@@ -73,6 +77,7 @@ class CompareSpec:
     max_volumes: int | None = None
     maxval: Literal["volume", "attr"] = "volume"
     hide_seeds: bool = False
+    coil_maps: CoilMapSpec = field(default_factory=CoilMapSpec)
     device: str = "cpu"
     progress: bool = True
 
@@ -162,6 +167,7 @@ def compare_methods(
         omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
         volumes=[f.name for f in files],
         seed_groups=groups,
+        coil_maps=asdict(spec.coil_maps),
         summary=summary,
         per_volume=per_volume,
     )
@@ -211,7 +217,7 @@ def _score(spec: CompareSpec, files: list[Path], methods: list[tuple[str, Callab
                 func, kspace_full.shape[-1], info.num_slices, policy=spec.mask_policy, fname=f.name
             )
             kspace, masks = apply_line_mask(kspace_full, masks, padding=(g.padding_left, g.padding_right))
-            problem = make_problem(info, kspace, masks, spec.device)
+            problem = make_problem(info, kspace, masks, spec.device, spec.coil_maps)
             for name, method in methods:
                 images, seconds, cpu_seconds = reconstruct(method, info, problem)
                 per_volume.append(
@@ -240,6 +246,7 @@ def _score(spec: CompareSpec, files: list[Path], methods: list[tuple[str, Callab
                         "method": "espirit_maps",
                         "seconds_per_slice": problem.maps_seconds / info.num_slices,
                         "cpu_seconds_per_slice": problem.maps_cpu_seconds / info.num_slices,
+                        "settings": problem.maps_settings(),
                     }
                 )
         if vi == 0:

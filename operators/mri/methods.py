@@ -130,11 +130,13 @@ def mask_pattern(masks) -> str:
     return "line" if masks.ndim == 2 else "2-D"
 
 
-def make_problem(info, kspace, masks, device: str):
-    """The :class:`~monarch_sci.operators.mri.classical.ReconProblem` of one volume (readout cropped)."""
+def make_problem(info, kspace, masks, device: str, coil_maps=None):
+    """The :class:`~monarch_sci.operators.mri.classical.ReconProblem` of one volume (readout cropped), its maps
+    estimated with ``coil_maps`` (a :class:`~monarch_sci.operators.mri.coil_maps.CoilMapSpec`; ``None``: the
+    defaults)."""
     from monarch_sci.operators.mri.classical import ReconProblem
 
-    return ReconProblem(kspace, masks, recon_height=info.geometry.recon_size[0], device=device)
+    return ReconProblem(kspace, masks, recon_height=info.geometry.recon_size[0], device=device, coil_map_spec=coil_maps)
 
 
 def reconstruct(method, info, problem):

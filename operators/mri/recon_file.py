@@ -14,12 +14,14 @@ when complete.
 from __future__ import annotations
 
 import inspect
+import json
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from monarch_sci.operators.mri.coil_maps import CoilMapSpec
 from monarch_sci.operators.mri.methods import load_volume, make_problem, mask_pattern, reconstruct, resolve_method
 from monarch_sci.training.checkpoint import atomic_output, write_json_atomic
 from monarch_sci.training.records import job_record
@@ -52,6 +54,9 @@ class ReconFileSpec:
         is given) sets λ from the data's noise level
         (:func:`~monarch_sci.operators.mri.regularisation.auto_lam`), recorded as ``convergence["lam_auto"]``;
         ``tol`` the stopping tolerance (0: all ``max_iter``).
+    coil_maps
+        How the coil maps are estimated (:class:`~monarch_sci.operators.mri.coil_maps.CoilMapSpec`: ``--calib``,
+        ``--maps-kernel``, ``--maps-crop``, ``--maps-thresh``, ``--maps-min-coverage``).
     device
         Where the SENSE methods run (``"cpu"``, ``"cuda:0"``, ...).
     progress
@@ -71,6 +76,7 @@ class ReconFileSpec:
     lam_rel: float | None = None
     max_iter: int | None = None
     tol: float | None = None
+    coil_maps: CoilMapSpec = field(default_factory=CoilMapSpec)
     device: str = "cpu"
     progress: bool = True
 
@@ -160,7 +166,8 @@ def reconstruct_file(
     dict
         The record written to ``spec.out`` with suffix ``.json``: ``method``, ``settings``, ``convergence``,
         ``sampling`` (``"mask"``, ``"inferred"`` or ``"full"``), ``mask_pattern``, ``mask_shape``,
-        ``sampled_fraction``, ``seconds_per_slice``, the arguments and versions.
+        ``sampled_fraction``, ``seconds_per_slice``, ``coil_maps`` (the ESPIRiT settings used, ``None`` for a
+        method without maps), the arguments and versions.
     """
     import h5py
     import numpy as np
@@ -177,7 +184,9 @@ def reconstruct_file(
     info, kspace, masks, sampling = load_volume(spec.source)
     pattern = mask_pattern(masks)
     bar.update(1)
-    images, seconds, _ = reconstruct(method, info, make_problem(info, kspace, masks, spec.device))
+    problem = make_problem(info, kspace, masks, spec.device, spec.coil_maps)
+    images, seconds, _ = reconstruct(method, info, problem)
+    maps = problem.maps_settings()  # the ESPIRiT settings used (None: the method needed no maps)
     bar.update(1)
     key = f"reconstruction_{name}"
     with h5py.File(info.path, "r") as src:
@@ -198,6 +207,8 @@ def reconstruct_file(
                 hf.attrs[k] = v
             if "iterations" in convergence:
                 hf.attrs["iterations"] = convergence["iterations"]
+            if maps is not None:
+                hf.attrs["coil_maps"] = json.dumps(maps)
             if "lam_auto" in convergence:  # the weights used and the rule that chose them
                 hf.attrs["lam_used"] = convergence["lam_used"]
                 hf.attrs["lam_rule"] = convergence["lam_auto"]["rule"]["formula"]
@@ -213,6 +224,7 @@ def reconstruct_file(
         mask_pattern=pattern,
         mask_shape=list(masks.shape),
         sampled_fraction=float(masks.mean()),
+        coil_maps=maps,
     )
     record["seconds_per_slice"] = seconds / info.num_slices
     write_json_atomic(out.with_suffix(".json"), record)

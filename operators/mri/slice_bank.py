@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from monarch_sci.operators.mri.coil_maps import espirit_maps, espirit_settings
+from monarch_sci.operators.mri.coil_maps import CoilMapSpec
 from monarch_sci.operators.mri.sense import SenseOperator
 from monarch_sci.training.checkpoint import load_checkpoint, save_checkpoint
 
@@ -118,7 +118,7 @@ class SliceBank:
     recon_size
         ``(h, w)`` the metrics crop to.
     maps_settings
-        How the maps were made (:func:`~monarch_sci.operators.mri.coil_maps.espirit_settings`).
+        How the maps were made (:meth:`~monarch_sci.operators.mri.coil_maps.CoilMapSpec.settings`).
     target_kind
         ``"rss"`` or ``"sense"``.
     """
@@ -160,6 +160,7 @@ def load_slice_bank(
     root: str | os.PathLike | Sequence[str | os.PathLike],
     *,
     calib: int | None = None,
+    coil_maps: CoilMapSpec | None = None,
     target: str = "rss",
     cache: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
@@ -178,6 +179,9 @@ def load_slice_bank(
     calib
         Side of the ESPIRiT calibration block (default ``max(8, round(0.16·W))``, the 2× ACS width; the training
         and benchmark code pass :func:`acquisition_calib`, the acquisition's own calibration region).
+    coil_maps
+        The other ESPIRiT settings (:class:`~monarch_sci.operators.mri.coil_maps.CoilMapSpec`; ``None``: its
+        defaults); its ``calib``, if set, must agree with ``calib``.
     target
         ``"rss"`` (fastMRI's root-sum-of-squares of the fully sampled k-space) or ``"sense"`` (``Sᴴ F⁻¹ y``).
     cache
@@ -194,8 +198,9 @@ def load_slice_bank(
 
     if target not in TARGETS:
         raise ValueError(f"load_slice_bank: target must be one of {TARGETS}, got {target!r}")
-    infos, settings = _inspect(root, calib, max_volumes, target)
+    infos, settings = _inspect(root, calib, max_volumes, target, coil_maps)
     calib, height = settings["calib"], settings["readout_rows"]
+    spec = coil_maps or CoilMapSpec()
     key = cache_key([i.path for i in infos], settings)  # the one key: files' content and settings
     if cache is None and cache_dir is not None:
         cache = cache_file("slices", [i.path for i in infos], settings, cache_dir=cache_dir)
@@ -223,7 +228,7 @@ def load_slice_bank(
         for s in range(k.shape[0]):
             ks.append(k_cropped[s])
             # ESPIRiT on the acquired grid (a cropped, wrapped field of view breaks its model), then crop.
-            maps.append(espirit_maps(k[s], calib)[..., top : top + height, :])  # the one map estimate
+            maps.append(spec.estimate(k[s], calib)[..., top : top + height, :])  # the one map estimate
             vol.append(v)
             sl.append(s)
     kspace = torch.from_numpy(np.stack(ks)).to(torch.complex64)
@@ -241,8 +246,14 @@ def load_slice_bank(
     return bank
 
 
-def _inspect(root, calib: int | None, max_volumes: int | None = None, target: str = "rss") -> tuple[list, dict]:
+def _inspect(
+    root, calib: int | None, max_volumes: int | None = None, target: str = "rss", coil_maps: CoilMapSpec | None = None
+) -> tuple[list, dict]:
     """The files' :class:`~monarch_sci.datasets.mri.fastmri.VolumeInfo` (checked) and the bank's settings."""
+    if coil_maps is not None and coil_maps.calib is not None:
+        if calib is not None and int(calib) != coil_maps.calib:
+            raise ValueError(f"load_slice_bank: calib {calib} and coil_maps.calib {coil_maps.calib} differ; give one")
+        calib = coil_maps.calib
     from monarch_sci.datasets.mri.fastmri import inspect_volume, list_volume_files
 
     files = list_volume_files(root, "load_slice_bank")[: max_volumes or None]
@@ -269,7 +280,7 @@ def _inspect(root, calib: int | None, max_volumes: int | None = None, target: st
     # Train on the readout-cropped grid that reconstruction uses (ReconProblem): a model built for the files'
     # (H, W) k-space then reconstructs the same files through `mri recon` / `mri compare`.
     height = min(infos[0].geometry.recon_size[0], infos[0].kspace_shape[-2])
-    settings = {"calib": calib, "espirit": espirit_settings(calib), "readout_rows": height}
+    settings = {"calib": calib, "espirit": (coil_maps or CoilMapSpec()).settings(calib), "readout_rows": height}
     if target != "sense":  # (the key of SENSE-target caches stays what it was)
         settings["target"] = target
     return infos, settings
@@ -282,18 +293,19 @@ def slice_bank_cache(
     cache_dir: str | os.PathLike,
     max_volumes: int | None = None,
     target: str = "rss",
+    coil_maps: CoilMapSpec | None = None,
 ) -> Path:
     """The cache file :func:`load_slice_bank` uses under ``cache_dir`` for these files and settings.
 
     Named by :func:`~monarch_sci.datasets.mri.cache.cache_file` over the files' content and the settings
-    (``calib``, :func:`~monarch_sci.operators.mri.coil_maps.espirit_settings`, the readout rows): changing a
+    (``calib``, the ESPIRiT settings of ``coil_maps``, the readout rows): changing a
     file or an ESPIRiT setting gives another file.
     """
     from monarch_sci.datasets.mri.cache import cache_file
 
     if target not in TARGETS:
         raise ValueError(f"load_slice_bank: target must be one of {TARGETS}, got {target!r}")
-    infos, settings = _inspect(root, calib, max_volumes, target)
+    infos, settings = _inspect(root, calib, max_volumes, target, coil_maps)
     return cache_file("slices", [i.path for i in infos], settings, cache_dir=cache_dir)
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from monarch_sci.datasets.mri.cache import default_cache_dir
+from monarch_sci.operators.mri.coil_maps import CoilMapSpec
 from monarch_sci.operators.mri.models import MODEL_NAMES, build_model, model_label
 from monarch_sci.operators.mri.recon_task import ReconTask
 from monarch_sci.operators.mri.slice_bank import (
@@ -90,6 +91,11 @@ class ReconTrainSpec:
     calib
         Calibration block: of the ESPIRiT maps and, for ``"poisson"``, the masks' fully sampled square
         (default :func:`~monarch_sci.operators.mri.slice_bank.acquisition_calib`: the acquisition's own).
+    coil_maps
+        The other ESPIRiT settings of the maps (:class:`~monarch_sci.operators.mri.coil_maps.CoilMapSpec`:
+        ``--maps-kernel``, ``--maps-crop``, ``--maps-thresh``, ``--maps-min-coverage``; its ``calib`` stays
+        ``None``: the block is ``calib``). Part of the run's definition when not the defaults (runs recorded
+        before these settings existed used the defaults); the settings used are in the record's ``coil_maps``.
     device, threads, progress, cache_dir, stop_after
         Bookkeeping (not part of the result): where and how to run, where the slice cache lives (default
         ``$MONARCH_SCI_CACHE`` or ``<out>/cache``), stop this call after N epochs (a resumable run).
@@ -114,6 +120,7 @@ class ReconTrainSpec:
     loss: Literal["mse", "l1"] = "mse"
     precision: Literal["fp32", "bf16"] = "fp32"
     calib: int | None = None
+    coil_maps: CoilMapSpec = field(default_factory=CoilMapSpec)
     seed: int = 0
     device: str | None = None
     threads: int | None = None
@@ -160,6 +167,11 @@ class ReconTrainSpec:
             raise bad("weight_decay", ">= 0")
         if self.calib is not None and int(self.calib) < 5:
             raise bad("calib", ">= 5 (ESPIRiT's kernels need it) or None")
+        if not isinstance(self.coil_maps, CoilMapSpec) or self.coil_maps.calib is not None:
+            raise ValueError(
+                "ReconTrainSpec: coil_maps must be a CoilMapSpec without calib (the calibration block is "
+                f"{field_and_flag('calib')}), got {self.coil_maps!r}"
+            )
 
 
 def _paths(value) -> Any:
@@ -178,6 +190,8 @@ def defining_settings(spec: ReconTrainSpec) -> dict[str, Any]:
     """
     out = {k: v for k, v in asdict(spec).items() if k not in BOOKKEEPING}
     out["data"], out["val"] = _paths(spec.data), _paths(spec.val)
+    if spec.coil_maps == CoilMapSpec():  # the defaults: as runs recorded before the maps settings existed
+        del out["coil_maps"]
     return json.loads(json.dumps(out, default=str))
 
 
@@ -242,7 +256,9 @@ def spec_calib(spec: ReconTrainSpec, files: Sequence[str | os.PathLike]) -> int:
 def _bank(files: list[Path], spec: ReconTrainSpec, cache_dir: Path) -> SliceBank:
     progress = spec.progress and int(os.environ.get("RANK", "0")) == 0
     calib = spec_calib(spec, files)
-    return load_slice_bank(files, calib=calib, target=spec.target, cache_dir=cache_dir, progress=progress)
+    return load_slice_bank(
+        files, calib=calib, coil_maps=spec.coil_maps, target=spec.target, cache_dir=cache_dir, progress=progress
+    )
 
 
 def load_banks(spec: ReconTrainSpec, cache_dir: str | os.PathLike) -> tuple[SliceBank, SliceBank]:

@@ -27,7 +27,7 @@ from typing import Any
 from monarch_sci.cli import common
 from monarch_sci.cli.common import UserError, add_command, add_flags, from_flags, resolve_device, set_threads
 from monarch_sci.cli.mri import kspace_import, methods, train
-from monarch_sci.cli.mri.methods import CLASSICAL_METHOD_NAMES, MASK_TYPES, cli_arguments
+from monarch_sci.cli.mri.methods import CLASSICAL_METHOD_NAMES, MASK_TYPES, cli_arguments, coil_map_spec
 from monarch_sci.cli.mri.methods import job_record as _record
 
 __all__ = ["CLASSICAL_METHOD_NAMES", "register"]
@@ -109,8 +109,9 @@ def cmd_recon(args: argparse.Namespace) -> int:
     elif args.png is False:
         args.png = None
     spec = from_flags(
-        ReconFileSpec, args, source=args.inp, device=str(resolve_device(args.device)), progress=not args.no_progress
-    )
+        ReconFileSpec, args, source=args.inp, device=str(resolve_device(args.device)), progress=not args.no_progress,
+        coil_maps=coil_map_spec(args),
+    )  # fmt: skip
     record = reconstruct_file(spec, command="mri recon", arguments=cli_arguments(args))
     name, s = Path(args.inp).name, record["mask_shape"][0]
     if record["sampling"] == "inferred":
@@ -129,7 +130,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from monarch_sci.operators.mri.compare import CompareSpec, compare_methods
 
     set_threads(args.threads)
-    spec = from_flags(CompareSpec, args, device=str(resolve_device(args.device)), progress=not args.no_progress)
+    spec = from_flags(CompareSpec, args, device=str(resolve_device(args.device)), progress=not args.no_progress,
+                      coil_maps=coil_map_spec(args))  # fmt: skip
     command = "monarch-sci mri " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["mri"] else None
     compare_methods(spec, command=command, arguments=cli_arguments(args))
     out = Path(args.out)
@@ -251,7 +253,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     r.add_argument("--tol", type=float, default=None,
                    help="stop at relative residual ‖r‖/‖Aᴴy‖ ≤ tol (cg_sense; None: 1e-5) or relative step "
                    "‖Δx‖/(α‖Aᴴy‖) ≤ tol (l1_wavelet; None: 1e-4); 0: run all --max-iter iterations")  # fmt: skip
-    add_flags(r, "device", "threads", "no_progress", device="cpu")
+    add_flags(r, "coil_maps", "device", "threads", "no_progress", device="cpu")
 
     c = add_command(sub, "compare", cmd_compare, help="compare reconstruction methods on fully sampled files")
     c.add_argument("--data", required=True, help="folder of fully sampled fastMRI files (with reconstruction_rss)")
@@ -264,5 +266,6 @@ def register(groups: argparse._SubParsersAction) -> None:
     c.add_argument("--max-volumes", type=int, default=None, help="use only the first N files (default: all)")
     c.add_argument("--maxval", default="volume", choices=("volume", "attr"), help="PSNR/SSIM data range")
     c.add_argument("--hide-seeds", action="store_true", help="list only the pooled row of runs differing in seed")
+    add_flags(c, "coil_maps")
 
     train.add_train_parser(sub)

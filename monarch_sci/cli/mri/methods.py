@@ -1,4 +1,5 @@
-"""What the ``mri`` commands share: the method and mask names ``--help`` shows, and the job record.
+"""What the ``mri`` commands share: the method and mask names ``--help`` shows, the coil-map settings of the flags,
+and the job record.
 
 The reconstruction methods themselves (the registry, :func:`~monarch_sci.operators.mri.methods.resolve_method`,
 reading a file into a problem) live in :mod:`monarch_sci.operators.mri.methods`; the old names here forward to it
@@ -11,7 +12,7 @@ import argparse
 import warnings
 from typing import Any
 
-__all__ = ["CLASSICAL_METHOD_NAMES", "MASK_TYPES", "cli_arguments", "job_record"]
+__all__ = ["CLASSICAL_METHOD_NAMES", "MASK_TYPES", "cli_arguments", "coil_map_spec", "job_record"]
 
 #: The classical methods (kept here so that ``--help`` needs no heavy import; a test checks it matches).
 CLASSICAL_METHOD_NAMES = ("zero_filled_rss", "zero_filled_sense", "cg_sense", "l1_wavelet")
@@ -24,6 +25,16 @@ MASK_TYPES = ("random", "equispaced", "equispaced_fraction", "poisson")
 def cli_arguments(args: argparse.Namespace) -> dict[str, Any]:
     """The parsed flags as a job's record lists them (the parser's bookkeeping left out)."""
     return {k: v for k, v in vars(args).items() if k not in ("func", "group_parser")}
+
+
+def coil_map_spec(args: argparse.Namespace, *, calib: bool = True):
+    """The :class:`~monarch_sci.operators.mri.coil_maps.CoilMapSpec` of the ``coil_maps`` flags (``--calib`` too
+    unless ``calib=False``); a flag left out keeps the spec's default."""
+    from monarch_sci.operators.mri.coil_maps import CoilMapSpec
+
+    given = {"kernel_width": args.maps_kernel, "crop": args.maps_crop, "thresh": args.maps_thresh,
+             "min_coverage": args.maps_min_coverage, "calib": args.calib if calib else None}  # fmt: skip
+    return CoilMapSpec(**{k: v for k, v in given.items() if v is not None})
 
 
 def job_record(args: argparse.Namespace, **extra: Any) -> dict:

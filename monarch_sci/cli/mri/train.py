@@ -19,7 +19,7 @@ import os
 from typing import Any
 
 from monarch_sci.cli.common import Flag, add_command, add_flags, from_flags, resolve_device, set_threads
-from monarch_sci.cli.mri.methods import MASK_TYPES
+from monarch_sci.cli.mri.methods import MASK_TYPES, coil_map_spec
 
 #: The models ``mri train`` offers (kept here so that ``--help`` imports no torch; a test checks it matches
 #: :data:`monarch_sci.operators.mri.models.MODEL_NAMES`).
@@ -91,12 +91,8 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--init", choices=["cg", "adjoint"], default="cg", help="unrolled: CG-SENSE or Aᴴy start")
     p.add_argument("--regulariser", choices=["cnn", "unet"], default="cnn", help="unrolled: regulariser network")
     p.add_argument("--depth", type=int, default=3, help="unet: poolings")
-    p.add_argument(
-        "--calib",
-        type=int,
-        default=None,
-        help="calibration block of the maps (and of Poisson masks); default the acquisition's own (>= 5)",
-    )
+    add_flags(p, "coil_maps", calib_help="calibration block of the maps (and of Poisson masks); default the "
+              "acquisition's own (>= 5)")  # fmt: skip
     p.add_argument("--cache-dir", default=None, help="slice cache folder (default $MONARCH_SCI_CACHE or <out>/cache)")
     add_flags(p, "seed", "threads", "device", "no_progress", "resume", "overwrite")
     p.add_argument("--stop-after", type=int, default=None, help=argparse.SUPPRESS)
@@ -141,6 +137,7 @@ def spec_from_args(args: argparse.Namespace):
         ReconTrainSpec,
         args,
         hparams=_hparams(args),
+        coil_maps=coil_map_spec(args, calib=False),  # the block is the spec's own calib (maps and Poisson masks)
         device=str(resolve_device(args.device)),
         progress=not args.no_progress,
     )

@@ -36,7 +36,7 @@ def test_moved_names_warn_from_the_old_module():
         recon_task.no_such_name  # noqa: B018
 
 
-def test_the_cache_key_holds_the_files_and_the_espirit_settings(tmp_path, monkeypatch):
+def test_the_cache_key_holds_the_files_and_the_espirit_settings(tmp_path):
     from monarch_sci.operators.mri import coil_maps
     from monarch_sci.operators.mri.slice_bank import slice_bank_cache
 
@@ -47,8 +47,8 @@ def test_the_cache_key_holds_the_files_and_the_espirit_settings(tmp_path, monkey
     assert cache != slice_bank_cache(tmp_path / "d", calib=10, cache_dir=tmp_path / "c")
     bank = load_slice_bank(tmp_path / "d", cache_dir=tmp_path / "c")
     assert [p.name for p in (tmp_path / "c").iterdir()] == [cache.name]
-    monkeypatch.setitem(coil_maps.ESPIRIT_DEFAULTS, "thresh", 0.05)  # another ESPIRiT setting: another file
-    other = slice_bank_cache(tmp_path / "d", cache_dir=tmp_path / "c")
+    maps = coil_maps.CoilMapSpec(thresh=0.05)  # another ESPIRiT setting: another file
+    other = slice_bank_cache(tmp_path / "d", cache_dir=tmp_path / "c", coil_maps=maps)
     assert other != cache
-    again = load_slice_bank(tmp_path / "d", cache_dir=tmp_path / "c")
+    again = load_slice_bank(tmp_path / "d", cache_dir=tmp_path / "c", coil_maps=maps)
     assert again.maps_settings["thresh"] == 0.05 != bank.maps_settings["thresh"] and other.is_file()
