@@ -151,6 +151,29 @@ def per_index(ctx: ReportContext, block: Block) -> list[str]:
     return lines
 
 
+def goals(ctx: ReportContext, block: Block) -> list[str]:
+    """One line per problem: the change of the target's mean against the baseline's and whether it meets the goal
+    (``options.at_most``, percent); the verdicts also go to ``results.json`` (``goals``)."""
+    assert block.stage is not None and block.metric is not None
+    o = block.options
+    g = ctx.groups(block.stage)
+    lines = [block.text, ""] if block.text else []
+    for problem in ctx.spec.stages[block.stage].problems:
+        a, b = ([record_value(r, block.metric) for r in g.get((problem, s), [])] for s in (o["baseline"], o["target"]))
+        a, b = [v for v in a if v is not None], [v for v in b if v is not None]
+        if not a or not b:
+            continue
+        pct = 100 * (pooled(b)[0] / pooled(a)[0] - 1)
+        met = pct <= o["at_most"]
+        seeds = f"{len(b)} and {len(a)} seeds"
+        lines.append(f"- {problem}: {o['target']} vs {o['baseline']} (mean `{block.metric}`, {seeds}): {pct:+.1f}% "
+                     f"(goal: ≤ {o['at_most']:+.1f}% — {'met' if met else 'missed'})")  # fmt: skip
+        pair = f"{o['target']} vs {o['baseline']}"
+        ctx.results.setdefault("goals", {}).setdefault(block.stage, {}).setdefault(pair, {})[problem] = {
+            "metric": block.metric, "change_percent": pct, "at_most": o["at_most"], "met": met}  # fmt: skip
+    return lines if len(lines) > (2 if block.text else 0) else []
+
+
 def curves(ctx: ReportContext, block: Block) -> list[str]:
     """One figure per stage with runs: the validation curves, one panel per problem, one colour per setting."""
     import matplotlib
@@ -226,8 +249,8 @@ def write_report(spec: StudySpec, sections: dict[str, Section]) -> str:
     ctx.results["missing"] = {s: [r.name for r in plan(spec, (s,)) if r.name not in records] for s in spec.stages}
     ctx.results["choices"] = make_choices(spec, records)
     spec.report.mkdir(parents=True, exist_ok=True)
-    kinds: dict[str, Section] = {"table": table, "per_index": per_index, "paired": paired, "curves": curves,
-                                 "missing": missing, "choices": choices}  # fmt: skip
+    kinds: dict[str, Section] = {"table": table, "per_index": per_index, "paired": paired, "goals": goals,
+                                 "curves": curves, "missing": missing, "choices": choices}  # fmt: skip
     lines: list[str] = []
     for block in spec.blocks:
         if block.kind == "text":

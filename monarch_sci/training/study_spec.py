@@ -61,7 +61,7 @@ __all__ = [
 
 Split = Literal["validation", "test"]
 SHOWS = ("mean_std", "per_seed", "change", "converged", "count", "first", "mean")
-BLOCK_KINDS = ("text", "table", "per_index", "paired", "section", "curves", "figures", "missing", "choices")
+BLOCK_KINDS = ("text", "table", "per_index", "paired", "goals", "section", "curves", "figures", "missing", "choices")
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
@@ -358,6 +358,7 @@ _BLOCK_KEYS = {
     "figures": ("text",),
     "missing": ("title",),
     "choices": ("title",),
+    "goals": ("stage", "metric", "options", "text"),
 }
 
 
@@ -397,11 +398,22 @@ def _block(r: _Reader, i: int, raw: dict, stages: dict[str, Stage]) -> Block:
             if len(values) != 2 or not all(isinstance(v, (int, float)) and v > 0 for v in values):
                 raise r.fail(f"{key}.references[{j}].values", "[baseline, other] (two positive numbers)", values)
         out["references"] = tuple(dict(ref) for ref in refs)
-    if kind in ("per_index", "paired") and "metric" not in out:
+    if kind == "goals":
+        _goal_options(r, f"{key}.options", out.get("options", {}))
+    if kind in ("per_index", "paired", "goals") and "metric" not in out:
         raise StudySpecError(f"{r.path}: {key}.metric: missing (required for kind = {kind!r})")
     if kind == "section" and "hook" not in out:
         raise StudySpecError(f"{r.path}: {key}.hook: missing (required for kind = 'section')")
     return Block(**out)
+
+
+def _goal_options(r: _Reader, key: str, o: dict[str, Any]) -> None:
+    """``baseline``, ``target`` (settings) and ``at_most``: the largest change of the target's seed mean against
+    the baseline's, in percent, that meets the goal (``0``: the target must not be worse)."""
+    r.only(o, key, ("baseline", "target", "at_most"))
+    for name in ("baseline", "target"):
+        r.get(o, key, name, str)
+    r.get(o, key, "at_most", (int, float))
 
 
 def _column(r: _Reader, key: str, raw: dict) -> Column:

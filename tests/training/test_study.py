@@ -92,6 +92,18 @@ labels = { fft = "FFT", wide = "wide FFT", monarch = "Monarch" }
 header = ["model", "test", "per seed", "vs FFT", "share", "converged", "params"]
 
 [[report]]
+kind = "goals"
+stage = "final"
+metric = "test.rel_l2"
+options = { baseline = "fft", target = "monarch", at_most = -25.0 }
+
+[[report]]
+kind = "goals"
+stage = "final"
+metric = "test.rel_l2"
+options = { baseline = "fft", target = "wide", at_most = 0 }
+
+[[report]]
 kind = "choices"
 
 [[report]]
@@ -135,7 +147,7 @@ def spec(tmp_path):
             ' },\n    { header = "conv',
             r"columns\[2\]\.baseline: missing",
         ),
-        ('kind = "missing"', 'kind = "summary"', r"report\[7\]\.kind: expected one of"),
+        ('kind = "missing"', 'kind = "summary"', r"report\[9\]\.kind: expected one of"),
     ],
 )
 def test_a_bad_spec_is_refused_naming_the_key(tmp_path, old, new, message):
@@ -306,6 +318,10 @@ def test_report_tables_choices_figures_and_missing_runs(spec):
     assert any(line.startswith("| wide FFT | 0.0960 ± 0.0010 |") and "| -5.0% | 25% |" in line for line in lines)
     # seed means of the score relative to FFT (10 and 20 epochs: FFT ends 2% and 0.5% above its error), averaged
     assert "| select.best | monarch | 0.7909 | yes |" in lines
+    assert "- a: monarch vs fft (mean `test.rel_l2`, 3 and 3 seeds): -19.8% (goal: ≤ -25.0% — missed)" in lines
+    assert "- a: wide vs fft (mean `test.rel_l2`, 3 and 3 seeds): -5.0% (goal: ≤ +0.0% — met)" in lines
+    found = json.loads((spec.report / "results.json").read_text())["goals"]["final"]
+    assert found["wide vs fft"]["a"]["met"] is True and found["monarch vs fft"]["a"]["met"] is False
     assert "Runs not finished yet" not in text
     assert (spec.report / "final_curves.png").stat().st_size > 0
     assert "Figures: `select_curves.png`, `final_curves.png`" in text
