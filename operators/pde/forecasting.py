@@ -40,6 +40,7 @@ from monarch_sci.operators.pde.fourier_modes import check_grid
 from monarch_sci.operators.pde.plots import plot_error_per_step, plot_fields, plot_loss_curves
 from monarch_sci.operators.pde.tasks import ForecastModel, ForecastTask
 from monarch_sci.training.checkpoint import load_checkpoint, write_json_atomic
+from monarch_sci.training.fingerprint import data_fingerprints, fingerprint_differences
 from monarch_sci.training.records import defining_differences, field_and_flag
 from monarch_sci.training.settings import Optimization
 from monarch_sci.training.step import COMPILE_MODES
@@ -67,6 +68,7 @@ __all__ = [
     "prepare_run",
     "read_record",
     "run_differences",
+    "spec_fingerprints",
     "spec_modes",
     "train_forecaster",
     "write_json",
@@ -342,7 +344,9 @@ def read_record(out: Path) -> dict[str, Any] | None:
 def run_differences(record: dict[str, Any], spec: Any, *, allow_more_epochs: bool) -> list[str]:
     """The defining fields in which ``record`` (a run's ``record.json``) and ``spec`` differ.
 
-    A field the record lacks (added to the spec after the run was made) counts as its default value.
+    A field the record lacks (added to the spec after the run was made) counts as its default value. The data
+    files count by content: a file changed since the run (even in place, with the same name, size and time) is a
+    difference (:func:`~monarch_sci.training.fingerprint.fingerprint_differences`).
     """
     recorded = record.get("spec")
     if not isinstance(recorded, dict):
@@ -352,10 +356,16 @@ def run_differences(record: dict[str, Any], spec: Any, *, allow_more_epochs: boo
     requested = defining_arguments(spec)
     ignore = ["epochs"] if allow_more_epochs and spec.scheduler == "step" else []
     diffs = defining_differences(recorded, requested, ignore=ignore)
+    diffs += fingerprint_differences(record.get("data_fingerprint"), spec_fingerprints(spec))
     done = len(record.get("epochs", []))
     if ignore and spec.epochs < done:
         diffs.append(f"epochs: {done} already trained -> {spec.epochs}")
     return diffs
+
+
+def spec_fingerprints(spec: Any) -> dict[str, Any]:
+    """The content fingerprints of a training spec's data files (``data``, ``val``, ``test``), for its record."""
+    return data_fingerprints({k: getattr(spec, k, None) for k in ("data", "val", "test")})
 
 
 def clear_run(out: Path) -> None:
@@ -423,6 +433,7 @@ def train_forecaster(
         "task": "rollout",
         "spec": defining_arguments(spec),
         "how": {k: getattr(spec, k) for k in HOW_TO_RUN},
+        "data_fingerprint": spec_fingerprints(spec),
     }
     trainer = Trainer(
         model, task, train, val, spec.train_config(), out=out, record={**extra, "data": info}, device=device

@@ -34,6 +34,7 @@ from monarch_sci.operators.pde.forecasting import (
     clear_run,
     defining_arguments,
     prepare_run,
+    spec_fingerprints,
     spec_modes,
     write_json,
 )
@@ -195,6 +196,7 @@ def train_steady(
         "spec": defining_arguments(spec),
         "how": {k: getattr(spec, k) for k in HOW_TO_RUN},
         "data": info,
+        "data_fingerprint": spec_fingerprints(spec),
     }
     trainer = Trainer(model, task, train, val, spec.train_config(), out=out, record=extra, device=spec.device)
     result = trainer.fit(resume=resume)
