@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from monarch_sci.training.outputs import check_memory
+
 __all__ = ["IsmrmrdScan", "find_ismrmrd_group", "is_ismrmrd_path", "read_ismrmrd_kspace"]
 
 #: Acquisition flags (bit numbers, 1-based as in ISMRMRD) of data that are not image k-space: skipped.
@@ -264,6 +266,8 @@ def read_ismrmrd_kspace(path: str | os.PathLike, *, group: str | None = None) ->
             missing = np.setdiff1d(np.arange(S), sl)
             if missing.size:
                 raise ValueError(f"{source}: slices {missing[:5].tolist()} of 0..{S - 1} have no acquisitions")
+        matrix = f"{source}: the header's encoded matrix {x}×{y}×{z} ({S} slices, {C} coils)"
+        check_memory(2 * S * C * x * y * z * 9, matrix)  # k-space and mask, and one copy while converting
         raw = np.zeros((S, C, x, y, z), np.complex64)
         sampled = np.zeros((S, x, y, z), bool)
         pos = {int(a): j for j, a in enumerate(idx)}

@@ -51,6 +51,7 @@ from monarch_sci.datasets.mri.fastmri import fastmri_rss, write_fastmri_volume
 from monarch_sci.datasets.mri.ismrmrd_header import make_ismrmrd_header
 from monarch_sci.fourier import fft2c, ifft2c
 from monarch_sci.training.checkpoint import atomic_folder, atomic_output
+from monarch_sci.training.outputs import check_memory
 from monarch_sci.training.ranks import rank_env, rank_group, rank_share
 
 __all__ = [
@@ -432,6 +433,20 @@ def simulate_volume(cfg: SimulationConfig, index: int) -> SimulatedVolume:
     return SimulatedVolume(kspace, rss, images, maps.astype(np.complex64), acquisition, sigma * gain)
 
 
+def simulation_bytes(cfg: SimulationConfig) -> int:
+    """A lower bound of the memory one volume's simulation takes: its k-space ``(S, C, H, W)`` complex64 and,
+    per slice, the coil images on the fine grid (complex128, three working copies).
+
+    Examples
+    --------
+    >>> simulation_bytes(SimulationConfig(recon_size=(320, 320))) // 2**20  # MiB
+    400
+    """
+    H, W = cfg.encoding_size
+    S, C, f = cfg.num_slices, cfg.num_coils, cfg.fine_factor
+    return S * C * H * W * 8 + 3 * C * (H * f) * (W * f) * 16
+
+
 def simulate_dataset(
     out_dir: str | os.PathLike,
     cfg: SimulationConfig,
@@ -452,6 +467,7 @@ def simulate_dataset(
     """
     if num_volumes < 1:
         raise ValueError(f"simulate_dataset: num_volumes must be >= 1, got {num_volumes}")
+    check_memory(simulation_bytes(cfg), f"--size {cfg.recon_size[0]} --width {cfg.recon_size[1]} (one volume)")
     out = Path(out_dir)
     H, W = cfg.encoding_size
     h, w = cfg.recon_size

@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from monarch_sci.training.checkpoint import atomic_output, partial_path
+from monarch_sci.training.outputs import check_memory
 from monarch_sci.training.ranks import rank_env, rank_group, rank_share, shard_name
 
 from .grf import GaussianRandomField
@@ -153,6 +154,8 @@ def generate_darcy(
     [torch.Size([2, 17, 17, 1]), torch.Size([2, 17, 17, 1])]
     """
     path = Path(path)
+    # the sparse system of one sample (five diagonals, COO and CSR copies, the LU factors' fill): ~300 B a node
+    check_memory(300 * config.s**2, f"--resolution {config.s} (the linear system of one sample)")
     rank, world = rank_env("generate_darcy")
     shards = [path.with_name(shard_name(path.name, r, world)) for r in range(world)] if world > 1 else []
     attrs = {"format": "monarch-sci/pairs/1", "problem": "darcy", **asdict(config)}

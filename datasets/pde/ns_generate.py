@@ -26,13 +26,21 @@ import numpy as np
 import torch
 
 from monarch_sci.training.checkpoint import partial_path
+from monarch_sci.training.outputs import check_memory
 from monarch_sci.training.ranks import rank_env, rank_group, rank_share, shard_name
 
 from .grf import GaussianRandomField
 from .ns_solver import DOWNSAMPLES, INTEGRATORS, Downsample, Integrator, NavierStokes2d, downsample_field, fno_forcing
 from .ns_store import StoreError, check_store_attrs, create_store, merge_shards, package_versions
 
-__all__ = ["NSGenerationConfig", "batch_ranges", "generate_store", "shard_path"]
+__all__ = [
+    "NSGenerationConfig",
+    "batch_ranges",
+    "check_generation_memory",
+    "generate_store",
+    "generation_bytes",
+    "shard_path",
+]
 
 FORCING_FORMULA = "forcing_amplitude*(sin(2*pi*(x1+x2)) + cos(2*pi*(x1+x2)))"
 #: Precision the solver integrates in (the store holds float32 either way).
@@ -100,6 +108,25 @@ class NSGenerationConfig:
         a["seeding"] = "per-sample torch.Generator seeded with blake2b('monarch-sci/grf/{seed}/{i}')"
         a["layout"] = "u[i, j, a, b] = w_i(t[j], x1=a/s, x2=b/s); u[:, 0] is the initial field"
         return a
+
+
+def generation_bytes(cfg: NSGenerationConfig) -> int:
+    """A lower bound of the memory one solve batch takes: the solver's spectral fields (about a dozen arrays of
+    ``batch × g × (g/2+1)`` complex numbers at the solver grid ``g``) and the batch's recorded snapshots.
+
+    Examples
+    --------
+    >>> generation_bytes(NSGenerationConfig()) // 2**20  # MiB, the FNO benchmark's defaults
+    191
+    """
+    g, item = cfg.gen_resolution, 16 if cfg.solver_dtype == "float64" else 8
+    return cfg.batch * (12 * g * (g // 2 + 1) * item + (cfg.record + 1) * cfg.resolution**2 * 4)
+
+
+def check_generation_memory(cfg: NSGenerationConfig) -> None:
+    """Refuse (one line) a generation whose solve batch needs more memory than is available, before allocating."""
+    what = f"--gen-resolution {cfg.gen_resolution} with --solve-batch {cfg.batch}"
+    check_memory(generation_bytes(cfg), what)
 
 
 def batch_ranges(n: int, batch: int) -> list[tuple[int, int]]:
@@ -234,6 +261,7 @@ def generate_store(
 
     out = Path(out)
     device = torch.device(device)
+    check_generation_memory(cfg)
     rank, world = rank_env("generate_store")
     if device.type == "cuda" and device.index is None and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))

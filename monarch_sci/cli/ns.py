@@ -91,7 +91,7 @@ def register(groups) -> None:
 
 def generation_config(args: argparse.Namespace):
     """The :class:`NSGenerationConfig` of the flags, every value checked (nothing is written here)."""
-    from monarch_sci.datasets.pde.ns_generate import NSGenerationConfig
+    from monarch_sci.datasets.pde.ns_generate import NSGenerationConfig, check_generation_memory
     from monarch_sci.datasets.pde.ns_solver import NavierStokes2d
 
     cfg = from_flags(NSGenerationConfig, args, solver_dtype=args.dtype, batch=args.solve_batch)
@@ -110,6 +110,7 @@ def generation_config(args: argparse.Namespace):
         raise UserError(f"--forcing-amplitude: expected a finite number, got {args.forcing_amplitude}")
     if args.seed < 0:
         raise UserError(f"--seed: expected a seed >= 0, got {args.seed}")
+    check_generation_memory(cfg)  # before the solver allocates its grids
     # The solver and the random field check the rest (grid, viscosity, CFL bound, GRF parameters) cheaply.
     NavierStokes2d(args.gen_resolution, visc=args.visc, dt=args.dt, integrator=args.integrator, cfl_max=args.cfl_max)
     cfg.grf()

@@ -194,3 +194,23 @@ def test_mri_simulate_overwrite_killed_keeps_the_whole_previous_data_set(tmp_pat
     assert cli(*SIM, "--seed", "3", "--overwrite", "--out", sim).returncode == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sim", "sim.json"]  # leftovers of the kills cleaned
     assert sorted(p.name for p in sim.iterdir()) == ["file_sim0030000.h5", "file_sim0030001.h5"]
+
+
+@pytest.mark.parametrize(
+    "argv, flag",
+    [
+        (["mri", "simulate", "--size", "100000", "--volumes", "1"], "--size 100000"),
+        (["ns", "generate", "--gen-resolution", "65536", "--resolution", "64"], "--gen-resolution 65536"),
+        (["pde", "darcy", "generate", "--n", "1", "--resolution", "30000"], "--resolution 30000"),
+    ],
+)
+def test_huge_sizes_are_refused_before_allocating_saying_how_much_they_need(tmp_path, capsys, argv, flag):
+    import resource
+
+    out = tmp_path / ("o.h5" if argv[0] != "mri" else "o")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert main([*argv, "--quiet", "--out", str(out)]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert flag in line and "needs about" in line and "of memory, but" in line, line
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024  # KiB: nothing was allocated
+    assert sorted(tmp_path.iterdir()) == []
