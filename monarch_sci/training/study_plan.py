@@ -63,10 +63,12 @@ class StudyRun:
     params: dict[str, Any]
     base: Path
     choice: str | None = None
+    template: str = "{stage}__{problem}__{setting}__seed{seed}"
 
     @property
     def name(self) -> str:
-        return f"{self.stage}__{self.problem}__{self.setting}__seed{self.seed}"
+        """The run's record and folder name (the spec's ``record_name``)."""
+        return self.template.format(stage=self.stage, problem=self.problem, setting=self.setting, seed=self.seed)
 
     def defining(self) -> dict[str, Any]:
         """What a finished run's record must match to count for this run."""
@@ -157,7 +159,7 @@ def plan(
                     own, ref = _settings_of(st, setting, choices)
                     params = {**spec.params, **spec.problems[problem], **st.params, **own}
                     out.append(StudyRun(name, problem, setting, seed, st.epochs[problem], st.split, params,
-                                        spec.base, ref))  # fmt: skip
+                                        spec.base, ref, spec.record_name))  # fmt: skip
     return out
 
 
@@ -168,22 +170,40 @@ def read_records(spec: StudySpec) -> dict[str, dict[str, Any]]:
         path = spec.records / f"{run.name}.json"
         if path.is_file():
             try:
-                out[run.name] = json.loads(path.read_text())
+                record = json.loads(path.read_text())
             except ValueError as err:
                 raise StudySpecError(
                     f"{path}: unreadable run record ({err}); remove it to train the run again"
                 ) from None
+            # where the run sits in the study follows from its name (records of older scripts may not say it);
+            # a record that says otherwise is not this run's
+            where = {"stage": run.stage, "problem": run.problem, "setting": run.setting, "seed": run.seed}
+            clash = sorted(k for k, v in where.items() if record.get(k, v) != v)
+            if clash:
+                raise StudySpecError(f"{path}: the record is not run {run.name}'s ({clash[0]}: {record[clash[0]]!r})")
+            out[run.name] = {**where, **record}
     return out
 
 
 def record_value(record: dict[str, Any], metric: str) -> Any:
-    """The value at the dotted path ``metric`` of a run record (``"test.test_rel_l2"``), ``None`` when absent."""
-    value: Any = record
-    for part in metric.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value
+    """The value at the dotted path ``metric`` of a run record (``"test.test_rel_l2"``), ``None`` when absent;
+    ``"a|b"``: the first of several paths present (a metric renamed between versions of a runner).
+
+    Examples
+    --------
+    >>> record_value({"test": {"rel_l2": 0.1}, "s": 2}, "test.rel_l2"), record_value({"s": 2}, "seconds|s")
+    (0.1, 2)
+    """
+    for path in metric.split("|"):
+        value: Any = record
+        for part in path.split("."):
+            if not isinstance(value, dict) or part not in value:
+                value = None
+                break
+            value = value[part]
+        if value is not None:
+            return value
+    return None
 
 
 def make_choices(spec: StudySpec, records: dict[str, dict] | None = None) -> dict[str, dict[str, Any]]:

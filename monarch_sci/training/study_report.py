@@ -184,7 +184,7 @@ def curves(ctx: ReportContext, block: Block) -> list[str]:
     from monarch_sci.training.checkpoint import save_figure
 
     for stage in block.stages or tuple(ctx.spec.stages):
-        runs = ctx.by_stage.get(stage, [])
+        runs = [r for r in ctx.by_stage.get(stage, []) if r.get(ctx.spec.curve)]
         problems = [p for p in ctx.spec.stages[stage].problems if any(r["problem"] == p for r in runs)]
         if not problems:
             continue
@@ -193,7 +193,7 @@ def curves(ctx: ReportContext, block: Block) -> list[str]:
         for ax, problem in zip(axes[0], problems, strict=True):
             seen = set()
             for r in sorted(runs, key=lambda r: (r["setting"], r["seed"])):
-                if r["problem"] != problem or not r.get(ctx.spec.curve):
+                if r["problem"] != problem:
                     continue
                 curve = r[ctx.spec.curve]
                 ax.semilogy(range(1, len(curve) + 1), curve, color=colours[r["setting"]], lw=1, alpha=0.8,

@@ -158,6 +158,8 @@ class StudySpec:
     stages: dict[str, Stage]
     blocks: tuple[Block, ...]
     figure_prefix: str = ""
+    #: the file name (without ``.json``) of a run's record and the name of its folder
+    record_name: str = "{stage}__{problem}__{setting}__seed{seed}"
 
     @property
     def base(self) -> Path:
@@ -240,7 +242,7 @@ def parse_study(raw: dict[str, Any], path: str | Path = "<study>") -> StudySpec:
     r.only(raw, "", ("study", "problems", "stages", "report"))
     study = r.table(r.get(raw, "", "study", dict), "study")
     r.only(study, "study", ("title", "runner", "records", "work", "report", "curve", "convergence", "params",
-                            "figure_prefix"))  # fmt: skip
+                            "figure_prefix", "record_name"))  # fmt: skip
     conv = r.table(r.get(study, "study", "convergence", dict, {}), "study.convergence")
     r.only(conv, "study.convergence", ("tail", "tol"))
     convergence = Convergence(
@@ -276,7 +278,18 @@ def parse_study(raw: dict[str, Any], path: str | Path = "<study>") -> StudySpec:
         stages=stages,
         blocks=blocks,
         figure_prefix=r.get(study, "study", "figure_prefix", str, ""),
+        record_name=_record_name(r, r.get(study, "study", "record_name", str, StudySpec.record_name), stages),
     )
+
+
+def _record_name(r: _Reader, template: str, stages: dict[str, Stage]) -> str:
+    """A record-name template must tell every run apart: it names the problem, setting and seed (and the stage
+    when there are several)."""
+    fields = ("{problem}", "{setting}", "{seed}") + (("{stage}",) if len(stages) > 1 else ())
+    missing = [f for f in fields if f not in template]
+    if missing:
+        raise r.fail("study.record_name", f"a template naming {', '.join(fields)} (missing {missing[0]})", template)
+    return template
 
 
 def _stage(r: _Reader, name: str, raw: dict, problems: dict, earlier: dict[str, Stage]) -> Stage:

@@ -12,7 +12,9 @@ Navier–Stokes stores or FNO ``.mat`` files) or :class:`~monarch_sci.operators.
 * ``width = "match-monarch"`` — the smallest FFT width whose parameter count reaches the Monarch model's at
   ``monarch_width`` (default: the spec's default width; the capacity control);
 * ``zero_shot = true`` — after training on a subsampled grid (``sub > 1``), also evaluate on the stored grid
-  (``test_2x``, the test samples only).
+  (``test_2x``, the test samples only);
+* ``evaluate_subs = { NAME = STRIDE, ... }`` — evaluate the test samples at each stride of the stored grid
+  instead: ``test`` is then ``{NAME: {"rel_l2_mean", "samples"}}`` (a resolution-transfer study).
 
 **Validation only.** A run of a ``split = "validation"`` stage never sees the test split: a rollout run holds
 out its ``nval`` validation trajectories and splits them in two, the first half choosing the epoch and the second
@@ -33,7 +35,15 @@ from monarch_sci.training.study import RunContext, Runner, StudyRun, StudySpecEr
 __all__ = ["RUNNER", "make_training_spec"]
 
 #: Parameters the runner reads itself (not fields of the training specs).
-OWN = ("task", "factor_lr_scale", "factor_start_fraction", "factor_warmup_fraction", "zero_shot", "monarch_width")
+OWN = (
+    "task",
+    "factor_lr_scale",
+    "factor_start_fraction",
+    "factor_warmup_fraction",
+    "zero_shot",
+    "monarch_width",
+    "evaluate_subs",
+)
 PATHS = ("data", "val", "test")
 
 
@@ -149,6 +159,13 @@ def train_run(run: StudyRun, folder: Path, context: RunContext) -> dict[str, Any
         result["score"] = record["test"]["test_rel_l2"] if rollout else min(curve)
         return result
     result["test"] = record.get("test")
+    if "evaluate_subs" in run.params:
+        test_file, ids = (spec.data, range(spec.ntrain + spec.nval, spec.ntrain + spec.nval + spec.ntest)) if rollout \
+            else (spec.test, None)  # fmt: skip
+        result["test"] = {}
+        for name, stride in run.params["evaluate_subs"].items():
+            found = evaluate_run(folder, test_file, sub=int(stride), samples=ids)
+            result["test"][str(name)] = {"rel_l2_mean": found["rel_l2_mean"], "samples": found["samples"]}
     result["test_2x"] = None
     if run.params.get("zero_shot") and spec.sub != 1:
         if rollout:

@@ -182,6 +182,18 @@ def test_the_committed_pde_science_tables_are_regenerated_identically(tmp_path):
     assert "| select.monarch | monarch-anchor1e-2 | 0.6065 | yes |" in text  # the anchor, chosen on validation
 
 
+def test_the_committed_resolution_table_is_regenerated_identically(tmp_path):
+    """A second study, whose records an older script named its own way (``record_name``) and which evaluates
+    every test sample at three grids (``evaluate_subs``)."""
+    spec = load_study(ROOT / "benchmarks" / "studies" / "pde_resolution.toml")
+    committed = (ROOT / "benchmarks" / "results" / "pde_resolution.md").read_text()
+    text = write_study_report(dataclasses.replace(spec, report=tmp_path / "report"))
+    rows = [line for line in text.splitlines() if line.startswith("|")]
+    assert rows == [line for line in committed.splitlines() if line.startswith("|")] and len(rows) == 6
+    assert "- ns: monarch vs fft (mean `test.64.rel_l2_mean`, 3 and 3 seeds): -60.9% (goal: ≤ +0.0% — met)" in text
+    assert "-60.9% at 64² zero-shot (goal: ≤ 0 — met)" in committed  # the same figure the old summary gave
+
+
 def test_the_runner_is_registered():
     from monarch_sci.training.study import get_runner
 
