@@ -46,6 +46,7 @@ import torch
 from _timing import interleaved_median, write_result
 
 from monarch_sci.cli.scripts import SUPPRESS, add_flags, run_script, script_parser
+from monarch_sci.training.step import optimizer_options
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "fno_step_time.json"
 
@@ -93,8 +94,11 @@ class NeuralopFNO2d(torch.nn.Module):
         return torch.cat(preds, dim=-1)
 
 
-def build(config: str, model: str, seed: int = 0) -> Callable[[], float]:
-    """A closure running one training step (forward, loss, backward, Adam step) of ``model`` on ``config``."""
+def build(config: str, model: str, seed: int = 0, *, adam: str = "trainer") -> Callable[[], float]:
+    """A closure running one training step (forward, loss, backward, Adam step) of ``model`` on ``config``.
+
+    ``adam="trainer"``: the trainer's Adam (:func:`~monarch_sci.training.step.optimizer_options`: ``foreach``);
+    ``"loop"``: PyTorch's CPU default (one update per parameter), the optimiser of measurements before it."""
     c = CONFIGS[config]
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -126,7 +130,8 @@ def build(config: str, model: str, seed: int = 0) -> Callable[[], float]:
             pred = net.rollout(x, c["steps"]) if c["steps"] > 1 else net(x)
             return (pred - y).square().mean()
 
-    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    options = optimizer_options("cpu") if adam == "trainer" else {"foreach": False}
+    opt = torch.optim.Adam(net.parameters(), 1e-3, **options)
 
     def step() -> float:
         loss = loss_fn()

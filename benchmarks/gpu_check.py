@@ -1,28 +1,32 @@
-"""One prepared GPU check (under 5 minutes on one GPU): correctness tests, then timings, written to one JSON.
+"""One prepared GPU check (at most ~8 minutes on one GPU): correctness tests, then every GPU measurement of
+issue 27, written to one JSON and one Markdown table beside it.
 
 1. ``pytest -m gpu tests/test_gpu.py``: multiply, MonarchDFT, projection, FNO and SENSE on CUDA agree with CPU
    float64 references (the outcome and the pytest summary line go into the JSON; timings run regardless);
-2. the Monarch multiply against a dense matmul, fly's ``BlockdiagButterflyMultiply`` and the two-``bmm``
-   reference (float32, batch 2048, n = 1024 and 4096, forward and forward+backward; CUDA events, median);
-3. FNO-2D training steps, FFT vs Monarch transforms (NS 32² with a 10-step rollout, batch 20; a steady
-   16² problem, batch 32, width 32), plus the peak CUDA memory of one step (``torch.cuda.max_memory_allocated``);
-4. Navier–Stokes generation at 256² (``NavierStokes2d``, float32, batch 8, 100 steps of ``dt = 1e-3``);
-5. CG-SENSE at 320² (8 coils, 4 slices, 30 iterations, complex64), FFT and Monarch Fourier transforms.
+2. ``multiply_paths``: the Monarch multiply by path (``auto`` recorded; ``bmm``, ``chunked``, ``triton`` when
+   installed) against a dense matmul, fly's ``BlockdiagButterflyMultiply`` and the two-``bmm`` reference,
+   float32 and bf16, batch 2048, n = 1024 and 4096, forward and forward+backward (CUDA events, median), with
+   achieved GB/s and the ratio to the memory-traffic bound (fewest bytes over the measured copy bandwidth);
+3. ``fno_steps``: FNO-2D training steps (the trainer's Adam) of FFT, Monarch and neuraloperator's FNO (when
+   importable: bring its wheel in the carried tree), NS 32² with a 10-step rollout (batch 20; eager and
+   ``torch.compile``) and steady 16² (batch 32, width 32; eager): wall ms, kernel ms, kernel share, launches;
+4. ``mri_steps``: unrolled SENSE network steps (64², 8 coils, batch 4, 5 cascades), FFT vs Monarch;
+5. ``step_goals``: the issue's ratios from 3 and 4;
+6. Navier–Stokes generation at 256² and CG-SENSE at 320² (FFT and Monarch), as before.
 
-Without a GPU it prints one line saying so to stderr and exits with status 2.
+Sections run in that order; one that fails records its error and the others still run; once ``--budget``
+seconds have passed the remaining sections (and compiled FNO rows) are skipped, and say so. Without a GPU it
+prints one line saying so to stderr and exits with status 2.
 
 Usage::
 
-    python benchmarks/gpu_check.py                      # writes benchmarks/results/gpu_check.json
+    python benchmarks/gpu_check.py       # writes benchmarks/results/gpu_check.json and gpu_check_table.md
     python benchmarks/gpu_check.py --skip-tests --out /tmp/gpu.json
 """
 
 from __future__ import annotations
 
 import datetime
-import json
-import math
-import statistics
 import subprocess
 import sys
 import time
@@ -30,9 +34,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from _gpu_steps import cuda_ms, fno_steps, markdown, mri_steps, multiply_rows, step_goals
 from _timing import write_result
 
 from monarch_sci.cli.scripts import run_script, script_parser
+from monarch_sci.training.checkpoint import write_text_atomic
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -40,119 +46,24 @@ DEFAULT_OUT = HERE / "results" / "gpu_check.json"
 NO_GPU_EXIT = 2
 
 
-def cuda_time(fn: Callable[[], object], repeats: int = 10, warmup: int = 3) -> float:
-    """Median milliseconds of ``fn`` on the current CUDA device (events around each call)."""
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        torch.cuda.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
-
-
 def run_tests() -> dict:
-    t0 = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider", "tests/test_gpu.py"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    lines = [ln for ln in proc.stdout.strip().splitlines() if ln.strip()]
-    return {"returncode": proc.returncode, "summary": lines[-1] if lines else "", "seconds": time.perf_counter() - t0}
-
-
-def time_multiply(device: str, sizes: tuple[int, ...] = (1024, 4096), batch: int = 2048) -> list[dict]:
-    sys.path.insert(0, str(HERE))
-    from monarch_multiply import fly_multiply, reference_multiply
-
-    from monarch_sci.multiply import monarch_multiply
-
-    rows = []
-    for n in sizes:
-        m = math.isqrt(n)
-        g = torch.Generator(device=device).manual_seed(n)
-        x = torch.randn(batch, n, generator=g, device=device)
-        r_blocks = torch.randn(m, m, m, generator=g, device=device) / math.sqrt(m)
-        l_blocks = torch.randn(m, m, m, generator=g, device=device) / math.sqrt(m)
-        weight = torch.randn(n, n, generator=g, device=device) / math.sqrt(n)
-        grad_y = torch.randn(batch, n, generator=g, device=device)
-        methods = {
-            "dense": (lambda a, w, _l: a @ w.T, (x, weight, None)),
-            "reference": (reference_multiply, (x, r_blocks, l_blocks)),
-            "fly": (fly_multiply, (x, r_blocks, l_blocks)),
-            "ours": (monarch_multiply, (x, r_blocks, l_blocks)),
-        }
-        ms: dict[str, dict[str, float]] = {}
-        for name, (fn, args) in methods.items():
-            leaves = [a.clone().requires_grad_(True) if a is not None else None for a in args]
-
-            def fwd_bwd(fn=fn, leaves=leaves, grad_y=grad_y) -> None:
-                for a in leaves:
-                    if a is not None:
-                        a.grad = None
-                fn(*leaves).backward(grad_y)
-
-            with torch.no_grad():
-                forward = cuda_time(lambda fn=fn, args=args: fn(*args))
-            ms[name] = {"forward": forward, "forward+backward": cuda_time(fwd_bwd)}
-        for name, modes in ms.items():
-            for mode, t in modes.items():
-                rows.append(
-                    {
-                        "n": n,
-                        "batch": batch,
-                        "mode": mode,
-                        "method": name,
-                        "ms": t,
-                        "speedup_vs_dense": ms["dense"][mode] / t,
-                        "speedup_vs_fly": ms["fly"][mode] / t,
-                        "speedup_vs_reference": ms["reference"][mode] / t,
-                    }
-                )
-    return rows
-
-
-def time_fno(device: str) -> list[dict]:
-    from monarch_sci.operators.pde.fno import FNO2d
-
-    configs = {
-        "ns32_rollout10": {"size": 32, "batch": 20, "t_in": 10, "steps": 10, "modes": 8, "width": 20},
-        "steady16": {"size": 16, "batch": 32, "t_in": 1, "steps": 1, "modes": 8, "width": 32},
-    }
-    rows = []
-    for name, c in configs.items():
-        s = c["size"]
-        g = torch.Generator(device=device).manual_seed(0)
-        x = torch.randn(c["batch"], s, s, c["t_in"], generator=g, device=device)
-        y = torch.randn(c["batch"], s, s, c["steps"], generator=g, device=device)
-        for kind in ("fft", "monarch"):
-            torch.manual_seed(0)
-            model = FNO2d(c["modes"], c["modes"], c["width"], t_in=c["t_in"], size=(s, s), fourier=kind, device=device)
-            opt = torch.optim.Adam(model.parameters(), 1e-3)
-
-            def step(model=model, opt=opt, c=c, x=x, y=y) -> None:
-                pred = model.rollout(x, c["steps"]) if c["steps"] > 1 else model(x)
-                loss = (pred - y).square().mean()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-
-            ms = cuda_time(step)
-            torch.cuda.reset_peak_memory_stats()
-            base = torch.cuda.memory_allocated()
-            step()
-            torch.cuda.synchronize()
-            peak = torch.cuda.max_memory_allocated() - base
-            rows.append({"config": name, **c, "transform": kind, "step_ms": ms, "peak_step_mib": peak / 2**20})
-    return rows
+    """``pytest -m gpu tests/test_gpu.py``, then the multiply paths' tests (on CUDA here: Triton compiled, not
+    interpreted); the outcome and summary line of each."""
+    out = {}
+    for name, args in (("gpu", ["-m", "gpu", "tests/test_gpu.py"]), ("paths", ["tests/core/test_multiply_paths.py"])):
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+        lines = [ln for ln in proc.stdout.strip().splitlines() if ln.strip()]
+        out[name] = {"returncode": proc.returncode, "summary": lines[-1] if lines else "",
+                     "seconds": time.perf_counter() - t0}  # fmt: skip
+    out["returncode"] = max(v["returncode"] for v in out.values())
+    return out
 
 
 def time_ns(device: str, s: int = 256, batch: int = 8, steps: int = 100) -> dict:
@@ -162,7 +73,7 @@ def time_ns(device: str, s: int = 256, batch: int = 8, steps: int = 100) -> dict
     dt = 1e-3
     solver = NavierStokes2d(s, visc=1e-3, dt=dt, forcing=fno_forcing(s), dtype=torch.float32, device=device)
     w0 = GaussianRandomField().sample(s, seed=0, indices=range(batch)).to(device=device, dtype=torch.float32)
-    ms = cuda_time(lambda: solver(w0, T=steps * dt, record=1), repeats=3, warmup=1)
+    ms = cuda_ms(lambda: solver(w0, T=steps * dt, record=1), repeats=3, warmup=1)
     return {"s": s, "batch": batch, "steps": steps, "ms": ms, "ms_per_step": ms / steps}
 
 
@@ -179,7 +90,7 @@ def time_cg_sense(device: str, s: int = 320, coils: int = 8, slices: int = 4, it
         kspace = SenseOperator(maps, mask, learn="none")(x)
     rows = []
     for fourier in ("fft", "monarch"):
-        ms = cuda_time(
+        ms = cuda_ms(
             lambda fourier=fourier: cg_sense(kspace, maps, mask, max_iter=iters, tol=0.0, fourier=fourier),
             repeats=3,
             warmup=1,
@@ -199,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         device="cuda",
     )
     parser.add_argument("--skip-tests", action="store_true", help="timings only (no pytest -m gpu run)")
+    parser.add_argument("--budget", type=float, default=420.0, help="seconds after which sections are skipped")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         print(
@@ -216,27 +128,38 @@ def main(argv: list[str] | None = None) -> int:
         "device_name": torch.cuda.get_device_name(args.device),
         "tf32": False,
     }
+    deadline = t_start + args.budget
     sections: dict[str, Callable[[], object]] = {
-        "multiply": lambda: time_multiply(args.device),
-        "fno_step": lambda: time_fno(args.device),
+        "multiply_paths": lambda: multiply_rows(args.device),
+        "fno_steps": lambda: fno_steps(args.device, deadline),
+        "mri_steps": lambda: mri_steps(args.device),
         "ns_generation_256": lambda: time_ns(args.device),
         "cg_sense_320": lambda: time_cg_sense(args.device),
     }
     if not args.skip_tests:
         record["tests"] = run_tests()
-        print(f"pytest -m gpu: {record['tests']['summary']} (exit {record['tests']['returncode']})", flush=True)
+        for name in ("gpu", "paths"):
+            t = record["tests"][name]
+            print(f"pytest {name}: {t['summary']} (exit {t['returncode']})", flush=True)
     failed = []
     for name, fn in sections.items():
         t0 = time.perf_counter()
+        if t0 > deadline:
+            record[name] = {"skipped": f"time budget of {args.budget:.0f} s spent"}
+            continue
         try:
             record[name] = fn()
         except Exception as err:  # one failing section must not lose the others' timings
             record[name] = {"error": f"{type(err).__name__}: {err}"}
             failed.append(name)
         print(f"{name}: {time.perf_counter() - t0:.1f} s", flush=True)
-        print(json.dumps(record[name], indent=1), flush=True)
+    if isinstance(record.get("fno_steps"), list) and isinstance(record.get("mri_steps"), list):
+        record["step_goals"] = step_goals(record["fno_steps"], record["mri_steps"])
     record["seconds"] = time.perf_counter() - t_start
     write_result(args.out, record)
+    table = markdown(record)
+    write_text_atomic(Path(args.out).with_name(Path(args.out).stem + "_table.md"), table)
+    print(table)
     print(f"({record['seconds']:.0f} s)")
     tests_ok = args.skip_tests or record["tests"]["returncode"] == 0
     return 0 if tests_ok and not failed else 1
