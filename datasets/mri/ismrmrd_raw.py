@@ -16,10 +16,18 @@ Rules (:func:`read_ismrmrd_kspace`):
   partition ``step_2 − center_2 + z // 2``, slice ``idx.slice``; its samples to readout rows
   ``x // 2 − center_sample + [discard_pre, samples − discard_post)`` (all ``x`` rows when it has ``x`` samples).
   The sampling pattern is where acquisitions were placed (the ``mask``), not where the data are non-zero.
+* Noise prewhitening (``prewhiten=True``, the default) when the file carries a noise scan (acquisitions flagged
+  ``ACQ_IS_NOISE_MEASUREMENT``): the noise covariance ``Ψ`` of its samples, rescaled by the ratio of the noise and
+  data dwell times (``sample_time_us``), and the data multiplied by ``L⁻¹`` with ``Ψ = L Lᴴ``
+  (:mod:`~monarch_sci.datasets.mri.prewhitening`): coils decorrelated, unit noise. What was done is
+  :attr:`IsmrmrdScan.noise` (and ``Ψ`` itself :attr:`IsmrmrdScan.noise_covariance`).
+* Averages and repetitions (acquisitions filling the same k-space location with different ``idx.average`` /
+  ``idx.repetition``) are refused unless ``average=True``, which averages them sample by sample (recorded in
+  :attr:`IsmrmrdScan.averaged`); the same location twice with the same counters is always refused.
 * Refused with one message naming the file, the acquisition and the field: non-Cartesian trajectories or
   per-sample trajectories, missing limits, counters outside the limits or the matrix, two acquisitions for the
-  same k-space location (averages, repetitions), several contrasts/phases/sets, differing channel counts,
-  reversed (EPI) readouts, and a 3-D readout that is not fully sampled.
+  same k-space location (unless averaged), several contrasts/phases/sets, differing channel counts, reversed
+  (EPI) readouts, and a 3-D readout that is not fully sampled.
 
 2-D (multi-slice) data keep their layout: ``kspace`` ``(slices, coils, x, y)`` and the header is carried over
 verbatim (fastMRI's own files hold the scanner's ISMRMRD header). 3-D data are stored as slices of the
@@ -76,6 +84,14 @@ class IsmrmrdScan:
         ``"2d"`` or ``"3d"``.
     counts
         Acquisitions used and skipped, by reason.
+    noise
+        ``None`` without a noise scan; else ``{"prewhitened", "noise_acquisitions", "samples_per_coil",
+        "dwell_ratio", "noise_std_per_coil", "max_correlation"}`` (the noise before whitening).
+    noise_covariance
+        ``(C, C)`` complex128 ``Ψ`` the data were whitened with (``None`` when not whitened).
+    averaged
+        ``None`` unless acquisitions were averaged: ``{"locations", "max_count"}`` (k-space points averaged over
+        more than one acquisition, and the most acquisitions one point averaged).
     """
 
     kspace: np.ndarray
@@ -84,6 +100,9 @@ class IsmrmrdScan:
     recon_size: tuple[int, int]
     acquisition: str
     counts: dict[str, int] = field(default_factory=dict)
+    noise: dict | None = None
+    noise_covariance: np.ndarray | None = None
+    averaged: dict | None = None
 
 
 def find_ismrmrd_group(path: str | os.PathLike, group: str | None = None) -> str | None:
@@ -143,8 +162,42 @@ def _read_records(dset, keep: np.ndarray):
             yield start + int(i), block[i]
 
 
-def read_ismrmrd_kspace(path: str | os.PathLike, *, group: str | None = None) -> IsmrmrdScan:
+def _noise_scan(dset, heads, noise: np.ndarray, C: int, data_dwell: np.ndarray, source: str):
+    """``(samples (C, N), dwell_ratio)`` of the noise acquisitions ``noise`` (a boolean row mask): noise dwell time
+    over data dwell time, 1 when the file gives none."""
+    idx = np.flatnonzero(noise)
+    h = heads[noise]
+    bad = np.flatnonzero(h["active_channels"] != C)
+    if bad.size:
+        raise ValueError(
+            f"{source}: noise acquisition {int(idx[bad[0]])} has {int(h['active_channels'][bad[0]])} channels, the "
+            f"data {C}; cannot prewhiten (import with --no-prewhiten)"
+        )
+    ns = h["number_of_samples"].astype(np.int64)
+    samples = []
+    for a, data in _read_records(dset, noise):
+        j = int(np.searchsorted(idx, a))
+        samples.append(data.view(np.complex64).reshape(C, int(ns[j])))
+    noise_dwell, dwell = np.unique(h["sample_time_us"]), np.unique(data_dwell)
+    if noise_dwell.size == 1 and dwell.size == 1 and noise_dwell[0] > 0 and dwell[0] > 0:
+        ratio = float(noise_dwell[0] / dwell[0])  # noise power grows with bandwidth, i.e. with 1/dwell
+    elif noise_dwell.size > 1 or dwell.size > 1:
+        raise ValueError(
+            f"{source}: the noise scan's dwell times {noise_dwell.tolist()} or the data's {dwell.tolist()} "
+            "(sample_time_us) are not one value each; cannot scale the noise covariance (import with --no-prewhiten)"
+        )
+    else:
+        ratio = 1.0  # dwell times not in the file: the noise scan is taken at the data's bandwidth
+    return np.concatenate(samples, axis=1), ratio
+
+
+def read_ismrmrd_kspace(
+    path: str | os.PathLike, *, group: str | None = None, prewhiten: bool = True, average: bool = False
+) -> IsmrmrdScan:
     """Read a Cartesian ISMRMRD raw HDF5 file into our layout (the rules are in the module docstring).
+
+    ``prewhiten``: whiten the coils with the file's noise scan, if it has one; ``average``: average the
+    acquisitions of repeated k-space locations (averages, repetitions) instead of refusing them.
 
     Examples
     --------
@@ -198,6 +251,7 @@ def read_ismrmrd_kspace(path: str | os.PathLike, *, group: str | None = None) ->
         flags = heads["flags"].astype(np.uint64)
         counts: dict[str, int] = {}
         skip = heads["encoding_space_ref"] != 0
+        noise_rows = ((flags & np.uint64(1 << 18)) != 0) & ~skip  # ACQ_IS_NOISE_MEASUREMENT (bit 19)
         counts["other encoding"] = int(skip.sum())
         for bit, name in SKIPPED_FLAGS.items():
             hit = (flags & np.uint64(1 << (bit - 1))) != 0
@@ -253,15 +307,19 @@ def read_ismrmrd_kspace(path: str | os.PathLike, *, group: str | None = None) ->
                 partial, f"covers part of the readout only; a 3-D import transforms the readout: all {x} samples needed"
             )
         key = (sl * y + col1) * z + col2
-        uniq, first_at, n_at = np.unique(key, return_index=True, return_counts=True)
-        if (n_at > 1).any():
-            dup = int(np.flatnonzero(n_at > 1)[0])
-            again = np.flatnonzero(key == uniq[dup])
-            raise ValueError(
-                f"{source}: acquisitions {int(idx[again[0]])} and {int(idx[again[1]])} both fill slice "
-                f"{int(sl[again[0]])}, line {int(step1[again[0]])}" + (f", partition {int(step2[again[0]])}" if three_d
-                else "") + " (averages or repetitions); average or select them before importing"
-            )  # fmt: skip
+        repeat = cnt["average"].astype(np.int64) * (int(cnt["repetition"].max()) + 1) + cnt["repetition"]
+        for k_, what in ((key, " (averages or repetitions); import with --average to average them"),
+                         (np.stack([key, repeat]), " with the same idx.average and idx.repetition")):  # fmt: skip
+            if average and k_ is key:
+                continue
+            uniq, inverse, n_at = np.unique(k_, axis=-1, return_inverse=True, return_counts=True)
+            if (n_at > 1).any():
+                again = np.flatnonzero(inverse.reshape(-1) == int(np.flatnonzero(n_at > 1)[0]))
+                raise ValueError(
+                    f"{source}: acquisitions {int(idx[again[0]])} and {int(idx[again[1]])} both fill slice "
+                    f"{int(sl[again[0]])}, line {int(step1[again[0]])}" + (f", partition {int(step2[again[0]])}"
+                    if three_d else "") + what
+                )  # fmt: skip
         if not three_d:
             missing = np.setdiff1d(np.arange(S), sl)
             if missing.size:
@@ -269,7 +327,7 @@ def read_ismrmrd_kspace(path: str | os.PathLike, *, group: str | None = None) ->
         matrix = f"{source}: the header's encoded matrix {x}×{y}×{z} ({S} slices, {C} coils)"
         check_memory(2 * S * C * x * y * z * 9, matrix)  # k-space and mask, and one copy while converting
         raw = np.zeros((S, C, x, y, z), np.complex64)
-        sampled = np.zeros((S, x, y, z), bool)
+        hits = np.zeros((S, x, y, z), np.int32)  # acquisitions per sample point (> 1 only when averaging)
         pos = {int(a): j for j, a in enumerate(idx)}
         for a, data in _read_records(dset, keep):
             j = pos[a]
@@ -278,8 +336,31 @@ def read_ismrmrd_kspace(path: str | os.PathLike, *, group: str | None = None) ->
                 raise ValueError(f"{source}: acquisition {a} holds {data.size // 2} samples, expected {C}×{n}")
             d = data.view(np.complex64).reshape(C, n)
             r0, a0, a1 = int(ro[j]), int(pre[j]), n - int(post[j])
-            raw[sl[j], :, r0 + a0 : r0 + a1, col1[j], col2[j]] = d[:, a0:a1]
-            sampled[sl[j], r0 + a0 : r0 + a1, col1[j], col2[j]] = True
+            raw[sl[j], :, r0 + a0 : r0 + a1, col1[j], col2[j]] += d[:, a0:a1]
+            hits[sl[j], r0 + a0 : r0 + a1, col1[j], col2[j]] += 1
+        noise_info, psi = None, None
+        if noise_rows.any():
+            noise_info = {"prewhitened": False, "noise_acquisitions": int(noise_rows.sum())}
+        if noise_rows.any() and prewhiten:
+            from monarch_sci.datasets.mri.prewhitening import noise_covariance, whitening_matrix
+            from monarch_sci.datasets.mri.prewhitening import prewhiten as whiten
+
+            samples, ratio = _noise_scan(dset, heads, noise_rows, C, h["sample_time_us"], source)
+            try:
+                psi = noise_covariance(samples, dwell_ratio=ratio)
+                raw = whiten(raw, whitening_matrix(psi), coil_axis=1)
+            except ValueError as err:
+                raise ValueError(f"{source}: noise scan: {err}; import with --no-prewhiten to skip it") from None
+            sd = np.sqrt(np.diag(psi).real)
+            corr = np.abs(psi) / np.outer(sd, sd)
+            noise_info |= {"prewhitened": True, "samples_per_coil": int(samples.shape[1]), "dwell_ratio": ratio,
+                           "noise_std_per_coil": sd.tolist(),
+                           "max_correlation": float((corr - np.eye(C)).max()) if C > 1 else 0.0}  # fmt: skip
+    sampled = hits > 0
+    averaged = None
+    if (hits > 1).any():
+        raw = raw / np.maximum(hits, 1)[:, None]  # the mean of the acquisitions of each point
+        averaged = {"locations": int((hits > 1).sum()), "max_count": int(hits.max())}
     counts["used"] = int(idx.size)
     rx, ry, rz = (int(v) for v in (enc.reconSpace.matrixSize.x, enc.reconSpace.matrixSize.y,
                                    enc.reconSpace.matrixSize.z))  # fmt: skip
@@ -290,7 +371,7 @@ def read_ismrmrd_kspace(path: str | os.PathLike, *, group: str | None = None) ->
         if channels is not None and int(channels) != C:  # sizes must match the data: rewrite that one field
             header.acquisitionSystemInformation.receiverChannels = C
             xml_text = ismrmrd.xsd.ToXML(header, encoding="utf-8")
-        return IsmrmrdScan(kspace, mask, xml_text, (min(rx, x), min(ry, y)), "2d", counts)
+        return IsmrmrdScan(kspace, mask, xml_text, (min(rx, x), min(ry, y)), "2d", counts, noise_info, psi, averaged)
     # 3-D: readout → image positions (centred orthonormal inverse DFT), cropped to the recon field of view
     img = centered_fft(raw[0], dims=(1,), inverse=True).astype(np.complex64)  # (C, x, y, z)
     nx = min(max(rx, 1), x)
@@ -317,7 +398,7 @@ def read_ismrmrd_kspace(path: str | os.PathLike, *, group: str | None = None) ->
     if channels is not None:
         header.acquisitionSystemInformation.receiverChannels = C
     xml_text = ismrmrd.xsd.ToXML(header, encoding="utf-8")
-    return IsmrmrdScan(kspace, mask, xml_text, (min(ry, y), min(rz, z)), "3d", counts)
+    return IsmrmrdScan(kspace, mask, xml_text, (min(ry, y), min(rz, z)), "3d", counts, noise_info, psi, averaged)
 
 
 def is_ismrmrd_path(path: str | os.PathLike) -> bool:

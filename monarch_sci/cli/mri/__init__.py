@@ -208,6 +208,12 @@ def register(groups: argparse._SubParsersAction) -> None:
                    help="input format (auto: by suffix; an HDF5 file with an ISMRMRD group is ismrmrd)")  # fmt: skip
     i.add_argument("--group", dest="ismrmrd_group", default=None,
                    help="ISMRMRD: the dataset group (default: the only one, e.g. dataset)")  # fmt: skip
+    i.add_argument("--no-prewhiten", dest="prewhiten", action="store_false",
+                   help="ISMRMRD: keep the coils as acquired (default: whitened with the file's noise scan, if any: "
+                   "noise covariance, Cholesky, recorded)")  # fmt: skip
+    i.add_argument("--average", action="store_true",
+                   help="ISMRMRD: average repeated acquisitions of a k-space location (averages, repetitions) "
+                   "instead of refusing them")  # fmt: skip
     add_flags(i, "out", out_help="output .h5 file (the JSON record is its attribute 'record')")
     i.add_argument("--mask", default=None, help="sampling mask: .npy/.npz or BART .cfl (zeros and ones)")
     i.add_argument("--layout", default=None,

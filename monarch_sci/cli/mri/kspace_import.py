@@ -48,7 +48,7 @@ def _read_ismrmrd(src: Path, args: argparse.Namespace):
     try:
         from monarch_sci.datasets.mri.ismrmrd_raw import read_ismrmrd_kspace
 
-        return read_ismrmrd_kspace(src, group=args.ismrmrd_group)
+        return read_ismrmrd_kspace(src, group=args.ismrmrd_group, prewhiten=args.prewhiten, average=args.average)
     except ModuleNotFoundError as err:
         raise UserError(
             f"INPUT {src}: reading ISMRMRD files needs the 'ismrmrd' package ({err}); "
@@ -63,8 +63,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise UserError(f"--out {out} is a folder; expected an .h5 file name")
-    if args.ismrmrd_group is not None and fmt != "ismrmrd":
-        raise UserError(f"--group: only for ISMRMRD files; {src} is read as {fmt}")
+    only = [f for f, v in (("--group", args.ismrmrd_group is not None), ("--no-prewhiten", not args.prewhiten),
+                           ("--average", args.average)) if v]  # fmt: skip
+    if only and fmt != "ismrmrd":
+        raise UserError(f"{', '.join(only)}: only for ISMRMRD files; {src} is read as {fmt}")
     try:
         written, note = _convert(src, fmt, out, args)
     except (ValueError, FileNotFoundError) as err:  # the messages name INPUT; say that --out is untouched
@@ -89,8 +91,16 @@ def _convert(src: Path, fmt: str, out: Path, args: argparse.Namespace) -> tuple[
             raise UserError(f"INPUT {src}: no such file")
         scan = _read_ismrmrd(src, args)
         kspace, mask, header, recon_size = scan.kspace, scan.sampled, scan.header_xml, scan.recon_size
-        attrs |= {"source_format": "ismrmrd", "readout_transformed": scan.acquisition == "3d"}
-        extra |= {"acquisition": scan.acquisition, "acquisitions": scan.counts}
+        attrs |= {
+            "source_format": "ismrmrd",
+            "readout_transformed": scan.acquisition == "3d",
+            "prewhitened": bool(scan.noise and scan.noise["prewhitened"]),
+            "averaged": scan.averaged is not None,
+        }
+        if scan.noise_covariance is not None:  # the Ψ the coils were whitened with, in the file
+            attrs["noise_covariance"] = scan.noise_covariance
+        extra |= {"acquisition": scan.acquisition, "acquisitions": scan.counts, "noise": scan.noise,
+                  "averaged": scan.averaged}  # fmt: skip
     elif fmt == "bart":
         if args.layout is not None and args.layout not in importers.BART_LAYOUTS:
             raise UserError(
@@ -123,4 +133,8 @@ def _convert(src: Path, fmt: str, out: Path, args: argparse.Namespace) -> tuple[
         note = f" from {scan.counts['used']} {scan.acquisition.upper()} acquisitions" + (
             f" (skipped: {', '.join(f'{v} {k}' for k, v in skipped.items())})" if skipped else ""
         )
+        if scan.noise and scan.noise["prewhitened"]:
+            note += f"; prewhitened with {scan.noise['noise_acquisitions']} noise acquisitions"
+        if scan.averaged:
+            note += f"; {scan.averaged['locations']} points averaged (up to {scan.averaged['max_count']} each)"
     return written, note

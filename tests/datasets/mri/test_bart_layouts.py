@@ -66,7 +66,8 @@ def test_phase_encode_plane_imports_and_reconstructs(tmp_path, capsys):
     with h5py.File(out) as hf:
         np.testing.assert_array_equal(hf["mask"][()], mask)  # the 2-D pattern, inferred from the zeros
     rec = tmp_path / "rec.h5"
-    assert main(["mri", "recon", "--model", "cg_sense", "--in", str(out), "--out", str(rec), "--no-progress"]) == 0
+    argv = ["mri", "recon", "--model", "cg_sense", "--in", str(out), "--out", str(rec), "--no-progress"]
+    assert main([*argv, "--lam", "1e-3"]) == 0
     with h5py.File(rec) as hf:
         assert hf["reconstruction"].shape == (1, 23, 18) and np.isfinite(hf["reconstruction"][()]).all()
 

@@ -64,8 +64,9 @@ def _scan_2d(tmp_path, seed=0):
 
 def test_2d_round_trip_kspace_mask_and_header(tmp_path):
     path, expected, mask, xml = _scan_2d(tmp_path)
-    scan = read_ismrmrd_kspace(path)
+    scan = read_ismrmrd_kspace(path, prewhiten=False)  # as acquired (prewhitening: test_ismrmrd_noise.py)
     assert scan.acquisition == "2d" and scan.counts == {"noise scan": 1, "navigator": 3, "used": int(mask.sum())}
+    assert scan.noise == {"prewhitened": False, "noise_acquisitions": 1} and scan.noise_covariance is None
     np.testing.assert_array_equal(scan.kspace, expected)  # placed by counters, bit for bit
     np.testing.assert_array_equal(scan.sampled, np.broadcast_to(mask[:, None, :], scan.sampled.shape))
     assert scan.header_xml == xml and scan.recon_size == (12, 20)
@@ -121,8 +122,9 @@ def test_cli_detects_ismrmrd_by_content(tmp_path):
     path, expected, mask, xml = _scan_2d(tmp_path, seed=2)
     odd = tmp_path / "scan.mrd"
     path.rename(odd)
-    assert main(["mri", "import", str(odd), "--out", str(tmp_path / "a.h5")]) == 0
-    assert main(["mri", "import", str(odd), "--format", "ismrmrd", "--out", str(tmp_path / "b.h5")]) == 0
+    assert main(["mri", "import", str(odd), "--no-prewhiten", "--out", str(tmp_path / "a.h5")]) == 0
+    argv = ["mri", "import", str(odd), "--format", "ismrmrd", "--no-prewhiten", "--out", str(tmp_path / "b.h5")]
+    assert main(argv) == 0
     for name in ("a.h5", "b.h5"):
         with h5py.File(tmp_path / name, "r") as hf:
             np.testing.assert_array_equal(hf["kspace"][()], expected)
@@ -157,7 +159,7 @@ def test_refusals(tmp_path):
         tmp_path / "c",
         xml,
         [_acq(line, step1=1), _acq(line, step1=1)],
-        "acquisitions 0 and 1 both fill slice 0, line 1",
+        r"acquisitions 0 and 1 both fill slice 0, line 1 \(averages or repetitions\); import with --average",
     )
     traj = np.zeros((H, 2), np.float32)
     _refuse(tmp_path / "d", xml, [_acq(line, trajectory=traj)], "acquisition 0 has a per-sample trajectory")
