@@ -113,7 +113,8 @@ def table(ctx: ReportContext, block: Block) -> list[str]:
             if not rs:
                 continue
             cells = _cells(ctx, block, rs, setting, g, problem)
-            lines.append(f"| {problem} | {setting} | " + " | ".join(cells) + " |")
+            first = block.labels.get(setting, (problem, setting))
+            lines.append(f"| {first[0]} | {first[1]} | " + " | ".join(cells) + " |")
             rows[f"{problem}/{setting}"] = _numbers(block.columns, rs)
         lines += [_reference_row(block, ref) for ref in block.references if ref["problem"] == problem]
     ctx.results.setdefault("tables", {}).setdefault(block.stage, {}).update(rows)

@@ -139,6 +139,8 @@ class Block:
     title: str = ""
     hook: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    #: setting -> the two first cells of its rows (in place of problem and setting)
+    labels: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -363,7 +365,7 @@ def _choice(r: _Reader, key: str, name: str, raw: dict, settings: dict) -> Choic
 
 _BLOCK_KEYS = {
     "text": ("text",),
-    "table": ("stage", "rows_header", "columns", "references"),
+    "table": ("stage", "rows_header", "columns", "references", "labels"),
     "per_index": ("stage", "metric", "settings", "title", "rows_header"),
     "paired": ("stages", "metric", "options", "text"),
     "section": ("hook", "stages", "options"),
@@ -411,6 +413,11 @@ def _block(r: _Reader, i: int, raw: dict, stages: dict[str, Stage]) -> Block:
             if len(values) != 2 or not all(isinstance(v, (int, float)) and v > 0 for v in values):
                 raise r.fail(f"{key}.references[{j}].values", "[baseline, other] (two positive numbers)", values)
         out["references"] = tuple(dict(ref) for ref in refs)
+        labels = r.table(r.get(raw, key, "labels", dict, {}), f"{key}.labels")
+        for s, cells in labels.items():
+            if not (isinstance(cells, list) and len(cells) == 2 and all(isinstance(c, str) for c in cells)):
+                raise r.fail(f"{key}.labels.{s}", "the two first cells of the setting's rows", cells)
+        out["labels"] = {s: tuple(c) for s, c in labels.items()}
     if kind == "goals":
         _goal_options(r, f"{key}.options", out.get("options", {}))
     if kind in ("per_index", "paired", "goals") and "metric" not in out:

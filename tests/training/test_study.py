@@ -283,6 +283,19 @@ def test_pooling_is_the_mean_and_sample_std_over_seeds():
 
 
 # -- status, report -------------------------------------------------------------------------------------------
+def test_labels_name_a_table_s_rows(tmp_path):
+    text = SPEC.replace('title = "**{problem} per step**"', 'title = "**{problem} per step**"\n\n[[report]]\n'
+                        'kind = "table"\nstage = "select"\nrows_header = ["Fourier", "kind"]\n'
+                        'columns = [{ header = "score", show = "mean_std", metric = "score" }]\n'
+                        'labels = { fft = ["fft", "— (no factors)"] }')  # fmt: skip
+    spec = load_study(write_spec(tmp_path, text))
+    run_study(spec, stages=("select",), say=lambda s: None)
+    lines = write_study_report(spec).splitlines()
+    assert "| Fourier | kind | score |" in lines
+    assert any(line.startswith("| fft | — (no factors) | 0.10") for line in lines)
+    assert any(line.startswith("| a | monarch | 0.08") for line in lines)  # no label: problem and setting
+
+
 def test_status_counts_and_estimates_the_time_left(spec):
     from monarch_sci.training.outputs import output_lock
 
