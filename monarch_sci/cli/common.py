@@ -355,6 +355,22 @@ def guarded_outputs(args: argparse.Namespace) -> Iterator[None]:
         yield
 
 
+#: What h5py says of a file that is not (or no longer) a whole HDF5 file.
+_HDF5_DAMAGE = ("truncated file", "file signature not found", "bad object header", "wrong b-tree signature",
+                "bad symbol table", "bad heap", "addr overflow", "checksum")  # fmt: skip
+
+
+def _hdf5_file(err: BaseException) -> str | None:
+    """The file h5py was opening when ``err`` arose (h5py's errors do not carry it): from the traceback."""
+    name, tb = None, err.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if "h5py" in frame.f_code.co_filename and isinstance(frame.f_locals.get("name"), (str, bytes)):
+            name = frame.f_locals["name"]
+        tb = tb.tb_next
+    return os.fsdecode(name) if name is not None else None
+
+
 def _user_message(err: BaseException) -> tuple[int, str] | None:
     """``(exit status, message)`` for an error a user can fix, ``None`` for a bug (keep its traceback)."""
     from monarch_sci.training.trainer import NonFiniteError
@@ -363,11 +379,15 @@ def _user_message(err: BaseException) -> tuple[int, str] | None:
         return EXIT_USER, str(err)
     if isinstance(err, NonFiniteError):
         return EXIT_NONFINITE, f"{err} (lower the learning rate, or check the data for NaN/Inf)"
-    if isinstance(err, BlockingIOError) or (isinstance(err, OSError) and "lock" in str(err).lower()):
-        name = getattr(err, "filename", None) or ""
+    text = str(err).lower()
+    if isinstance(err, BlockingIOError) or (isinstance(err, OSError) and "unable to lock file" in text):
+        name = getattr(err, "filename", None) or _hdf5_file(err) or "a file"
         return EXIT_USER, f"{name} is in use by another process (busy file); wait for it or choose another --out"
+    if isinstance(err, OSError) and any(sign in text for sign in _HDF5_DAMAGE):
+        name = _hdf5_file(err) or "an HDF5 file"
+        return EXIT_USER, f"{name}: not a readable HDF5 file, truncated or corrupt ({err}); restore or regenerate it"
     if isinstance(err, OSError):
-        name = err.filename or ""
+        name = err.filename or _hdf5_file(err) or ""
         what = err.strerror or str(err)
         return EXIT_USER, f"{name}: {what}" if name else what
     if isinstance(err, (ValueError, KeyError, RuntimeError)) and type(err).__module__.startswith("monarch_sci"):

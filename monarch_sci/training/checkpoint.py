@@ -28,10 +28,12 @@ import numpy as np
 import torch
 
 __all__ = [
+    "CheckpointError",
     "atomic_folder",
     "atomic_output",
     "get_rng_state",
     "load_checkpoint",
+    "load_model_state",
     "partial_path",
     "save_checkpoint",
     "save_figure",
@@ -223,9 +225,52 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
     return write_text_atomic(path, json.dumps(obj, indent=1, allow_nan=False, default=str) + "\n")
 
 
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read (truncated, corrupt, not a checkpoint) or that holds another model."""
+
+
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint` with ``weights_only=True`` onto the CPU."""
+    """Load a checkpoint written by :func:`save_checkpoint` with ``weights_only=True`` onto the CPU.
+
+    A file that is not a readable checkpoint (truncated by a full disk, overwritten by something else) raises
+    :class:`CheckpointError` naming it, never the unpickler's own error.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, MemoryError):
+        raise
+    except Exception as err:  # the unpickler's and zip reader's errors (EOFError, RuntimeError, UnpicklingError)
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint ({_first_line(err)}); it is truncated or corrupt: delete it, or start "
+            "the run anew (--overwrite)"
+        ) from None
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"{path}: not a checkpoint of this toolkit (a {type(ckpt).__name__}, not a dict)")
+    return ckpt
+
+
+def load_model_state(model: torch.nn.Module, path: str | os.PathLike, *, key: str = "model") -> dict[str, Any]:
+    """Load the weights of the checkpoint ``path`` into ``model``; returns the checkpoint.
+
+    A checkpoint of another model (a record edited, or a file from another run) raises :class:`CheckpointError`
+    naming the file and the first mismatch.
+    """
+    ckpt = load_checkpoint(path)
+    if key not in ckpt:
+        raise CheckpointError(f"{path}: holds no {key!r} weights (keys {sorted(ckpt)[:6]})")
+    try:
+        model.load_state_dict(ckpt[key])
+    except (RuntimeError, KeyError, TypeError) as err:
+        raise CheckpointError(
+            f"{path}: holds another model than its run record describes ({_first_line(err)}); was the record "
+            "edited? Restore it, or train the run anew"
+        ) from None
+    return ckpt
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

@@ -122,7 +122,7 @@ def load_run(folder: str | os.PathLike, *, which: str = "best") -> tuple[nn.Modu
 
     Returns ``(model in eval mode, record)``.
     """
-    from monarch_sci.training.checkpoint import load_checkpoint
+    from monarch_sci.training.checkpoint import load_model_state
 
     folder = Path(folder)
     rec_path = folder / "record.json"
@@ -135,7 +135,6 @@ def load_run(folder: str | os.PathLike, *, which: str = "best") -> tuple[nn.Modu
     if which not in ("best", "last"):
         raise ValueError(f"load_run: which must be 'best' or 'last', got {which!r}")
     model = build_model(spec["name"], tuple(spec["shape"]), **current_hparams(spec["name"], spec.get("hparams", {})))
-    ckpt = load_checkpoint(folder / f"{which}.pt")
-    model.load_state_dict(ckpt["model"])
+    load_model_state(model, folder / f"{which}.pt")
     model.eval()
     return model, record

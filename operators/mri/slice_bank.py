@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +44,7 @@ from torch.utils.data import Dataset
 
 from monarch_sci.operators.mri.coil_maps import CoilMapSpec
 from monarch_sci.operators.mri.sense import SenseOperator
-from monarch_sci.training.checkpoint import load_checkpoint, save_checkpoint
+from monarch_sci.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 __all__ = ["ReconSlices", "SliceBank", "acquisition_calib", "load_slice_bank", "slice_bank_cache"]
 
@@ -205,7 +206,11 @@ def load_slice_bank(
     if cache is None and cache_dir is not None:
         cache = cache_file("slices", [i.path for i in infos], settings, cache_dir=cache_dir)
     if cache is not None and Path(cache).is_file():
-        data = load_checkpoint(cache)
+        try:
+            data = load_checkpoint(cache)
+        except CheckpointError as err:  # a cache truncated by a kill or a full disk: computed again
+            print(f"slice cache: {err}; rebuilding it", file=sys.stderr)
+            data = {}
         if data.get("key") == key:
             fields = {k: v for k, v in data.items() if k != "key"}
             fields.setdefault("target_kind", "sense")  # caches written before RSS targets hold SENSE targets

@@ -26,7 +26,7 @@ from monarch_sci.operators.pde.fourier_modes import check_grid
 from monarch_sci.operators.pde.steady import SteadyModel
 from monarch_sci.operators.pde.steady_training import SteadySpec, build_steady_model
 from monarch_sci.operators.pde.tasks import ForecastModel, ForecastTask, ForecastWindows
-from monarch_sci.training.checkpoint import load_checkpoint
+from monarch_sci.training.checkpoint import load_model_state
 
 __all__ = ["evaluate_run", "load_run_model", "sub_for_resolution"]
 
@@ -100,7 +100,7 @@ def load_run_model(
         model = build_forecaster(_spec(record, ForecastSpec, run), int(record["data"]["resolution"]))
     else:
         raise ValueError(f"load_run_model: {run / 'record.json'} names an unknown task {kind!r}")
-    model.load_state_dict(load_checkpoint(path)["model"])
+    load_model_state(model, path)
     return model.to(device).eval()
 
 
