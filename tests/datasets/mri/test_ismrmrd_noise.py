@@ -82,13 +82,19 @@ def test_noise_scan_at_another_dwell_time_is_rescaled(tmp_path):
 
 def test_cli_records_the_whitening(tmp_path, capsys):
     path, _, _ = _scan(tmp_path)
-    out = tmp_path / "scan.h5"
+    out = tmp_path / "data" / "scan.h5"
     assert main(["mri", "import", str(path), "--out", str(out)]) == 0
     assert "prewhitened with 64 noise acquisitions" in capsys.readouterr().out
     with h5py.File(out) as hf:
         assert hf.attrs["prewhitened"] and hf.attrs["noise_covariance"].shape == (C, C)
         record = json.loads(hf.attrs["record"])
     assert record["noise"]["prewhitened"] and record["args"]["prewhiten"]
+    from monarch_sci.datasets.mri.fastmri import inspect_volume
+
+    assert inspect_volume(out, check_data=True).attrs["prewhitened"]  # our reader takes the new attributes
+    mri_data = pytest.importorskip("fastmri.data.mri_data")
+    kspace, *_ = mri_data.SliceDataset(out.parent, challenge="multicoil")[0]  # and fastMRI's
+    assert kspace.shape == (C, H, W)
     assert main(["mri", "import", str(path), "--no-prewhiten", "--out", str(tmp_path / "raw_coils.h5")]) == 0
     with h5py.File(tmp_path / "raw_coils.h5") as hf:
         assert not hf.attrs["prewhitened"] and "noise_covariance" not in hf.attrs
