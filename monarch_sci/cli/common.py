@@ -98,6 +98,16 @@ _FLAGS: dict[str, tuple[tuple[str, ...], tuple[str, ...], dict[str, Any]]] = {
             "SENSE and Monarch factors stay float32; evaluation is float32",
         },
     ),
+    "compile": (
+        ("--compile",),
+        (),
+        {
+            # monarch_sci.training.step.COMPILE_MODES (not imported: --help stays light; a test checks)
+            "choices": ("none", "default", "reduce-overhead", "max-autotune"),
+            "default": "none",
+            "help": "torch.compile mode of the training loss (none: eager; recorded in the run record)",
+        },
+    ),
     "fourier": (
         ("--fourier", "--transform"),
         ("--transform",),

@@ -147,13 +147,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate")
     p.add_argument("--weight-decay", type=float, default=1e-4, help="weight decay (not of the Monarch factors)")
     p.add_argument("--optimizer", choices=("adam", "adamw"), default="adam", help="Adam or AdamW")
-    add_flags(p, "precision")
-    p.add_argument(
-        "--compile",
-        choices=COMPILE_CHOICES,
-        default="none",
-        help="torch.compile mode of the training loss (none: eager; recorded in the run record)",
-    )
+    add_flags(p, "precision", "compile")
     p.add_argument(
         "--scheduler", choices=("step", "cosine"), default="step", help="StepLR, or cosine to 0 over --epochs"
     )
@@ -182,8 +176,6 @@ def _common(p: argparse.ArgumentParser) -> None:
 #: ``--format`` choices: ROLLOUT_FORMATS and PAIRS_FORMATS of monarch_sci.datasets.pde (not imported: --help stays
 #: light; a test checks), each task refusing the other's.
 FORMATS = ("auto", "store", "mat", "pdebench", "the-well", "pairs")
-#: --compile's choices: monarch_sci.training.step.COMPILE_MODES (not imported: --help stays light; a test checks).
-COMPILE_CHOICES = ("none", "default", "reduce-overhead", "max-autotune")
 #: Flags of the rollout task only, with their defaults (refused with --task steady when changed).
 ROLLOUT_ONLY = {"model": "fno2d", "t_in": 10, "t_out": 10, "ntrain": 300, "nval": 50, "ntest": 50}
 ROLLOUT_ONLY |= {"field": None, "channel": None, "t_sub": 1}

@@ -38,6 +38,7 @@ from monarch_sci.operators.mri.slice_bank import (
     load_slice_bank,
 )
 from monarch_sci.training.records import defining_differences, field_and_flag
+from monarch_sci.training.step import COMPILE_MODES
 
 __all__ = [
     "ReconTrainSpec",
@@ -49,7 +50,7 @@ __all__ = [
 ]
 
 #: Spec fields that do not change what is trained (bookkeeping); ``epochs`` is checked separately.
-BOOKKEEPING = ("threads", "progress", "device", "cache_dir", "stop_after", "epochs")
+BOOKKEEPING = ("threads", "progress", "device", "cache_dir", "stop_after", "epochs", "compile")
 
 
 class RunConflictError(ValueError):
@@ -96,9 +97,10 @@ class ReconTrainSpec:
         ``--maps-kernel``, ``--maps-crop``, ``--maps-thresh``, ``--maps-min-coverage``; its ``calib`` stays
         ``None``: the block is ``calib``). Part of the run's definition when not the defaults (runs recorded
         before these settings existed used the defaults); the settings used are in the record's ``coil_maps``.
-    device, threads, progress, cache_dir, stop_after
+    device, threads, progress, cache_dir, stop_after, compile
         Bookkeeping (not part of the result): where and how to run, where the slice cache lives (default
-        ``$MONARCH_SCI_CACHE`` or ``<out>/cache``), stop this call after N epochs (a resumable run).
+        ``$MONARCH_SCI_CACHE`` or ``<out>/cache``), stop this call after N epochs (a resumable run), the
+        ``torch.compile`` mode of the training loss (``"none"``: eager; recorded in the record's ``config``).
     """
 
     data: str | os.PathLike | Sequence[str | os.PathLike]
@@ -127,6 +129,7 @@ class ReconTrainSpec:
     progress: bool = True
     cache_dir: str | os.PathLike | None = None
     stop_after: int | None = None
+    compile: Literal["none", "default", "reduce-overhead", "max-autotune"] = "none"
 
     def __post_init__(self) -> None:
         def bad(name: str, expected: str) -> ValueError:
@@ -155,6 +158,8 @@ class ReconTrainSpec:
             raise bad("loss", "'mse' or 'l1'")
         if self.precision not in ("fp32", "bf16"):
             raise bad("precision", "'fp32' or 'bf16'")
+        if self.compile not in COMPILE_MODES:
+            raise bad("compile", f"one of {COMPILE_MODES}")
         for name in ("epochs", "batch_size", "step_size"):
             if int(getattr(self, name)) < 1:
                 raise bad(name, "a positive integer")

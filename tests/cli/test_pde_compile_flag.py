@@ -1,11 +1,15 @@
-"""``pde train --compile MODE``: parsed into the typed spec, validated, recorded (eager by default)."""
+"""``pde train`` / ``mri train`` ``--compile MODE``: parsed into the typed specs, validated, recorded (eager by
+default)."""
 
 import json
 
 import pytest
 
 from monarch_sci.cli import build_parser, main
-from monarch_sci.cli.pde import COMPILE_CHOICES, spec_from_args
+from monarch_sci.cli.common import _FLAGS
+from monarch_sci.cli.mri.train import spec_from_args as mri_spec_from_args
+from monarch_sci.cli.pde import spec_from_args
+from monarch_sci.operators.mri.training import defining_settings
 from monarch_sci.training.step import COMPILE_MODES
 
 TINY = ["--t-in", "4", "--t-out", "3", "--modes", "2", "--width", "4", "--batch-size", "4", "--no-progress"]
@@ -13,13 +17,17 @@ SPLIT = ["--ntrain", "8", "--nval", "2", "--ntest", "2", "--epochs", "1"]
 
 
 def test_the_flag_offers_the_trainer_modes():
-    assert COMPILE_CHOICES == COMPILE_MODES
+    assert _FLAGS["compile"][2]["choices"] == COMPILE_MODES
 
 
 def test_compile_reaches_the_spec(tmp_path):
-    args = build_parser().parse_args(["pde", "train", "--data", "x.mat", "--out", str(tmp_path / "r"), "--compile",
-                                      "reduce-overhead"])  # fmt: skip
+    pde = ["pde", "train", "--data", "x.mat", "--out", str(tmp_path / "r"), "--compile", "reduce-overhead"]
+    args = build_parser().parse_args(pde)
     assert spec_from_args(args, fourier="fft", seed=0).compile == "reduce-overhead"
+    mri = ["mri", "train", "--data", "d", "--model", "unrolled", "--out", str(tmp_path / "m"), "--compile", "default"]
+    args = build_parser().parse_args(mri)
+    spec = mri_spec_from_args(args)
+    assert spec.compile == "default" and "compile" not in defining_settings(spec)  # how to run, not the result
 
 
 def test_an_unknown_mode_is_a_user_error(tmp_path, capsys):

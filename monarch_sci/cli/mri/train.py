@@ -73,7 +73,7 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--weight-decay", type=float, default=0.0, help="Adam weight decay")
     p.add_argument("--step-size", type=int, default=100, help="StepLR: halve the rate every this many epochs")
     p.add_argument("--loss", choices=["mse", "l1"], default="mse", help="per-slice relative L2² or L1")
-    add_flags(p, "precision")
+    add_flags(p, "precision", "compile")
     p.add_argument(
         "--learn",
         "--learn-axes",
