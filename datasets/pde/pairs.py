@@ -129,7 +129,7 @@ def _read_arrays(path: Path, keys: tuple[str, str], indices: np.ndarray | None) 
 
 def _as_fields(a: np.ndarray, path: Path, key: str, dtype: torch.dtype, sub: int) -> torch.Tensor:
     if a.dtype.kind not in "biuf":
-        raise TypeError(f"{_WHERE}: {path}[{key!r}] has dtype {a.dtype}; expected a real numeric or boolean array")
+        raise ValueError(f"{_WHERE}: {path}[{key!r}] has dtype {a.dtype}; expected a real numeric or boolean array")
     if a.ndim not in (3, 4):
         raise ValueError(
             f"{_WHERE}: {path}[{key!r}] has shape {a.shape}; expected (N, s1, s2) or (N, s1, s2, c) (channels last)"

@@ -14,7 +14,7 @@ import importlib
 import sys
 
 from monarch_sci import __version__
-from monarch_sci.cli.common import report_error
+from monarch_sci.cli.common import Parser, report_error
 from monarch_sci.training.progress import progress_style
 
 #: The command groups, one module each under :mod:`monarch_sci.cli`.
@@ -22,7 +22,7 @@ GROUPS = ("demo", "mri", "ns", "pde", "study")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="monarch-sci",
         description="Monarch matrices in place of Fourier transforms: PDE surrogates and MRI reconstruction.",
     )

@@ -27,6 +27,7 @@ __all__ = [
     "EXIT_NONFINITE",
     "EXIT_USER",
     "Flag",
+    "Parser",
     "UserError",
     "add_command",
     "add_flags",
@@ -44,6 +45,14 @@ EXIT_NONFINITE = 3
 
 class UserError(Exception):
     """A mistake in a command's arguments or inputs; the message says what was expected and what arrived."""
+
+
+class Parser(argparse.ArgumentParser):
+    """The parser of ``monarch-sci`` and its sub-commands: a usage error is two lines, the usage pointer and the
+    error (not argparse's whole usage block, which buries the one line that matters)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USER, f"usage: {self.prog} ... (see {self.prog} --help)\n{self.prog}: error: {message}\n")
 
 
 class Flag(argparse.Action):

@@ -320,6 +320,11 @@ def train_recon_model(
 
     out = Path(out)
     _check_run_folder(spec, out, resume=resume, overwrite=overwrite)
+    if spec.model == "varnet":  # an optional extra: refused before the slice cache is written into the run folder
+        from monarch_sci.operators.mri.varnet import VARNET_INSTALL, varnet_available
+
+        if not varnet_available():
+            raise ValueError(f"--model varnet needs fastMRI's VarNet (the [varnet] extra): {VARNET_INSTALL}")
     if spec.threads:
         torch.set_num_threads(int(spec.threads))
     cache_dir = Path(spec.cache_dir) if spec.cache_dir is not None else default_cache_dir(out)

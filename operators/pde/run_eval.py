@@ -147,12 +147,13 @@ def evaluate_run(
         raise FileNotFoundError(2, "no such data file (--data)", str(data))
     task_kind = record.get("task", "rollout")
     device = torch.device(device)
-    if task_kind == "steady":
-        result = _evaluate_steady(record, run, best, data, resolution, sub, samples, device, batch_size)
-    elif task_kind == "rollout":
-        result = _evaluate_rollout(record, run, best, data, resolution, sub, samples, device, batch_size)
-    else:
+    if task_kind not in ("steady", "rollout"):
         raise ValueError(f"evaluate_run: {run / 'record.json'} names an unknown task {task_kind!r}")
+    evaluate = _evaluate_steady if task_kind == "steady" else _evaluate_rollout
+    try:
+        result = evaluate(record, run, best, data, resolution, sub, samples, device, batch_size)
+    except IndexError as err:  # samples beyond the file's: the readers say which
+        raise ValueError(f"evaluate_run (--samples): {err}") from None
     result = {"run": str(run.resolve()), "data": str(data.resolve()), "task": task_kind, **result}
     side = result["grid"][0]
     write_json(run / f"eval_{data.stem}_{side}.json", result, what=f"evaluate {run}")

@@ -65,7 +65,7 @@ def test_bad_files_are_refused_with_the_names(tmp_path, arrays):
         read_field_pairs(path, x_key="a")
     with pytest.raises(ValueError, match="must share the sample count and the grid"):
         read_field_pairs(path)
-    with pytest.raises(TypeError, match=r"\['z'\] has dtype complex64"):
+    with pytest.raises(ValueError, match=r"\['z'\] has dtype complex64"):
         read_field_pairs(path, x_key="z", y_key="x")
     with pytest.raises(ValueError, match=r"\['w'\] has shape \(12, 12\); expected \(N, s1, s2\)"):
         read_field_pairs(path, x_key="w", y_key="x")
