@@ -228,7 +228,8 @@ def add_flags(p: argparse.ArgumentParser, *names: str, **defaults: Any) -> None:
             kind = {"type": defaults.pop("out_type")} if "out_type" in defaults else {}
             where = {"default": defaults.pop("out")} if "out" in defaults else {"required": True}
             p.add_argument("--out", **where, **kind, help=defaults.pop("out_help", "output folder"))
-            if "overwrite" not in names and "--overwrite" not in p._option_string_actions:
+            command = p.get_default("func") is not None  # a sub-command (add_command), not a script's parser
+            if command and "overwrite" not in names and "--overwrite" not in p._option_string_actions:
                 # an existing --out is refused unless --overwrite (guarded_outputs), unless the command adds
                 # "overwrite" itself (then it resumes or reuses what it finds)
                 _switch(p, "--overwrite", help="replace an existing --out (kept until the new one is complete)")
