@@ -35,6 +35,7 @@ import numpy as np
 __all__ = [
     "BART_LAYOUTS",
     "bart_layout",
+    "bart_mask_to_fastmri_layout",
     "bart_to_fastmri_layout",
     "import_kspace",
     "read_cfl",
@@ -175,6 +176,51 @@ def bart_to_fastmri_layout(array: np.ndarray, source: str, layout: str | None = 
             f"{k.shape[2]} × {k.shape[3]}; a slice needs two phase-encode or readout axes larger than 1"
         )
     return np.ascontiguousarray(k, dtype=np.complex64), layout
+
+
+def bart_mask_to_fastmri_layout(
+    mask: np.ndarray, layout: str, shape: tuple[int, int, int, int], source: str
+) -> np.ndarray:
+    """A BART sampling pattern (BART's dimensions, e.g. ``1 × PHS1 × PHS2`` from ``bart poisson``) as ``(S, H, W)``
+    bool for k-space ``shape`` read in ``layout`` (:func:`bart_to_fastmri_layout`): each axis is mapped as the
+    k-space's is, singleton axes broadcast. In ``3d``/``hybrid`` the pattern must not vary along READ (the readout
+    is transformed: each plane has one pattern).
+
+    Examples
+    --------
+    >>> m = np.zeros((1, 6, 5), np.complex64); m[0, ::2] = 1
+    >>> bart_mask_to_fastmri_layout(m, "3d", (8, 2, 6, 5), "pat.cfl").shape
+    (8, 6, 5)
+    """
+    m = np.asarray(mask)
+    if m.ndim > 16:
+        raise ValueError(f"{source}: a BART array has at most 16 dimensions, got {m.ndim}")
+    if np.iscomplexobj(m):
+        if np.abs(m.imag).max(initial=0) > 0:
+            raise ValueError(f"{source}: the mask must be real zeros and ones, got complex values")
+        m = m.real
+    dims = list(m.shape) + [1] * (16 - m.ndim)
+    other = {BART_DIMS[i]: d for i, d in enumerate(dims) if i not in (0, 1, 2, 13) and d != 1}
+    if other:
+        raise ValueError(f"{source}: mask dimensions {other} must be 1 (a pattern has READ, PHS1, PHS2, SLICE)")
+    a = m.reshape(dims)[:, :, :, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, :, 0, 0]  # (READ, PHS1, PHS2, SLICE)
+    S, _, H, W = shape
+    if layout == "2d":
+        p = np.moveaxis(a[:, :, 0, :], 2, 0)  # (SLICE, READ, PHS1)
+    elif layout == "plane":
+        p = np.moveaxis(a[0], 2, 0)  # (SLICE, PHS1, PHS2)
+    else:
+        v = a[..., 0]  # (READ, PHS1, PHS2)
+        if (v != v[:1]).any():
+            raise ValueError(f"{source}: the mask varies along READ; a {layout} volume has one (PHS1, PHS2) pattern")
+        p = v[:1]
+    try:
+        return np.ascontiguousarray(np.broadcast_to(p, (S, H, W)))
+    except ValueError:
+        raise ValueError(
+            f"{source}: mask READ × PHS1 × PHS2 × SLICE = {'×'.join(map(str, a.shape))} does not fit the k-space "
+            f"read as {layout} (slices, H, W) = ({S}, {H}, {W})"
+        ) from None
 
 
 def read_numpy_kspace(path: str | os.PathLike, *, key: str | None = None) -> np.ndarray:

@@ -118,7 +118,9 @@ def _convert(src: Path, fmt: str, out: Path, args: argparse.Namespace) -> tuple[
         )
     if args.mask is not None:
         m = Path(args.mask)
-        if m.suffix in (".cfl", ".hdr"):  # BART's dimensions: the singleton ones dropped (e.g. 1 × PHS1 × PHS2)
+        if m.suffix in (".cfl", ".hdr") and fmt == "bart":  # BART's dimensions, mapped as the k-space's are
+            mask = importers.bart_mask_to_fastmri_layout(importers.read_cfl(m), layout, kspace.shape, str(m))
+        elif m.suffix in (".cfl", ".hdr"):  # with NumPy k-space: the singleton dimensions dropped
             mask = np.squeeze(importers.read_cfl(m).real)
         else:
             mask = importers.read_numpy_kspace(m)

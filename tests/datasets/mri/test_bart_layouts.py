@@ -120,6 +120,21 @@ def test_a_mask_that_fails_after_the_checks_names_the_user_files(tmp_path, capsy
     assert capsys.readouterr().err.startswith("monarch-sci mri import: error: --group")
 
 
+def test_bart_masks_map_as_the_kspace_does():
+    from monarch_sci.datasets.mri.importers import bart_mask_to_fastmri_layout as to_ours
+
+    lines = np.zeros((1, 10), np.complex64)
+    lines[0, ::3] = 1  # 1 × PHS1: a line mask of a 2-D scan
+    m = to_ours(lines, "2d", (2, 4, 8, 10), "pat.cfl")
+    assert m.shape == (2, 8, 10) and (m == lines.real.astype(bool)).all()
+    vol = np.ones((4, 6, 5))
+    vol[1, 0, 0] = 0  # the pattern changes along READ: meaningless once the readout is transformed
+    with pytest.raises(ValueError, match="the mask varies along READ"):
+        to_ours(vol, "3d", (4, 2, 6, 5), "pat.cfl")
+    with pytest.raises(ValueError, match=r"does not fit the k-space read as plane \(slices, H, W\) = \(1, 6, 5\)"):
+        to_ours(np.ones((1, 5, 6)), "plane", (1, 2, 6, 5), "pat.cfl")
+
+
 needs_bart = pytest.mark.skipif(shutil.which("bart") is None, reason="the bart binary is not installed (apt bart)")
 
 
@@ -161,3 +176,37 @@ def test_bart_round_trip_three_d_and_plane(tmp_path):
         read_cfl(tmp_path / "ksp").reshape(16, 16, 16, 3),
         atol=1e-4 * np.abs(hyb).max(),
     )
+
+
+@needs_bart
+def test_bart_poisson_undersampled_volume_with_its_mask(tmp_path):
+    # BART's own 3-D workflow: phantom k-space, a Poisson-disc (PHS1, PHS2) pattern, undersampled with fmac
+    bart("phantom", "-3", "-k", "-s", 4, "-x", 24, "ksp", cwd=tmp_path)  # 24 × 24 × 24 × 4
+    bart("poisson", "-Y", 24, "-Z", 24, "-y", 1.6, "-z", 1.6, "-C", 10, "-s", 3, "pat", cwd=tmp_path)  # 1 × 24 × 24
+    bart("fmac", "ksp", "pat", "us", cwd=tmp_path)
+    pattern = np.abs(read_cfl(tmp_path / "pat")).reshape(24, 24) > 0
+    assert 0.2 < pattern.mean() < 0.9
+    out = tmp_path / "us.h5"
+    argv = ["mri", "import", str(tmp_path / "us.cfl"), "--mask", str(tmp_path / "pat.cfl"), "--out", str(out)]
+    assert main(argv) == 0
+    with h5py.File(out) as hf:
+        assert hf["kspace"].shape == (24, 4, 24, 24) and hf.attrs["bart_layout"] == "3d"
+        stored = hf["mask"][()]  # (S, H, W): with S = H a lone (H, W) pattern would read as (S, W) lines
+        np.testing.assert_array_equal(stored, np.broadcast_to(pattern, (24, 24, 24)))
+    rec = tmp_path / "rec.h5"
+    argv = [
+        "mri",
+        "recon",
+        "--model",
+        "cg_sense",
+        "--in",
+        str(out),
+        "--out",
+        str(rec),
+        "--no-progress",
+        "--lam",
+        "1e-3",
+    ]
+    assert main(argv) == 0
+    with h5py.File(rec) as hf:
+        assert hf["reconstruction"].shape == (24, 24, 24) and np.isfinite(hf["reconstruction"][()]).all()
