@@ -31,7 +31,10 @@ def run_method(path: str | os.PathLike) -> tuple[str, Callable[..., Any]] | None
     """``(name, method)`` for a run folder of ``mri train``, else ``None`` (a run loader for ``mri recon``).
 
     ``method(problem)`` reconstructs a :class:`~monarch_sci.operators.mri.classical.ReconProblem` with the
-    trained model and the problem's coil maps (estimated from the acquisition's own calibration region).
+    trained model and the problem's coil maps (estimated from the acquisition's own calibration region). Maps
+    made with other ESPIRiT settings (crop, threshold, iterations, coverage fallback) than the run trained with
+    (its record's ``coil_maps``) are refused, naming the flags that reproduce the run's: the model learned on
+    maps of that kind, and the problem's maps are shared by every method.
     """
     rec = Path(path) / "record.json"
     if not rec.is_file():
@@ -40,12 +43,35 @@ def run_method(path: str | os.PathLike) -> tuple[str, Callable[..., Any]] | None
     if record.get("command") != "mri train":
         return None
 
+    trained = record.get("coil_maps") or {}
+
     def method(problem):
-        return reconstruct_with_run(path, problem.kspace, problem.mask, problem.coil_maps())
+        maps = problem.coil_maps()
+        _check_maps(path, trained, problem.maps_settings())
+        return reconstruct_with_run(path, problem.kspace, problem.mask, maps)
 
     label = record["model"]["label"]
     method.seed_group = (label, seed_group_key(record))
     return f"{label}[{Path(path).name}]", method
+
+
+#: The ESPIRiT settings a run's maps must share with the maps it reconstructs with, and their flags.
+_MAPS_FLAGS = {
+    "crop": "--maps-crop",
+    "thresh": "--maps-thresh",
+    "max_iter": None,
+    "min_coverage": "--maps-min-coverage",
+}
+
+
+def _check_maps(path, trained: dict[str, Any], used: dict[str, Any] | None) -> None:
+    if not trained or not used:  # maps given to the problem, or a run recorded before its maps settings
+        return
+    differ = {k: (trained[k], used[k]) for k in _MAPS_FLAGS if k in trained and k in used and trained[k] != used[k]}
+    if differ:
+        flags = " ".join(f"{_MAPS_FLAGS[k]} {a}" for k, (a, _) in differ.items() if _MAPS_FLAGS[k])
+        what = ", ".join(f"{k} {b} (trained with {a})" for k, (a, b) in differ.items())
+        raise ValueError(f"run {path}: coil maps made with {what}; pass {flags} to use the maps it trained on")
 
 
 def evaluate_run(

@@ -124,3 +124,22 @@ def test_cli_defaults_are_the_spec_defaults():
             d.thresh,
             d.min_coverage,
         ), argv
+
+
+def test_a_run_is_not_given_maps_it_did_not_train_on(tmp_path, capsys):
+    from monarch_sci.datasets.mri.simulate import simulate_dataset
+
+    cfg = SimulationConfig(recon_size=(32, 32), num_coils=4, num_slices=1, oversampling=1, fine_factor=1, seed=6)
+    simulate_dataset(tmp_path / "d", cfg, 2)
+    run = tmp_path / "run"
+    train = ["mri", "train", "--data", str(tmp_path / "d"), "--out", str(run), "--model", "diag", "--epochs", "1",
+             "--batch-size", "2", "--acceleration", "2", "--no-progress", "--threads", "1"]  # fmt: skip
+    assert main([*train, "--maps-crop", "0.6"]) == 0
+    assert json.loads((run / "record.json").read_text())["coil_maps"]["crop"] == 0.6
+    src = sorted((tmp_path / "d").glob("*.h5"))[0]
+    argv = ["mri", "recon", "--model", str(run), "--in", str(src), "--no-progress"]
+    capsys.readouterr()
+    assert main([*argv, "--out", str(tmp_path / "a.h5")]) == 2  # the default crop 0.8: other maps than trained on
+    err = capsys.readouterr().err
+    assert "coil maps made with crop 0.8 (trained with 0.6); pass --maps-crop 0.6" in err and err.count("\n") == 1
+    assert main([*argv, "--out", str(tmp_path / "b.h5"), "--maps-crop", "0.6"]) == 0
