@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["COMPILE_MODES", "compiled", "optimizer_options"]
+__all__ = ["COMPILE_MODES", "compiled", "optimizer_options", "resumable_optimizer_state"]
 
 #: ``TrainConfig.compile`` choices: ``"none"`` (eager) or a :func:`torch.compile` mode.
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
@@ -34,6 +34,22 @@ def optimizer_options(device: torch.device | str) -> dict[str, Any]:
     ({'foreach': True}, {'foreach': True, 'capturable': True})
     """
     return {"foreach": True, **({"capturable": True} if torch.device(device).type == "cuda" else {})}
+
+
+def resumable_optimizer_state(state: dict[str, Any], device: torch.device | str) -> dict[str, Any]:
+    """An optimiser ``state_dict`` with every group's implementation options set for ``device``.
+
+    ``load_state_dict`` takes the saved groups' options, so a run checkpointed on a GPU (``capturable=True``)
+    would otherwise fail its first step when resumed on a CPU (and a CPU checkpoint resumed on a GPU would sync
+    per parameter). Loading after this places the step counters where the options need them.
+
+    Examples
+    --------
+    >>> resumable_optimizer_state({"state": {}, "param_groups": [{"lr": 1.0, "capturable": True}]}, "cpu")
+    {'state': {}, 'param_groups': [{'lr': 1.0, 'capturable': False, 'foreach': True}]}
+    """
+    options = {"capturable": False, **optimizer_options(device)}
+    return {**state, "param_groups": [{**group, **options} for group in state["param_groups"]]}
 
 
 def compiled(loss: Callable[..., torch.Tensor], mode: str) -> Callable[..., torch.Tensor]:

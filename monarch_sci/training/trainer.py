@@ -56,7 +56,7 @@ from monarch_sci.training.factors import (
 )
 from monarch_sci.training.records import package_versions
 from monarch_sci.training.settings import Optimization
-from monarch_sci.training.step import COMPILE_MODES, compiled, optimizer_options
+from monarch_sci.training.step import COMPILE_MODES, compiled, optimizer_options, resumable_optimizer_state
 
 #: Optimisers and learning-rate schedules :class:`TrainConfig` accepts.
 OPTIMIZERS = ("adam", "adamw")
@@ -392,7 +392,7 @@ class Trainer:
                     f"Trainer: the checkpoint {last_path} holds another model than the one requested ({first}); "
                     "resume with the run's own model arguments, or start a new run"
                 ) from None
-            opt.load_state_dict(ckpt["optimizer"])
+            opt.load_state_dict(resumable_optimizer_state(ckpt["optimizer"], self.device))
             sched.load_state_dict(ckpt["scheduler"])
             set_rng_state(ckpt["rng"], gen)
             start, step, history, best = ckpt["epoch"] + 1, ckpt["step"], list(ckpt["history"]), ckpt["best"]

@@ -31,6 +31,28 @@ def test_foreach_adam_matches_the_per_parameter_loop():
         torch.testing.assert_close(foreach[name], a, rtol=1e-5, atol=1e-6, msg=name)
 
 
+def test_a_gpu_checkpoint_resumes_on_the_cpu(tmp_path):
+    # a run checkpointed on CUDA has capturable=True in its optimiser groups; resumed on a CPU it must still step
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(8, 8, 8, 3, generator=g), torch.randn(8, 8, 8, 2, generator=g)
+    data = ForecastWindows(x, y, kind="fno2d")
+
+    def fit(epochs, resume):
+        seed_everything(0)
+        model = ForecastModel(FNO2d(2, 2, 4, t_in=3, size=(8, 8), proj_width=8), 2)
+        config = TrainConfig(epochs=epochs, batch_size=4, progress=False)
+        return model, Trainer(model, ForecastTask("fno2d"), data, None, config, out=tmp_path / "run").fit(resume=resume)
+
+    fit(1, False)
+    path = tmp_path / "run" / "last.pt"
+    ckpt = torch.load(path, weights_only=True)
+    for group in ckpt["optimizer"]["param_groups"]:
+        group["capturable"] = True  # as saved on a GPU
+    torch.save(ckpt, path)
+    _, result = fit(2, True)
+    assert result["status"] == "finished" and len(result["history"]) == 2
+
+
 def test_compile_mode_is_validated():
     with pytest.raises(ValueError, match="compile must be one of"):
         TrainConfig(epochs=1, batch_size=2, compile="fast")
