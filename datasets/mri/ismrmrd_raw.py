@@ -359,7 +359,7 @@ def read_ismrmrd_kspace(
     sampled = hits > 0
     averaged = None
     if (hits > 1).any():
-        raw = raw / np.maximum(hits, 1)[:, None]  # the mean of the acquisitions of each point
+        raw /= np.maximum(hits, 1)[:, None].astype(np.float32)  # the mean of each point's acquisitions (complex64)
         averaged = {"locations": int((hits > 1).sum()), "max_count": int(hits.max())}
     counts["used"] = int(idx.size)
     rx, ry, rz = (int(v) for v in (enc.reconSpace.matrixSize.x, enc.reconSpace.matrixSize.y,

@@ -133,6 +133,7 @@ def test_averages_and_repetitions_are_averaged_with_the_flag(tmp_path, capsys):
     expected[:, :, 5] = (reps[:, :, :, 5].sum(0) + extra) / 4
     np.testing.assert_allclose(scan.kspace[0], expected, rtol=1e-5, atol=1e-6)
     assert scan.averaged == {"locations": H * W, "max_count": 4} and scan.sampled.all()
+    assert scan.kspace.dtype == np.complex64
     assert main(["mri", "import", str(tmp_path / "raw.h5"), "--average", "--out", str(tmp_path / "a.h5")]) == 0
     assert f"{H * W} points averaged (up to 4 each)" in capsys.readouterr().out
     with h5py.File(tmp_path / "a.h5") as hf:
