@@ -31,14 +31,14 @@ def register(groups: argparse._SubParsersAction) -> None:
     sub = study.add_subparsers(dest="command", metavar="COMMAND")
     run = add_command(sub, "run", cmd_run, help="train the study's pending runs (resumable; shardable)")
     run.add_argument("spec", help="study spec (TOML)")
-    run.add_argument("--stage", nargs="+", default=None, help="only these stages (default: all, in order)")
-    run.add_argument("--shard", type=_shard, default=(0, 1), metavar="K/N",
+    run.add_argument("--stage", nargs="+", default=None, help="only these stages (None: all, in order)")
+    run.add_argument("--shard", type=_shard, default="0/1", metavar="K/N",
                      help="this process takes every N-th run of the plan, starting at run K")  # fmt: skip
     run.add_argument(
         "--epochs",
         type=int,
         default=None,
-        help="every run of this call trains this many epochs (time-boxed stages; default: the stage's)",
+        help="every run of this call trains this many epochs (time-boxed stages; None: the stage's)",
     )
     run.add_argument(
         "--calibrate",

@@ -186,12 +186,22 @@ def test_the_committed_resolution_table_is_regenerated_identically(tmp_path):
     """A second study, whose records an older script named its own way (``record_name``) and which evaluates
     every test sample at three grids (``evaluate_subs``)."""
     spec = load_study(ROOT / "benchmarks" / "studies" / "pde_resolution.toml")
-    committed = (ROOT / "benchmarks" / "results" / "pde_resolution.md").read_text()
+    committed = (spec.report / "report.md").read_text()
     text = write_study_report(dataclasses.replace(spec, report=tmp_path / "report"))
     rows = [line for line in text.splitlines() if line.startswith("|")]
     assert rows == [line for line in committed.splitlines() if line.startswith("|")] and len(rows) == 6
+    assert "| ns | monarch | 0.2388 ± 0.0224 | 0.2135 ± 0.0201 | 0.2134 ± 0.0201 | 0.2135 ± 0.0199 | 6.3 |" in rows
     assert "- ns: monarch vs fft (mean `test.64.rel_l2_mean`, 3 and 3 seeds): -60.9% (goal: ≤ +0.0% — met)" in text
-    assert "-60.9% at 64² zero-shot (goal: ≤ 0 — met)" in committed  # the same figure the old summary gave
+
+
+def test_the_committed_factor_lr_table_is_regenerated_identically(tmp_path):
+    spec = load_study(ROOT / "benchmarks" / "studies" / "factor_lr_selection.toml")
+    committed = (spec.report / "report.md").read_text()
+    text = write_study_report(dataclasses.replace(spec, report=tmp_path / "report"))
+    rows = [line for line in text.splitlines() if line.startswith("|")]
+    assert rows == [line for line in committed.splitlines() if line.startswith("|")]
+    assert "| monarch | main lr (1e-3, the default) | 0.0604 ± 0.0031 |" in rows
+    assert "| select.factor_lr | monarch | 0.0604 | yes |" in rows  # the main lr, chosen on validation
 
 
 def test_the_runner_is_registered():
