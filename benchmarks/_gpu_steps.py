@@ -156,8 +156,9 @@ def profile_step(step: Callable[[], object], repeats: int = 10) -> dict:
 
 def fno_steps(device: str, deadline: float) -> list[dict]:
     """FFT-FNO, Monarch-FNO and neuraloperator's FNO training steps (the trainer's Adam): eager on both problems,
-    ``torch.compile`` (mode ``"default"``) on the NS rollout; compiled rows are left out once ``time.perf_counter()``
-    passes ``deadline`` (compilation takes tens of seconds per model)."""
+    then ``torch.compile`` on the NS rollout, mode ``"default"`` for every model, then ``"reduce-overhead"`` (CUDA
+    graphs); compiled rows are left out once ``time.perf_counter()`` passes ``deadline`` (compilation takes tens
+    of seconds per model)."""
     from fno_step_time import NeuralopFNO2d, has_neuralop
 
     from monarch_sci.operators.pde.fno import FNO2d
@@ -166,45 +167,47 @@ def fno_steps(device: str, deadline: float) -> list[dict]:
         "ns32_rollout10": {"size": 32, "batch": 20, "t_in": 10, "steps": 10, "modes": 8, "width": 20},
         "steady16": {"size": 16, "batch": 32, "t_in": 1, "steps": 1, "modes": 8, "width": 32},
     }
-    modes = {"ns32_rollout10": ("none", "default"), "steady16": ("none",)}
+    plan = [(name, "none") for name in configs]  # eager rows first, compiled ones after
+    plan += [("ns32_rollout10", "default"), ("ns32_rollout10", "reduce-overhead")]
     rows = []
-    for name, c in configs.items():
+    for name, mode in plan:
+        c = configs[name]
         s = c["size"]
         g = torch.Generator(device=device).manual_seed(0)
         x = torch.randn(c["batch"], s, s, c["t_in"], generator=g, device=device)
         y = torch.randn(c["batch"], s, s, c["steps"], generator=g, device=device)
         for kind in ("fft", "monarch", *(["neuralop"] if has_neuralop() else [])):
-            for mode in modes[name]:
-                if mode != "none" and time.perf_counter() > deadline:
-                    continue
-                torch.manual_seed(0)
-                if kind == "neuralop":
-                    model = NeuralopFNO2d(c["modes"], c["width"], c["t_in"]).to(device)
-                else:
-                    model = FNO2d(
-                        c["modes"], c["modes"], c["width"], t_in=c["t_in"], size=(s, s), fourier=kind, device=device
-                    )
-                opt = torch.optim.Adam(model.parameters(), 1e-3, **optimizer_options(device))
+            if mode != "none" and time.perf_counter() > deadline:
+                continue
+            torch.manual_seed(0)
+            if kind == "neuralop":
+                model = NeuralopFNO2d(c["modes"], c["width"], c["t_in"]).to(device)
+            else:
+                model = FNO2d(
+                    c["modes"], c["modes"], c["width"], t_in=c["t_in"], size=(s, s), fourier=kind, device=device
+                )
+            opt = torch.optim.Adam(model.parameters(), 1e-3, **optimizer_options(device))
 
-                def loss_of(model, batch, c=c):
-                    xb, yb = batch
-                    return ((model.rollout(xb, c["steps"]) if c["steps"] > 1 else model(xb)) - yb).square().mean()
+            def loss_of(model, batch, c=c):
+                xb, yb = batch
+                return ((model.rollout(xb, c["steps"]) if c["steps"] > 1 else model(xb)) - yb).square().mean()
 
-                loss_fn = compiled(loss_of, mode)
+            loss_fn = compiled(loss_of, mode)
 
-                def step(model=model, opt=opt, loss_fn=loss_fn, batch=(x, y)) -> None:
-                    loss = loss_fn(model, batch)
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
+            def step(model=model, opt=opt, loss_fn=loss_fn, batch=(x, y)) -> None:
+                loss = loss_fn(model, batch)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
 
+            row = {"config": name, **c, "model": kind, "compile": mode}
+            try:
                 t0 = time.perf_counter()
                 step()  # compilation happens here
                 torch.cuda.synchronize()
-                first = time.perf_counter() - t0
-                rows.append(
-                    {"config": name, **c, "model": kind, "compile": mode, "first_step_s": first, **profile_step(step)}
-                )
+                rows.append({**row, "first_step_s": time.perf_counter() - t0, **profile_step(step)})
+            except Exception as err:  # a compile failure loses one row, not the section
+                rows.append({**row, "error": f"{type(err).__name__}: {err}"})
     return rows
 
 
@@ -239,7 +242,7 @@ def step_goals(fno: list[dict], mri: list[dict]) -> dict:
     goals: dict = {}
     for config in sorted({r["config"] for r in fno}):
         for mode in sorted({r["compile"] for r in fno}):
-            by = {r["model"]: r for r in fno if r["config"] == config and r["compile"] == mode}
+            by = {r["model"]: r for r in fno if r["config"] == config and r["compile"] == mode and "error" not in r}
             tag = f"{config} compile={mode}"
             if "fft" in by and "monarch" in by:
                 goals[f"{tag}: monarch / fft step <= 1.1"] = by["monarch"]["wall_ms"] / by["fft"]["wall_ms"]
@@ -286,6 +289,9 @@ def markdown(record: dict) -> str:
                 "|---|---|---|---|---|",
             ]
             for r in rows:
+                if "error" in r:
+                    out.append(f"| {r['config']} {r['model']} compile={r['compile']} | failed: {r['error']} | | | |")
+                    continue
                 what = f"{r['config']} {r['model']} compile={r['compile']}" if "config" in r else f"{r['fourier']}"
                 out.append(
                     f"| {what} | {r['wall_ms']:.1f} | {r['kernel_ms']:.1f} | {r['kernel_share']:.2f} | "

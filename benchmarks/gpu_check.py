@@ -8,8 +8,9 @@ issue 27, written to one JSON and one Markdown table beside it.
    float32 and bf16, batch 2048, n = 1024 and 4096, forward and forward+backward (CUDA events, median), with
    achieved GB/s and the ratio to the memory-traffic bound (fewest bytes over the measured copy bandwidth);
 3. ``fno_steps``: FNO-2D training steps (the trainer's Adam) of FFT, Monarch and neuraloperator's FNO (when
-   importable: bring its wheel in the carried tree), NS 32² with a 10-step rollout (batch 20; eager and
-   ``torch.compile``) and steady 16² (batch 32, width 32; eager): wall ms, kernel ms, kernel share, launches;
+   importable: bring its wheel in the carried tree), NS 32² with a 10-step rollout (batch 20; eager, then
+   ``torch.compile`` modes ``default`` and ``reduce-overhead``) and steady 16² (batch 32, width 32; eager): wall
+   ms, kernel ms, kernel share, launches;
 4. ``mri_steps``: unrolled SENSE network steps (64², 8 coils, batch 4, 5 cascades), FFT vs Monarch;
 5. ``step_goals``: the issue's ratios from 3 and 4;
 6. Navier–Stokes generation at 256² and CG-SENSE at 320² (FFT and Monarch), as before.
