@@ -179,9 +179,12 @@ class CoilMapSpec:
         def bad(name: str, flag: str, expected: str) -> ValueError:
             return ValueError(f"CoilMapSpec: {name} ({flag}) must be {expected}, got {getattr(self, name)!r}")
 
-        if self.calib is not None and not (isinstance(self.calib, int) and self.calib >= MIN_CALIB):
+        def integer(v) -> bool:
+            return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+        if self.calib is not None and not (integer(self.calib) and self.calib >= MIN_CALIB):
             raise bad("calib", "--calib", f"an integer >= {MIN_CALIB} (ESPIRiT's kernels need it) or None")
-        if self.kernel_width is not None and not (isinstance(self.kernel_width, int) and self.kernel_width >= 1):
+        if self.kernel_width is not None and not (integer(self.kernel_width) and self.kernel_width >= 1):
             raise bad("kernel_width", "--maps-kernel", "a positive integer or None")
         if self.calib is not None and self.kernel_width is not None and self.kernel_width >= self.calib:
             raise bad("kernel_width", "--maps-kernel", f"smaller than calib {self.calib}")
@@ -189,7 +192,7 @@ class CoilMapSpec:
             raise bad("crop", "--maps-crop", "in [0, 1)")
         if not 0 <= self.thresh < 1:
             raise bad("thresh", "--maps-thresh", "in [0, 1)")
-        if not (isinstance(self.max_iter, int) and self.max_iter >= 1):
+        if not (integer(self.max_iter) and self.max_iter >= 1):
             raise bad("max_iter", "max_iter", "a positive integer")
         if not 0 <= self.min_coverage <= 1:
             raise bad("min_coverage", "--maps-min-coverage", "in [0, 1]")

@@ -2,6 +2,7 @@
 ``mri recon`` / ``mri compare`` / ``mri train`` reach the maps and every record."""
 
 import json
+import re
 
 import h5py
 import numpy as np
@@ -108,6 +109,20 @@ def test_compare_and_train_use_and_record_the_settings(fully_sampled_mri, tmp_pa
     assert bank.maps_settings["crop"] == 0.6  # what the run record stores as its coil_maps
     plain = spec_from_args(build_parser().parse_args(["mri", "train", "--data", "d", "--model", "diag", "--out", "r"]))
     assert "coil_maps" not in defining_settings(plain)  # the defaults: as runs recorded before the flags
+
+
+def test_spec_refusals_name_field_and_flag():
+    assert CoilMapSpec(calib=np.int64(24)).settings(24)["calib"] == 24  # NumPy integers are integers
+    bad = (
+        ({"calib": 4}, "calib (--calib) must be an integer >= 5"),
+        ({"calib": 8.5}, "calib (--calib) must be an integer"),
+        ({"kernel_width": True}, "kernel_width (--maps-kernel) must be a positive integer"),
+        ({"thresh": 1.0}, "thresh (--maps-thresh) must be in [0, 1)"),
+        ({"min_coverage": -0.1}, "min_coverage (--maps-min-coverage) must be in [0, 1]"),
+    )
+    for kwargs, message in bad:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            CoilMapSpec(**kwargs)
 
 
 def test_cli_defaults_are_the_spec_defaults():
