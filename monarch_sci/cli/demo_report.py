@@ -1,8 +1,8 @@
 """The demo report's headline: this run, this project's converged study, and the published effect, side by side.
 
-The converged column is read from the results files committed under ``benchmarks/results/`` (written by
-``benchmarks/pde_science.py`` and ``benchmarks/mri_learned.py``), never typed here, so that it cannot drift
-from the studies. Each cell says how many seeds it pools; a single run prints no ± (it has no spread).
+The converged column is read from the results files committed under ``benchmarks/results/`` (written by the
+study ``benchmarks/studies/pde_science.toml`` and by ``benchmarks/mri_learned.py``), never typed here, so that
+it cannot drift from the studies. Each cell says how many seeds it pools; a single run prints no ± (it has no spread).
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from typing import Any
 
 #: The committed results of the converged studies (present in a clone of the repository).
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
-#: The commands that produce them.
-PDE_STUDY = "python benchmarks/pde_science.py --stage final"
 #: What the paper reports for mSENSE (not measured here; the PDE numbers are the ``pde compare`` job's).
 PUBLISHED_MSENSE = "+1.5 dB (SKM-TEA knees, Poisson-disc masks)"
 
@@ -31,18 +29,22 @@ def _seeds(n: int, std: float, fmt: str, unit: str = "") -> str:
 
 
 def converged_pde(results: Path = RESULTS, problem: str = "ns1e-3") -> dict[str, Any] | None:
-    """The converged FFT vs Monarch comparison of ``pde_science.json`` (its final stage), or ``None`` if absent."""
-    path = results / "pde_science.json"
+    """The converged FFT vs Monarch comparison of the study ``pde_science`` (its final stage), ``None`` if absent."""
+    path = results / "pde_science" / "results.json"
     if not path.is_file():
         return None
-    runs = [r for r in json.loads(path.read_text())["runs"].get("final", []) if r["problem"] == problem]
+    data = json.loads(path.read_text())
+    runs = [r for r in data["runs"].get("final", []) if r["problem"] == problem]
     errors = {f: [r["test"]["test_rel_l2"] for r in runs if r["setting"] == f] for f in ("fft", "monarch")}
     if not all(errors.values()):
         return None
     spec = next(r["spec"] for r in runs if r["setting"] == "fft")
     change = _mean_std(errors["monarch"])[0] / _mean_std(errors["fft"])[0] - 1
+    study = Path(data["spec"])
+    study = study.relative_to(results.parents[1]) if study.is_relative_to(results.parents[1]) else study
     return {"errors": errors, "change": change, "ntrain": spec["ntrain"], "epochs": spec["epochs"],
-            "command": PDE_STUDY, "file": path.name}  # fmt: skip
+            "command": f"monarch-sci study run {study.as_posix()} --stage final",
+            "file": path.relative_to(results).as_posix()}  # fmt: skip
 
 
 #: Labels of the learned rows in ``mri_learned.json``.

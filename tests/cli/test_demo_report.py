@@ -14,11 +14,12 @@ def test_the_converged_column_is_the_committed_studies():
     pde, mri = converged_pde(), converged_mri()
     assert pde is not None and mri is not None
     # the same numbers as the studies' own pages (written by their scripts from the same JSON)
-    assert f"{pde['change']:+.1%}".replace("+", "") in (RESULTS / "pde_science.md").read_text()
+    assert f"{pde['change']:+.1%}".replace("+", "") in (RESULTS / "pde_science" / "report.md").read_text()
     goals = (RESULTS / "mri_learned.md").read_text()
     assert f"mSENSE − zero-filled SENSE {mri['msense'][0]:+.2f} ± {mri['msense'][1]:.2f} dB" in goals
     assert f"unrolled-fft − CG-SENSE {mri['unrolled-fft'][0]:+.2f} ± {mri['unrolled-fft'][1]:.2f} dB" in goals
-    assert pde["command"].startswith("python benchmarks/pde_science.py")
+    assert pde["command"] == "monarch-sci study run benchmarks/studies/pde_science.toml --stage final"
+    assert (RESULTS.parents[1] / "benchmarks" / "studies" / "pde_science.toml").is_file()
     assert mri["command"].startswith("python benchmarks/mri_learned.py") and "--only-report" not in mri["command"]
 
 
@@ -32,7 +33,7 @@ def test_headline_has_three_labelled_columns_and_no_spread_for_one_seed():
     assert cells[3].startswith("-41%")
     msense = next(line for line in lines if "mSENSE" in line)
     assert "+0.30 dB, 1 seed" in msense and "+1.5 dB" in msense
-    assert "benchmarks/pde_science.py" in lines[-1] and "benchmarks/mri_learned.py" in lines[-1]
+    assert "benchmarks/studies/pde_science.toml" in lines[-1] and "benchmarks/mri_learned.py" in lines[-1]
     two = headline({"pde": {"fft": [0.05, 0.06], "monarch": [0.04, 0.05]}})
     assert re.search(r"\| -18\.2% \(0\.0450 ± 0\.0071 vs 0\.0550 ± 0\.0071, 2 seeds\) \|", two[2]), two[2]
 
