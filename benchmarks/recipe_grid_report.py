@@ -7,8 +7,8 @@ nothing; cells whose runs are not all finished are listed with the command that 
     OMP_NUM_THREADS=1 nice monarch-sci study run benchmarks/studies/recipe_grid.toml --stage a lo b   # resumable
     python benchmarks/recipe_grid_report.py   # -> benchmarks/results/recipe_grid.md, .json, .png
 
-At lr 1e-3 the absolute factor lr (1e-3) is the main lr: the two Monarch settings are the same run (same defining
-arguments), so the spec trains it once and it stands for both here (checked on the records' resolved rate).
+At lr 1e-3 the absolute factor lr 1e-3 is the main lr: that candidate and the current default are the same run (same
+defining arguments), so the spec trains it once and it stands for both here (checked on the records' resolved rate).
 """
 
 from __future__ import annotations
@@ -25,11 +25,17 @@ from monarch_sci.training.study_plan import read_records
 ROOT = Path(__file__).resolve().parent
 SPEC = ROOT / "studies" / "recipe_grid.toml"
 OUT = ROOT / "results" / "recipe_grid"
-#: The settings compared: the FFT model, the current Monarch default, the candidate (an absolute factor lr).
-FFT, CURRENT, CANDIDATE = "fft", "monarch", "monarch-flr1e-3"
-METHODS = (FFT, CURRENT, CANDIDATE)
+#: The settings compared: the FFT model, the current Monarch default, and the candidates (absolute factor lrs).
+FFT, CURRENT = "fft", "monarch"
+#: candidate setting -> its absolute factor lr
+CANDIDATES = {"monarch-flr1e-3": 1e-3, "monarch-flr1e-4": 1e-4}
+MONARCH = (CURRENT, *CANDIDATES)
+METHODS = (FFT, *MONARCH)
+LABELS = {CURRENT: "Monarch, current (factor lr = lr)"} | {
+    k: f"Monarch, abs. factor lr {v:g}" for k, v in CANDIDATES.items()
+}
 RUN = "OMP_NUM_THREADS=1 nice monarch-sci study run benchmarks/studies/recipe_grid.toml --stage a lo b"
-#: Goal 2: the candidate no worse than the current default by more than this (percent) in any cell.
+#: Goal 2: a candidate no worse than the current default by more than this (percent) in any cell.
 WORSE_AT_MOST = 2.0
 
 
@@ -53,11 +59,11 @@ def collect(spec_path: Path = SPEC) -> dict[str, Any]:
                 got = [records[r.name] for r in mine if r.name in records]
                 got = [r for r in got if r.get("score") is not None]
                 scores[setting] = [float(r["score"]) for r in sorted(got, key=lambda r: r["seed"])]
-                if setting == CURRENT and CANDIDATE not in st.settings:
+                for name, rate in CANDIDATES.items():
                     rates = {r["spec"]["factor_lr"] for r in got}
-                    if rates and rates <= {1e-3}:  # the same run as the candidate's (see the module docstring)
-                        scores[CANDIDATE] = scores[CURRENT]
-                        cell["candidate_is_current"] = True
+                    if setting == CURRENT and name not in st.settings and rates and rates <= {rate}:
+                        scores[name] = scores[CURRENT]  # the same run (see the module docstring)
+                        cell.setdefault("same_run_as_current", []).append(name)
             cell["scores"] = scores
             cell["complete"] = all(len(scores.get(m, [])) == len(st.seeds) for m in METHODS)
             cells.append(cell)
@@ -73,11 +79,10 @@ def summarise(data: dict[str, Any]) -> dict[str, Any]:
         mean = {m: pooled(c["scores"][m]) for m in METHODS}
         c["mean"] = {m: v[0] for m, v in mean.items()}
         c["std"] = {m: v[1] for m, v in mean.items()}
-        c["current_vs_fft"] = _pct(c["mean"][CURRENT], c["mean"][FFT])
-        c["candidate_vs_fft"] = _pct(c["mean"][CANDIDATE], c["mean"][FFT])
-        c["candidate_vs_current"] = _pct(c["mean"][CANDIDATE], c["mean"][CURRENT])
-        c["goal_le_fft"] = {"current": c["current_vs_fft"] <= 0, "candidate": c["candidate_vs_fft"] <= 0}
-        c["goal_not_worse_than_current"] = c["candidate_vs_current"] <= WORSE_AT_MOST
+        c["vs_fft"] = {m: _pct(c["mean"][m], c["mean"][FFT]) for m in MONARCH}
+        c["vs_current"] = {m: _pct(c["mean"][m], c["mean"][CURRENT]) for m in CANDIDATES}
+        c["goal_le_fft"] = {m: c["vs_fft"][m] <= 0 for m in MONARCH}
+        c["goal_not_worse_than_current"] = {m: c["vs_current"][m] <= WORSE_AT_MOST for m in CANDIDATES}
     best = {}
     for epochs in sorted({c["epochs"] for c in done}):
         same = [c for c in done if c["epochs"] == epochs]
@@ -85,13 +90,12 @@ def summarise(data: dict[str, Any]) -> dict[str, Any]:
         best[str(epochs)] = {
             m: {"cell": pick[m]["cell"], "mean": pick[m]["mean"][m], "cells_compared": len(same)} for m in METHODS
         }
-        for m in (CURRENT, CANDIDATE):
+        for m in MONARCH:
             best[str(epochs)][m]["vs_best_fft"] = _pct(pick[m]["mean"][m], pick[FFT]["mean"][FFT])
     goals = {
         "cells_complete": len(done),
-        "current_le_fft": sum(c["goal_le_fft"]["current"] for c in done),
-        "candidate_le_fft": sum(c["goal_le_fft"]["candidate"] for c in done),
-        "candidate_not_worse_than_current": sum(c["goal_not_worse_than_current"] for c in done),
+        "le_fft": {m: sum(c["goal_le_fft"][m] for c in done) for m in MONARCH},
+        "not_worse_than_current": {m: sum(c["goal_not_worse_than_current"][m] for c in done) for m in CANDIDATES},
     }
     return {**data, "best_vs_best": best, "goals": goals}
 
@@ -101,12 +105,15 @@ def _recipe(c: dict[str, Any]) -> str:
 
 
 def _score(c: dict[str, Any], m: str) -> str:
-    return f"{c['mean'][m]:.4f} ± {c['std'][m]:.4f}"
+    same = " (same run)" if m in c.get("same_run_as_current", ()) else ""
+    return f"{c['mean'][m]:.4f} ± {c['std'][m]:.4f}{same}"
 
 
 def markdown(s: dict[str, Any]) -> str:
     done = [c for c in s["cells"] if c["complete"]]
     g = s["goals"]
+    n = g["cells_complete"]
+    cands = ", ".join(f"`{k}` (factor lr {v:g} whatever the main lr)" for k, v in CANDIDATES.items())
     lines = [
         "# Monarch factor training across recipes (issue 30.1; steady Darcy 16², validation data only)",
         "",
@@ -115,39 +122,40 @@ def markdown(s: dict[str, Any]) -> str:
         f"`{s['spec']}`. Per-run records: `benchmarks/results/recipe_grid_runs/`.",
         "",
         "Score: best validation relative L2 over the budget (mean ± std over seeds 0 and 1; no test sample is "
-        f"read). `{CURRENT}`: the current default (factor lr = the main lr, anchor 1e-2); `{CANDIDATE}`: the "
-        "factors at an absolute lr 1e-3 whatever the main lr (anchor 1e-2; both: factor weight decay 0, the "
-        "main schedule's shape).",
+        f"read). `{CURRENT}`: the current default (factor lr = the main lr, anchor 1e-2); candidates: {cands}; all "
+        "with anchor 1e-2, factor weight decay 0 and the main schedule's shape.",
         "",
-        "| cell | FFT | Monarch, current | Monarch, abs. factor lr 1e-3 | current vs FFT | abs. vs FFT | "
-        "abs. vs current |",
-        "|---|---|---|---|---|---|---|",
+        "| cell | FFT | "
+        + " | ".join(LABELS[m] for m in MONARCH)
+        + " | "
+        + " | ".join(f"{LABELS[m].split(', ')[1]} vs FFT" for m in MONARCH)
+        + " | "
+        + " | ".join(f"{LABELS[m].split(', ')[1]} vs current" for m in CANDIDATES)
+        + " |",
+        "|---|" + "---|" * (1 + 2 * len(MONARCH) + len(CANDIDATES)),
     ]
     for c in done:
-        same = " (same run)" if c.get("candidate_is_current") else ""
-        lines.append(
-            f"| {_recipe(c)} | {_score(c, FFT)} | {_score(c, CURRENT)} | {_score(c, CANDIDATE)}{same} | "
-            f"{c['current_vs_fft']:+.1f}% | {c['candidate_vs_fft']:+.1f}% | {c['candidate_vs_current']:+.1f}% |"
-        )
-    n = g["cells_complete"]
+        cells = [_score(c, m) for m in METHODS] + [f"{c['vs_fft'][m]:+.1f}%" for m in MONARCH]
+        cells += [f"{c['vs_current'][m]:+.1f}%" for m in CANDIDATES]
+        lines.append(f"| {_recipe(c)} | " + " | ".join(cells) + " |")
+    le = "; ".join(f"{LABELS[m]} {g['le_fft'][m]}/{n}" for m in MONARCH)
+    nw = "; ".join(f"{LABELS[m]} {g['not_worse_than_current'][m]}/{n}" for m in CANDIDATES)
     lines += [
         "",
-        f"**Goals over the {n} complete cells** (mean of 2 seeds, validation): Monarch ≤ FFT — current default "
-        f"{g['current_le_fft']}/{n}, absolute factor lr {g['candidate_le_fft']}/{n}; absolute factor lr no worse "
-        f"than the current default by more than {WORSE_AT_MOST:g}% — {g['candidate_not_worse_than_current']}/{n}.",
+        f"**Goals over the {n} complete cells** (mean of 2 seeds, validation). Monarch ≤ FFT: {le}. No worse than "
+        f"the current default by more than {WORSE_AT_MOST:g}%: {nw}.",
         "",
         "**Best vs best** (each method at its own best recipe among the complete cells of the same budget, chosen "
         "on validation):",
         "",
-        "| budget | cells | FFT best | Monarch current best | vs FFT best | Monarch abs. best | vs FFT best |",
-        "|---|---|---|---|---|---|---|",
+        "| budget | cells | FFT best | " + " | ".join(f"{LABELS[m]} best | vs FFT best" for m in MONARCH) + " |",
+        "|---|---|---|" + "---|---|" * len(MONARCH),
     ]
     for epochs, b in s["best_vs_best"].items():
-        f, cur, cand = b[FFT], b[CURRENT], b[CANDIDATE]
+        f = b[FFT]
+        cells = [f"{b[m]['mean']:.4f} ({b[m]['cell']}) | {b[m]['vs_best_fft']:+.1f}%" for m in MONARCH]
         lines.append(
-            f"| {epochs} ep | {f['cells_compared']} | {f['mean']:.4f} ({f['cell']}) | {cur['mean']:.4f} "
-            f"({cur['cell']}) | {cur['vs_best_fft']:+.1f}% | {cand['mean']:.4f} ({cand['cell']}) | "
-            f"{cand['vs_best_fft']:+.1f}% |"
+            f"| {epochs} ep | {f['cells_compared']} | {f['mean']:.4f} ({f['cell']}) | " + " | ".join(cells) + " |"
         )
     todo = [c["cell"] for c in s["cells"] if not c["complete"]]
     partial = [c for c in s["cells"] if not c["complete"] and any(c["scores"].values())]
@@ -177,15 +185,13 @@ def figure(s: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     done = [c for c in s["cells"] if c["complete"]]
-    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(done) + 2), 4.5))
-    for k, (m, label, colour) in enumerate(
-        ((CURRENT, "Monarch, current (factor lr = lr)", "C1"), (CANDIDATE, "Monarch, abs. factor lr 1e-3", "C2"))
-    ):
-        x = [i + (k - 0.5) * 0.36 for i in range(len(done))]
-        ax.bar(x, [c[f"{'current' if m == CURRENT else 'candidate'}_vs_fft"] for c in done], 0.34, color=colour,
-               label=label, alpha=0.8)  # fmt: skip
+    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(done) + 2), 4.5))
+    width = 0.8 / len(MONARCH)
+    for k, m in enumerate(MONARCH):
+        x = [i + (k - (len(MONARCH) - 1) / 2) * width for i in range(len(done))]
+        ax.bar(x, [c["vs_fft"][m] for c in done], width * 0.95, color=f"C{k + 1}", label=LABELS[m], alpha=0.8)
         for xi, c in zip(x, done, strict=True):
-            fft = pooled(c["scores"][FFT])[0]
+            fft = c["mean"][FFT]
             ax.plot([xi] * len(c["scores"][m]), [_pct(v, fft) for v in c["scores"][m]], "k.", ms=4)
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(range(len(done)), [_recipe(c).replace(", ", "\n") for c in done], fontsize=7)

@@ -50,13 +50,18 @@ epochs = {{ hi = 30, hi20 = 20 }}
 fft = {{ fourier = "fft" }}
 monarch = {{ fourier = "monarch" }}
 monarch-flr1e-3 = {{ fourier = "monarch", factor_lr = 1e-3 }}
+monarch-flr1e-4 = {{ fourier = "monarch", factor_lr = 1e-4 }}
 
 [stages.lo]
 split = "validation"
 problems = ["lo"]
 seeds = [0, 1]
 epochs = {{ lo = {lo_epochs} }}
-settings = {{ fft = {{ fourier = "fft" }}, monarch = {{ fourier = "monarch" }} }}
+
+[stages.lo.settings]
+fft = {{ fourier = "fft" }}
+monarch = {{ fourier = "monarch" }}
+monarch-flr1e-4 = {{ fourier = "monarch", factor_lr = 1e-4 }}
 """
 
 
@@ -66,7 +71,7 @@ def _study(tmp_path, scores, lo_epochs=20, lo_rate=1e-3):
     (tmp_path / "records").mkdir()
     for (stage, problem, setting), values in scores.items():
         for seed, v in enumerate(values):
-            rate = lo_rate if stage == "lo" else (1e-3 if setting == "monarch-flr1e-3" else 1e-2)
+            rate = {"monarch-flr1e-3": 1e-3, "monarch-flr1e-4": 1e-4}.get(setting, lo_rate if stage == "lo" else 1e-2)
             rec = {"stage": stage, "problem": problem, "setting": setting, "seed": seed, "score": v,
                    "spec": {"factor_lr": rate}}  # fmt: skip
             (tmp_path / "records" / f"{stage}__{problem}__{setting}__seed{seed}.json").write_text(json.dumps(rec))
@@ -80,6 +85,9 @@ FULL = {
     ("a", "hi20", "fft"): [0.20, 0.20],
     ("a", "hi20", "monarch"): [0.19, 0.19],
     ("a", "hi20", "monarch-flr1e-3"): [0.22, 0.20],
+    ("a", "hi", "monarch-flr1e-4"): [0.11, 0.11],
+    ("a", "hi20", "monarch-flr1e-4"): [0.19, 0.19],
+    ("lo", "lo", "monarch-flr1e-4"): [0.29, 0.29],
     ("lo", "lo", "fft"): [0.30, 0.30],
     ("lo", "lo", "monarch"): [0.27, 0.27],
 }
@@ -88,30 +96,34 @@ FULL = {
 def test_cells_goals_and_best_vs_best(tmp_path):
     s = rg.summarise(rg.collect(_study(tmp_path, FULL)))
     hi, hi20, lo = s["cells"]
-    assert hi["candidate_vs_fft"] == pytest.approx(100 * (0.10 / 0.11 - 1))
-    assert hi["current_vs_fft"] == pytest.approx(100 * (0.12 / 0.11 - 1)) and not hi["goal_le_fft"]["current"]
-    assert hi20["candidate_vs_current"] == pytest.approx(100 * (0.21 / 0.19 - 1))  # +10.5%: goal 2 missed
-    assert not hi20["goal_not_worse_than_current"] and not hi20["goal_le_fft"]["candidate"]
-    assert lo["candidate_is_current"] and lo["scores"]["monarch-flr1e-3"] == lo["scores"]["monarch"]
-    assert s["goals"] == {"cells_complete": 3, "current_le_fft": 2, "candidate_le_fft": 2,
-                          "candidate_not_worse_than_current": 2}  # fmt: skip
+    a, b = "monarch-flr1e-3", "monarch-flr1e-4"
+    assert hi["vs_fft"][a] == pytest.approx(100 * (0.10 / 0.11 - 1)) and hi["vs_fft"][b] == pytest.approx(0, abs=1e-9)
+    assert hi["vs_fft"]["monarch"] == pytest.approx(100 * (0.12 / 0.11 - 1)) and not hi["goal_le_fft"]["monarch"]
+    assert hi20["vs_current"][a] == pytest.approx(100 * (0.21 / 0.19 - 1))  # +10.5%: goal 2 missed
+    assert not hi20["goal_not_worse_than_current"][a] and not hi20["goal_le_fft"][a]
+    assert lo["same_run_as_current"] == [a] and lo["scores"][a] == lo["scores"]["monarch"] != lo["scores"][b]
+    assert s["goals"] == {
+        "cells_complete": 3,
+        "le_fft": {"monarch": 2, a: 2, b: 3},
+        "not_worse_than_current": {a: 2, b: 2},  # b: +7.4% on lo
+    }
     b20 = s["best_vs_best"]["20"]  # hi20 and lo have 20 epochs: FFT's best is hi20, Monarch's too
     assert b20["fft"]["cell"] == "hi20" and b20["monarch"]["vs_best_fft"] == pytest.approx(-5.0)
     assert s["best_vs_best"]["30"]["fft"]["cells_compared"] == 1 and not s["missing"]
     text = rg.markdown(s)
-    assert "(same run)" in text and "current default 2/3, absolute factor lr 2/3" in text
+    assert "(same run)" in text and "Monarch, abs. factor lr 0.0001 3/3" in text
 
 
 def test_a_lo_cell_is_not_the_candidate_unless_its_rate_is(tmp_path):
     s = rg.summarise(rg.collect(_study(tmp_path, FULL, lo_rate=3e-3)))
     lo = s["cells"][2]
-    assert not lo["complete"] and "candidate_is_current" not in lo and s["goals"]["cells_complete"] == 2
+    assert not lo["complete"] and "same_run_as_current" not in lo and s["goals"]["cells_complete"] == 2
 
 
 def test_unfinished_runs_are_listed_with_the_resume_command(tmp_path):
     part = {k: v[:1] if k[1] == "hi" else v for k, v in FULL.items()}
     s = rg.summarise(rg.collect(_study(tmp_path, part)))
-    assert len(s["missing"]) == 3 and not s["cells"][0]["complete"]
+    assert len(s["missing"]) == 4 and not s["cells"][0]["complete"]
     text = rg.markdown(s)
     assert "Cells not complete yet" in text and f"Resume: `{rg.RUN}`" in text
 
