@@ -46,7 +46,7 @@ def _setting(text: str) -> tuple[str, object]:
 def score(args) -> dict:
     """Run the demo's steps for one candidate and return its validation scores and wall times."""
     from monarch_sci.cli import demo
-    from monarch_sci.cli.demo_report import holds
+    from monarch_sci.cli.demo.report import holds
     from monarch_sci.operators.pde.forecasting import read_record
 
     preset = {**demo.PRESETS[args.preset], **dict(args.set)}

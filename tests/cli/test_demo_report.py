@@ -4,7 +4,7 @@ published effect; one seed prints no spread; a row that misses its direction say
 import json
 import re
 
-from monarch_sci.cli.demo_report import RESULTS, converged_mri, converged_pde, directions, headline
+from monarch_sci.cli.demo.report import RESULTS, converged_mri, converged_pde, directions, headline
 
 RUN = {"pde": {"fft": [0.050], "monarch": [0.040]}, "msense": [0.30], "unrolled-fft": [-0.40],
        "unrolled-monarch": [0.10]}  # fmt: skip

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 #: The committed results of the converged studies (present in a clone of the repository).
-RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+RESULTS = Path(__file__).resolve().parents[3] / "benchmarks" / "results"
 #: What the paper reports for mSENSE (not measured here; the PDE numbers are the ``pde compare`` job's).
 PUBLISHED_MSENSE = "+1.5 dB (SKM-TEA knees, Poisson-disc masks)"
 

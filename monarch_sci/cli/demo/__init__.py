@@ -274,7 +274,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"{args.size}` on data the toolkit generated itself. Published numbers are quoted for reference and "
         "labelled; they come from full-size benchmarks, not from this run.",
     ]
-    from monarch_sci.cli.demo_report import directions, headline
+    from monarch_sci.cli.demo.report import directions, headline
 
     details: list[str] = []
     measured: dict[str, Any] = {}
