@@ -54,7 +54,7 @@ def score(args) -> dict:
     if unknown:
         raise ValueError(f"--set: unknown preset keys {unknown}; known: {sorted(demo.PRESETS[args.preset])}")
     name = args.preset + "".join(f" {k}={json.dumps(v)}" for k, v in args.set)
-    out = Path(args.out) / name.replace(" ", "_").replace('"', "").replace(":", "").replace(",", "-")
+    out = args.run_dir or Path(args.out) / name.replace(" ", "_").replace('"', "").replace(":", "").replace(",", "-")
     flags = SimpleNamespace(device="cpu", threads=args.threads, progress_style="line", no_progress=False)
     row: dict = {"candidate": name, "half": args.half, "preset": preset, "load_average_before": os.getloadavg()}
     row["holds"] = {}
@@ -111,6 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", default="small", help="the demo preset to start from")
     p.add_argument("--set", type=_setting, action="append", default=[], help="KEY=VALUE: change one preset size")
     p.add_argument("--out", default="runs/demo_budget", help="folder of the candidates' data and runs")
+    p.add_argument(
+        "--run-dir",
+        type=Path,
+        default=None,
+        help="use this folder (e.g. a finished `monarch-sci demo "
+        "--out` of the same preset: its data and runs are reused, only the validation volumes are new)",
+    )
     p.add_argument("--half", choices=("both", "pde", "mri"), default="both", help="score one half only")
     p.add_argument("--results", type=Path, default=RESULTS, help="folder of demo_budget.json and .md")
     p.add_argument("--summarize", action="store_true", help="only rewrite demo_budget.md from the JSON")
