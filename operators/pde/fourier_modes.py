@@ -31,6 +31,7 @@ and the attributes ``size`` and ``mode_shape``.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator, Sequence
 from typing import Literal
 
@@ -181,10 +182,16 @@ class FourierModes(nn.Module):
         return f"size={self.size}, modes={self.modes}, path={self.path!r}"
 
 
+@functools.lru_cache(maxsize=64)
+def _both_signs_index(n: int, m: int, device: torch.device) -> torch.Tensor:
+    """Indices ``0…m−1, n−m…n−1`` of a full spectrum axis (:func:`kept_modes`), a constant per device."""
+    return torch.tensor(kept_modes(n, m, half=False), dtype=torch.long, device=device)
+
+
 def _keep_both_signs(c: torch.Tensor, m: int, dim: int) -> torch.Tensor:
-    """Frequencies ``0…m−1`` then ``n−m…n−1`` of a full spectrum axis (:func:`kept_modes`)."""
+    """Frequencies ``0…m−1`` then ``n−m…n−1`` of a full spectrum axis (one gather: one operator each way)."""
     n = c.shape[dim]
-    return c if 2 * m == n else torch.cat((c.narrow(dim, 0, m), c.narrow(dim, n - m, m)), dim=dim)
+    return c if 2 * m == n else c.index_select(dim, _both_signs_index(n, m, c.device))
 
 
 def _zero_fill(c: torch.Tensor, m: int, n: int, dim: int) -> torch.Tensor:
@@ -192,8 +199,8 @@ def _zero_fill(c: torch.Tensor, m: int, n: int, dim: int) -> torch.Tensor:
     if 2 * m == n:
         return c
     shape = list(c.shape)
-    shape[dim] = n - 2 * m
-    return torch.cat((c.narrow(dim, 0, m), c.new_zeros(shape), c.narrow(dim, m, m)), dim=dim)
+    shape[dim] = n
+    return c.new_zeros(shape).index_copy(dim, _both_signs_index(n, m, c.device), c)
 
 
 class MonarchModes(nn.Module):
