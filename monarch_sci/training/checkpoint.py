@@ -240,9 +240,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, MemoryError):
+    except (FileNotFoundError, PermissionError, IsADirectoryError, MemoryError):
         raise
-    except Exception as err:  # the unpickler's and zip reader's errors (EOFError, RuntimeError, UnpicklingError)
+    except Exception as err:  # the unpickler's and zip reader's (EOFError, RuntimeError, UnpicklingError, EINVAL)
         raise CheckpointError(
             f"{path}: not a readable checkpoint ({_first_line(err)}); it is truncated or corrupt: delete it, or start "
             "the run anew (--overwrite)"

@@ -22,11 +22,13 @@ def ckpt(tmp_path):
     return path
 
 
-@pytest.mark.parametrize("damage", ["truncated", "random", "empty", "not a dict"])
+@pytest.mark.parametrize("damage", ["truncated", "cut short", "random", "empty", "not a dict"])
 def test_an_unreadable_checkpoint_is_one_error_naming_it(ckpt, damage):
     data = ckpt.read_bytes()
     if damage == "truncated":
         ckpt.write_bytes(data[: len(data) // 2])
+    elif damage == "cut short":  # the zip reader seeks before the start (EINVAL, an OSError)
+        ckpt.write_bytes(data[: len(data) // 3])
     elif damage == "random":
         ckpt.write_bytes(np.random.default_rng(0).bytes(len(data)))
     elif damage == "empty":
