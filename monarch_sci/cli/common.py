@@ -34,6 +34,7 @@ __all__ = [
     "cpu_device",
     "from_flags",
     "guarded_outputs",
+    "number_or",
     "report_error",
     "resolve_device",
     "set_threads",
@@ -338,6 +339,20 @@ def cpu_device(spec: str, work: str) -> str:
     if spec in ("cpu", "auto"):
         return "cpu"
     raise UserError(f"--device {spec}: {work} runs on the CPU only; use --device cpu (or auto)")
+
+
+def number_or(word: str) -> Callable[[str], float | str]:
+    """A flag's ``type=``: a number (``float``), or the keyword ``word`` returned as is (e.g. ``--lam auto``)."""
+
+    def convert(text: str) -> float | str:
+        if text == word:
+            return text
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number or {word!r}, got {text!r}") from None
+
+    return convert
 
 
 def set_threads(n: int | None) -> None:

@@ -144,16 +144,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
 # argument parsing
 
 
-def _lam(text: str) -> float | str:
-    """``--lam``: a number, or ``auto`` (the adaptive weight)."""
-    if text == "auto":
-        return text
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
-
-
 def register(groups: argparse._SubParsersAction) -> None:
     p = groups.add_parser("mri", help="MRI: simulate fastMRI-layout data, reconstruct, compare methods")
     p.set_defaults(group_parser=p)
@@ -248,7 +238,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     add_flags(r, "out", out_help="output .h5 (reconstruction_<method> and reconstruction); record: same name .json")
     r.add_argument("--png", nargs="?", const=None, default=False, metavar="DIR",
                    help="also write one PNG per slice (default DIR: next to --out)")  # fmt: skip
-    r.add_argument("--lam", type=_lam, default=None, metavar="LAM|auto",
+    r.add_argument("--lam", type=common.number_or("auto"), default=None, metavar="LAM|auto",
                    help="cg_sense: Tikhonov weight λ of ‖Ax−y‖² + λ‖x‖²; l1_wavelet: λ of ½‖Ax−y‖² + λ‖Ψx‖₁, exactly "
                    "sigpy's L1WaveletRecon lamda (absolute); auto: from the data's noise level (outermost "
                    "k-space) and the scale of Aᴴy, recorded (None: auto)")  # fmt: skip
