@@ -4,17 +4,20 @@ on validation data, the two goals per cell, best-vs-best at equal budget, and on
 It reads the per-run records of ``benchmarks/studies/recipe_grid.toml`` (written by the study engine) and trains
 nothing; cells whose runs are not all finished are listed with the command that resumes them.
 
-    OMP_NUM_THREADS=1 nice monarch-sci study run benchmarks/studies/recipe_grid.toml --stage a lo b   # resumable
+    OMP_NUM_THREADS=1 nice monarch-sci study run benchmarks/studies/recipe_grid.toml --stage a lo inv b   # resumable
     python benchmarks/recipe_grid_report.py   # -> benchmarks/results/recipe_grid.md, .json, .png
 
 At lr 1e-3 the absolute factor lr 1e-3 is the main lr: that candidate and the current default are the same run (same
 defining arguments), so the spec trains it once and it stands for both here (checked on the records' resolved rate).
+Likewise the rule "factor lr × main lr = 1e-6" is, per cell, the Monarch runs whose recorded factor lr is 1e-6 / lr
+(stage ``inv`` trains the one rate no other setting has, at lr 3e-3).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +32,16 @@ OUT = ROOT / "results" / "recipe_grid"
 FFT, CURRENT = "fft", "monarch"
 #: candidate setting -> its absolute factor lr
 CANDIDATES = {"monarch-flr1e-3": 1e-3, "monarch-flr1e-4": 1e-4}
-MONARCH = (CURRENT, *CANDIDATES)
+#: The rule "factor lr × main lr = RULE_PRODUCT": per cell, the runs (of any stage) whose recorded factor lr is it.
+RULE, RULE_PRODUCT = "monarch-rule", 1e-6
+#: the settings that could replace the current default
+CHALLENGERS = (*CANDIDATES, RULE)
+MONARCH = (CURRENT, *CHALLENGERS)
 METHODS = (FFT, *MONARCH)
-LABELS = {CURRENT: "Monarch, current (factor lr = lr)"} | {
-    k: f"Monarch, abs. factor lr {v:g}" for k, v in CANDIDATES.items()
-}
-RUN = "OMP_NUM_THREADS=1 nice monarch-sci study run benchmarks/studies/recipe_grid.toml --stage a lo b"
+LABELS = {CURRENT: "Monarch, current (factor lr = lr)"}
+LABELS |= {k: f"Monarch, abs. factor lr {v:g}" for k, v in CANDIDATES.items()}
+LABELS[RULE] = f"Monarch, factor lr = {RULE_PRODUCT:g} / lr"
+RUN = "OMP_NUM_THREADS=1 nice monarch-sci study run benchmarks/studies/recipe_grid.toml --stage a lo inv b"
 #: Goal 2: a candidate no worse than the current default by more than this (percent) in any cell.
 WORSE_AT_MOST = 2.0
 
@@ -64,6 +71,15 @@ def collect(spec_path: Path = SPEC) -> dict[str, Any]:
                     if setting == CURRENT and name not in st.settings and rates and rates <= {rate}:
                         scores[name] = scores[CURRENT]  # the same run (see the module docstring)
                         cell.setdefault("same_run_as_current", []).append(name)
+            rule = RULE_PRODUCT / recipe["lr"]
+            same = {}  # seed -> score of the Monarch runs of this recipe at the rule's rate, from any stage
+            for r in plan(spec):
+                rec = records.get(r.name)
+                if r.problem == problem and rec is not None and rec["spec"].get("fourier") == "monarch":
+                    if math.isclose(rec["spec"]["factor_lr"], rule, rel_tol=1e-9) and rec.get("score") is not None:
+                        same[rec["seed"]] = float(rec["score"])
+                        cell.setdefault("rule_runs", []).append(r.name)
+            scores[RULE] = [same[k] for k in sorted(same)]
             cell["scores"] = scores
             cell["complete"] = all(len(scores.get(m, [])) == len(st.seeds) for m in METHODS)
             cells.append(cell)
@@ -80,9 +96,9 @@ def summarise(data: dict[str, Any]) -> dict[str, Any]:
         c["mean"] = {m: v[0] for m, v in mean.items()}
         c["std"] = {m: v[1] for m, v in mean.items()}
         c["vs_fft"] = {m: _pct(c["mean"][m], c["mean"][FFT]) for m in MONARCH}
-        c["vs_current"] = {m: _pct(c["mean"][m], c["mean"][CURRENT]) for m in CANDIDATES}
+        c["vs_current"] = {m: _pct(c["mean"][m], c["mean"][CURRENT]) for m in CHALLENGERS}
         c["goal_le_fft"] = {m: c["vs_fft"][m] <= 0 for m in MONARCH}
-        c["goal_not_worse_than_current"] = {m: c["vs_current"][m] <= WORSE_AT_MOST for m in CANDIDATES}
+        c["goal_not_worse_than_current"] = {m: c["vs_current"][m] <= WORSE_AT_MOST for m in CHALLENGERS}
     best = {}
     for epochs in sorted({c["epochs"] for c in done}):
         same = [c for c in done if c["epochs"] == epochs]
@@ -95,7 +111,7 @@ def summarise(data: dict[str, Any]) -> dict[str, Any]:
     goals = {
         "cells_complete": len(done),
         "le_fft": {m: sum(c["goal_le_fft"][m] for c in done) for m in MONARCH},
-        "not_worse_than_current": {m: sum(c["goal_not_worse_than_current"][m] for c in done) for m in CANDIDATES},
+        "not_worse_than_current": {m: sum(c["goal_not_worse_than_current"][m] for c in done) for m in CHALLENGERS},
     }
     return {**data, "best_vs_best": best, "goals": goals}
 
@@ -130,16 +146,16 @@ def markdown(s: dict[str, Any]) -> str:
         + " | "
         + " | ".join(f"{LABELS[m].split(', ')[1]} vs FFT" for m in MONARCH)
         + " | "
-        + " | ".join(f"{LABELS[m].split(', ')[1]} vs current" for m in CANDIDATES)
+        + " | ".join(f"{LABELS[m].split(', ')[1]} vs current" for m in CHALLENGERS)
         + " |",
-        "|---|" + "---|" * (1 + 2 * len(MONARCH) + len(CANDIDATES)),
+        "|---|" + "---|" * (1 + 2 * len(MONARCH) + len(CHALLENGERS)),
     ]
     for c in done:
         cells = [_score(c, m) for m in METHODS] + [f"{c['vs_fft'][m]:+.1f}%" for m in MONARCH]
-        cells += [f"{c['vs_current'][m]:+.1f}%" for m in CANDIDATES]
+        cells += [f"{c['vs_current'][m]:+.1f}%" for m in CHALLENGERS]
         lines.append(f"| {_recipe(c)} | " + " | ".join(cells) + " |")
     le = "; ".join(f"{LABELS[m]} {g['le_fft'][m]}/{n}" for m in MONARCH)
-    nw = "; ".join(f"{LABELS[m]} {g['not_worse_than_current'][m]}/{n}" for m in CANDIDATES)
+    nw = "; ".join(f"{LABELS[m]} {g['not_worse_than_current'][m]}/{n}" for m in CHALLENGERS)
     lines += [
         "",
         f"**Goals over the {n} complete cells** (mean of 2 seeds, validation). Monarch ≤ FFT: {le}. No worse than "
@@ -185,7 +201,7 @@ def figure(s: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     done = [c for c in s["cells"] if c["complete"]]
-    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(done) + 2), 4.5))
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(done) + 2), 4.5))
     width = 0.8 / len(MONARCH)
     for k, m in enumerate(MONARCH):
         x = [i + (k - (len(MONARCH) - 1) / 2) * width for i in range(len(done))]

@@ -73,7 +73,7 @@ def _study(tmp_path, scores, lo_epochs=20, lo_rate=1e-3):
         for seed, v in enumerate(values):
             rate = {"monarch-flr1e-3": 1e-3, "monarch-flr1e-4": 1e-4}.get(setting, lo_rate if stage == "lo" else 1e-2)
             rec = {"stage": stage, "problem": problem, "setting": setting, "seed": seed, "score": v,
-                   "spec": {"factor_lr": rate}}  # fmt: skip
+                   "spec": {"factor_lr": rate, "fourier": "fft" if setting == "fft" else "monarch"}}  # fmt: skip
             (tmp_path / "records" / f"{stage}__{problem}__{setting}__seed{seed}.json").write_text(json.dumps(rec))
     return spec
 
@@ -102,10 +102,12 @@ def test_cells_goals_and_best_vs_best(tmp_path):
     assert hi20["vs_current"][a] == pytest.approx(100 * (0.21 / 0.19 - 1))  # +10.5%: goal 2 missed
     assert not hi20["goal_not_worse_than_current"][a] and not hi20["goal_le_fft"][a]
     assert lo["same_run_as_current"] == [a] and lo["scores"][a] == lo["scores"]["monarch"] != lo["scores"][b]
+    # the rule factor lr = 1e-6 / lr: the 1e-4 runs at lr 1e-2, the current default's at lr 1e-3
+    assert hi["scores"][rg.RULE] == hi["scores"][b] and lo["scores"][rg.RULE] == lo["scores"]["monarch"]
     assert s["goals"] == {
         "cells_complete": 3,
-        "le_fft": {"monarch": 2, a: 2, b: 3},
-        "not_worse_than_current": {a: 2, b: 2},  # b: +7.4% on lo
+        "le_fft": {"monarch": 2, a: 2, b: 3, rg.RULE: 3},
+        "not_worse_than_current": {a: 2, b: 2, rg.RULE: 3},  # b: +7.4% on lo
     }
     b20 = s["best_vs_best"]["20"]  # hi20 and lo have 20 epochs: FFT's best is hi20, Monarch's too
     assert b20["fft"]["cell"] == "hi20" and b20["monarch"]["vs_best_fft"] == pytest.approx(-5.0)
