@@ -57,6 +57,8 @@ def collect(spec_path: Path = SPEC) -> dict[str, Any]:
     missing = [r.name for r in plan(spec) if r.name not in records]
     cells = []
     for st in spec.stages.values():
+        if FFT not in st.settings:
+            continue  # a stage that only adds runs to other stages' cells (inv: the rule's rate at lr 3e-3)
         for problem in st.problems:
             recipe = {k: spec.problems[problem][k] for k in ("optimizer", "lr", "scheduler", "weight_decay")}
             cell: dict[str, Any] = {"stage": st.name, "cell": problem, **recipe, "epochs": st.epochs[problem]}
@@ -81,7 +83,8 @@ def collect(spec_path: Path = SPEC) -> dict[str, Any]:
                         cell.setdefault("rule_runs", []).append(r.name)
             scores[RULE] = [same[k] for k in sorted(same)]
             cell["scores"] = scores
-            cell["complete"] = all(len(scores.get(m, [])) == len(st.seeds) for m in METHODS)
+            cell["methods"] = [m for m in METHODS if m in scores]  # those the cell trains (or shares, or composes)
+            cell["complete"] = all(len(scores[m]) == len(st.seeds) for m in cell["methods"])
             cells.append(cell)
     shown = spec_path.resolve()
     shown = shown.relative_to(ROOT.parent) if shown.is_relative_to(ROOT.parent) else shown
@@ -92,26 +95,32 @@ def summarise(data: dict[str, Any]) -> dict[str, Any]:
     """Means, changes and goal verdicts per complete cell; best-vs-best per budget."""
     done = [c for c in data["cells"] if c["complete"]]
     for c in done:
-        mean = {m: pooled(c["scores"][m]) for m in METHODS}
+        mean = {m: pooled(c["scores"][m]) for m in c["methods"]}
         c["mean"] = {m: v[0] for m, v in mean.items()}
         c["std"] = {m: v[1] for m, v in mean.items()}
-        c["vs_fft"] = {m: _pct(c["mean"][m], c["mean"][FFT]) for m in MONARCH}
-        c["vs_current"] = {m: _pct(c["mean"][m], c["mean"][CURRENT]) for m in CHALLENGERS}
-        c["goal_le_fft"] = {m: c["vs_fft"][m] <= 0 for m in MONARCH}
-        c["goal_not_worse_than_current"] = {m: c["vs_current"][m] <= WORSE_AT_MOST for m in CHALLENGERS}
-    best = {}
+        c["vs_fft"] = {m: _pct(c["mean"][m], c["mean"][FFT]) for m in MONARCH if m in mean}
+        c["vs_current"] = {m: _pct(c["mean"][m], c["mean"][CURRENT]) for m in CHALLENGERS if m in mean}
+        c["goal_le_fft"] = {m: v <= 0 for m, v in c["vs_fft"].items()}
+        c["goal_not_worse_than_current"] = {m: v <= WORSE_AT_MOST for m, v in c["vs_current"].items()}
+    best: dict[str, dict[str, Any]] = {}
     for epochs in sorted({c["epochs"] for c in done}):
-        same = [c for c in done if c["epochs"] == epochs]
-        pick = {m: min(same, key=lambda c, m=m: c["mean"][m]) for m in METHODS}
-        best[str(epochs)] = {
-            m: {"cell": pick[m]["cell"], "mean": pick[m]["mean"][m], "cells_compared": len(same)} for m in METHODS
-        }
+        best[str(epochs)] = {}
+        for m in METHODS:
+            have = [c for c in done if c["epochs"] == epochs and m in c["mean"]]
+            if have:
+                pick = min(have, key=lambda c, m=m: c["mean"][m])
+                best[str(epochs)][m] = {"cell": pick["cell"], "mean": pick["mean"][m], "cells_compared": len(have)}
         for m in MONARCH:
-            best[str(epochs)][m]["vs_best_fft"] = _pct(pick[m]["mean"][m], pick[FFT]["mean"][FFT])
+            if m in best[str(epochs)] and FFT in best[str(epochs)]:
+                best[str(epochs)][m]["vs_best_fft"] = _pct(best[str(epochs)][m]["mean"], best[str(epochs)][FFT]["mean"])
+
+    def tally(key: str, methods: tuple[str, ...]) -> dict[str, list[int]]:  # method -> [cells met, cells with it]
+        return {m: [sum(c[key][m] for c in done if m in c[key]), sum(m in c[key] for c in done)] for m in methods}
+
     goals = {
         "cells_complete": len(done),
-        "le_fft": {m: sum(c["goal_le_fft"][m] for c in done) for m in MONARCH},
-        "not_worse_than_current": {m: sum(c["goal_not_worse_than_current"][m] for c in done) for m in CHALLENGERS},
+        "le_fft": tally("goal_le_fft", MONARCH),
+        "not_worse_than_current": tally("goal_not_worse_than_current", CHALLENGERS),
     }
     return {**data, "best_vs_best": best, "goals": goals}
 
@@ -121,8 +130,14 @@ def _recipe(c: dict[str, Any]) -> str:
 
 
 def _score(c: dict[str, Any], m: str) -> str:
+    if m not in c["mean"]:
+        return "—"
     same = " (same run)" if m in c.get("same_run_as_current", ()) else ""
     return f"{c['mean'][m]:.4f} ± {c['std'][m]:.4f}{same}"
+
+
+def _change(values: dict[str, float], m: str) -> str:
+    return f"{values[m]:+.1f}%" if m in values else "—"
 
 
 def markdown(s: dict[str, Any]) -> str:
@@ -151,11 +166,13 @@ def markdown(s: dict[str, Any]) -> str:
         "|---|" + "---|" * (1 + 2 * len(MONARCH) + len(CHALLENGERS)),
     ]
     for c in done:
-        cells = [_score(c, m) for m in METHODS] + [f"{c['vs_fft'][m]:+.1f}%" for m in MONARCH]
-        cells += [f"{c['vs_current'][m]:+.1f}%" for m in CHALLENGERS]
+        cells = [_score(c, m) for m in METHODS] + [_change(c["vs_fft"], m) for m in MONARCH]
+        cells += [_change(c["vs_current"], m) for m in CHALLENGERS]
         lines.append(f"| {_recipe(c)} | " + " | ".join(cells) + " |")
-    le = "; ".join(f"{LABELS[m]} {g['le_fft'][m]}/{n}" for m in MONARCH)
-    nw = "; ".join(f"{LABELS[m]} {g['not_worse_than_current'][m]}/{n}" for m in CHALLENGERS)
+    le = "; ".join(f"{LABELS[m]} {g['le_fft'][m][0]}/{g['le_fft'][m][1]}" for m in MONARCH)
+    nw = "; ".join(
+        f"{LABELS[m]} {g['not_worse_than_current'][m][0]}/{g['not_worse_than_current'][m][1]}" for m in CHALLENGERS
+    )
     lines += [
         "",
         f"**Goals over the {n} complete cells** (mean of 2 seeds, validation). Monarch ≤ FFT: {le}. No worse than "
@@ -169,7 +186,12 @@ def markdown(s: dict[str, Any]) -> str:
     ]
     for epochs, b in s["best_vs_best"].items():
         f = b[FFT]
-        cells = [f"{b[m]['mean']:.4f} ({b[m]['cell']}) | {b[m]['vs_best_fft']:+.1f}%" for m in MONARCH]
+        cells = [
+            f"{b[m]['mean']:.4f} ({b[m]['cell']}, of {b[m]['cells_compared']}) | {b[m]['vs_best_fft']:+.1f}%"
+            if m in b
+            else "— | —"
+            for m in MONARCH
+        ]
         lines.append(
             f"| {epochs} ep | {f['cells_compared']} | {f['mean']:.4f} ({f['cell']}) | " + " | ".join(cells) + " |"
         )
@@ -205,10 +227,12 @@ def figure(s: dict[str, Any], path: Path) -> None:
     width = 0.8 / len(MONARCH)
     for k, m in enumerate(MONARCH):
         x = [i + (k - (len(MONARCH) - 1) / 2) * width for i in range(len(done))]
-        ax.bar(x, [c["vs_fft"][m] for c in done], width * 0.95, color=f"C{k + 1}", label=LABELS[m], alpha=0.8)
+        bars = [c["vs_fft"].get(m, math.nan) for c in done]  # NaN: a setting the cell does not train
+        ax.bar(x, bars, width * 0.95, color=f"C{k + 1}", label=LABELS[m], alpha=0.8)
         for xi, c in zip(x, done, strict=True):
             fft = c["mean"][FFT]
-            ax.plot([xi] * len(c["scores"][m]), [_pct(v, fft) for v in c["scores"][m]], "k.", ms=4)
+            got = c["scores"].get(m, [])
+            ax.plot([xi] * len(got), [_pct(v, fft) for v in got], "k.", ms=4)
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(range(len(done)), [_recipe(c).replace(", ", "\n") for c in done], fontsize=7)
     ax.set(ylabel="validation rel. L2 vs FFT (%)", title="Steady Darcy 16²: Monarch against FFT per recipe")

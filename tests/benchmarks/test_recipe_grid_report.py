@@ -106,14 +106,25 @@ def test_cells_goals_and_best_vs_best(tmp_path):
     assert hi["scores"][rg.RULE] == hi["scores"][b] and lo["scores"][rg.RULE] == lo["scores"]["monarch"]
     assert s["goals"] == {
         "cells_complete": 3,
-        "le_fft": {"monarch": 2, a: 2, b: 3, rg.RULE: 3},
-        "not_worse_than_current": {a: 2, b: 2, rg.RULE: 3},  # b: +7.4% on lo
+        "le_fft": {"monarch": [2, 3], a: [2, 3], b: [3, 3], rg.RULE: [3, 3]},  # [cells met, cells with it]
+        "not_worse_than_current": {a: [2, 3], b: [2, 3], rg.RULE: [3, 3]},  # b: +7.4% on lo
     }
     b20 = s["best_vs_best"]["20"]  # hi20 and lo have 20 epochs: FFT's best is hi20, Monarch's too
     assert b20["fft"]["cell"] == "hi20" and b20["monarch"]["vs_best_fft"] == pytest.approx(-5.0)
     assert s["best_vs_best"]["30"]["fft"]["cells_compared"] == 1 and not s["missing"]
     text = rg.markdown(s)
     assert "(same run)" in text and "Monarch, abs. factor lr 0.0001 3/3" in text
+
+
+def test_a_setting_a_stage_does_not_train_is_left_out_of_its_cells(tmp_path):
+    spec = _study(tmp_path, {k: v for k, v in FULL.items() if k[2] != "monarch-flr1e-3"})
+    text = spec.read_text().replace('monarch-flr1e-3 = {{ fourier = "monarch", factor_lr = 1e-3 }}', "")
+    spec.write_text(text.replace('monarch-flr1e-3 = { fourier = "monarch", factor_lr = 1e-3 }', ""))
+    s = rg.summarise(rg.collect(spec))
+    hi = s["cells"][0]
+    assert hi["complete"] and "monarch-flr1e-3" not in hi["mean"] and s["goals"]["le_fft"]["monarch-flr1e-3"] == [1, 1]
+    assert "| — |" in rg.markdown(s) and s["best_vs_best"]["30"].keys() == {"fft", "monarch", "monarch-flr1e-4",
+                                                                             rg.RULE}  # fmt: skip
 
 
 def test_a_lo_cell_is_not_the_candidate_unless_its_rate_is(tmp_path):
