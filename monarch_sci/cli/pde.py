@@ -37,9 +37,9 @@ from monarch_sci.cli.common import Flag, UserError, add_command, add_flags, from
 
 #: --factor-lr's help: ``main`` (the factors follow --lr, a multiple 1 of it) or an absolute rate.
 FACTOR_LR_NOTE = (
-    "lr of the Monarch factors: 'main' (the main --lr, the default chosen in "
-    "benchmarks/results/factor_lr_selection.md) or an absolute rate, independent of --lr (compared across "
-    "recipes in benchmarks/results/recipe_grid/); times the main schedule; the run record states the rate used"
+    "lr of the Monarch factors: 'main' (the default, None below: they follow the main --lr; chosen on validation "
+    "in benchmarks/results/factor_lr_selection.md) or an absolute rate, independent of --lr (compared across "
+    "recipes in benchmarks/results/recipe_grid.md); times the main schedule; the run record states the rate used"
 )
 
 
