@@ -91,7 +91,7 @@ def write(rows: list[dict], results: Path = RESULTS) -> None:
         "Seconds: this machine as it was (a shared 2-core CPU; load averages over 1 min before and after).",
         "",
         "| candidate | Monarch vs FFT (val) | mSENSE − ZF-SENSE 2× | unrolled-FFT − CG 4× | unrolled-Monarch − CG 4× "
-        "| all hold | PDE s | MRI s | load |",
+        "| the rows scored hold | PDE s | MRI s | load |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
