@@ -35,6 +35,8 @@ MAD_TO_STD = 1.482602218505602
 
 #: Share of the sampled positions (the outermost) that :func:`estimate_noise` uses by default.
 PERIPHERY_FRACTION = 0.05
+#: Fewest points the periphery estimate uses: on a small matrix the outer ``fraction`` is widened to this many.
+MIN_POINTS = 32
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,8 @@ def estimate_noise(kspace: np.ndarray, mask: np.ndarray, *, fraction: float = PE
         The sampled positions, broadcastable to ``(S, 1, H, W)``: a line mask ``(W,)``, per-slice line masks
         ``(S, 1, 1, W)``, a 2-D pattern ``(H, W)`` or ``(S, 1, H, W)`` (nonzero = sampled).
     fraction
-        Share of the sampled positions used: those of largest normalised radius (ties at the cut included).
+        Share of the sampled positions used: those of largest normalised radius (ties at the cut included),
+        widened to the :data:`MIN_POINTS` outermost positions where the share holds fewer.
 
     Shape
     -----
@@ -98,7 +101,7 @@ def estimate_noise(kspace: np.ndarray, mask: np.ndarray, *, fraction: float = PE
     Raises
     ------
     ValueError
-        A bad ``fraction``, a mask that does not broadcast, or fewer than 32 points to estimate from.
+        A bad ``fraction``, a mask that does not broadcast, or fewer than :data:`MIN_POINTS` sampled points.
     """
     k = np.asarray(kspace)
     if k.ndim == 3:
@@ -119,16 +122,15 @@ def estimate_noise(kspace: np.ndarray, mask: np.ndarray, *, fraction: float = PE
     kx = (np.arange(W) - W // 2) / (W / 2)
     radius = np.broadcast_to(ky[:, None] ** 2 + kx[None, :] ** 2, (S, H, W))
     r = radius[sampled]
-    if r.size < 32:
-        raise ValueError(f"estimate_noise: only {r.size} sampled points; at least 32 are needed to estimate noise")
-    cut = np.quantile(r, 1.0 - fraction)
+    if r.size < MIN_POINTS:
+        raise ValueError(
+            f"estimate_noise: only {r.size} sampled points; at least {MIN_POINTS} are needed to estimate noise"
+        )
+    # the outer `fraction`, but never fewer than the MIN_POINTS outermost points (small matrices)
+    cut = min(np.quantile(r, 1.0 - fraction), np.partition(r, r.size - MIN_POINTS)[r.size - MIN_POINTS])
     chosen = sampled & (radius >= cut)
     s, h, w = np.nonzero(chosen)
     values = np.moveaxis(k[s, :, h, w], 0, 1)  # (C, N)
-    if values.shape[1] < 16:
-        raise ValueError(
-            f"estimate_noise: {values.shape[1]} points in the outer {fraction:.0%} of k-space; use a larger fraction"
-        )
     return _record(_mad_sigma(values), values.shape[1], "periphery", float(fraction))
 
 

@@ -304,7 +304,7 @@ def test_recon_l1_weight_flags_and_iterations_recorded(tmp_path, capsys):
     assert all(n < 200 for n in conv["iterations"]) and conv["converged"]
     assert conv["lam_used"][0] != conv["lam_used"][1]  # relative to each slice's max|Aᴴy|
     status, rec = recon("l1_wavelet", "default")
-    assert status == 0 and rec["settings"] == {"lam_rel": 3e-4, "max_iter": 500, "tol": 1e-4}
+    assert status == 0 and rec["settings"] == {"lam": "auto", "max_iter": 500, "tol": 1e-4}  # the adaptive rule
     status, rec = recon("cg_sense", "cg")
     assert status == 0 and 0 < rec["convergence"]["iterations"] <= rec["settings"]["max_iter"]
     assert rec["convergence"]["converged"] and rec["convergence"]["residual"] <= rec["settings"]["tol"]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from monarch_sci.datasets.mri.masks import LineMaskFunc, poisson_mask
-from monarch_sci.datasets.mri.noise import estimate_noise, noise_from_scan
+from monarch_sci.datasets.mri.noise import MIN_POINTS, estimate_noise, noise_from_scan
 
 
 def cnoise(rng, shape, sigma):
@@ -79,3 +79,15 @@ def test_noise_scan_and_scale():
 def test_bad_input_is_named(kspace, mask, kw, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
         estimate_noise(kspace, mask, **kw)
+
+
+def test_a_small_matrix_widens_the_periphery_to_the_fewest_points():
+    # 24 x 16 fully sampled: the outer 5% is 20 points, widened to the MIN_POINTS outermost (ties included)
+    rng = np.random.default_rng(11)
+    k = cnoise(rng, (1, 4, 24, 16), 0.7)
+    est = estimate_noise(k, np.ones(16))
+    assert MIN_POINTS <= est.samples < 2 * MIN_POINTS
+    assert est.sigma == pytest.approx(0.7, rel=0.25)
+    # a larger matrix keeps exactly its outer fraction (ties aside): the floor does not move it
+    big = cnoise(rng, (1, 4, 128, 96), 0.7)
+    assert estimate_noise(big, np.ones(96)).samples <= 0.06 * 128 * 96
