@@ -96,7 +96,8 @@ def undersample_files(
     """
     import h5py
     import numpy as np
-    from tqdm.auto import tqdm
+
+    from monarch_sci.training.progress import progress_bar
 
     files = list_volume_files(spec.source, "--in")
     cf = None if spec.center_fraction is None else [spec.center_fraction]
@@ -118,7 +119,7 @@ def undersample_files(
         check_no_alias({"--out": out}, {"--in": spec.source})
     written = []
     with atomic_folder(out, replace=spec.overwrite) as folder:  # out changes only once every copy is written
-        for f, info in tqdm(list(zip(files, infos)), desc="undersample", unit="file", disable=not spec.progress):
+        for f, info in progress_bar(list(zip(files, infos)), desc="undersample", unit="file", enabled=spec.progress):
             H, W = info.kspace_shape[-2:]
             g = info.geometry
             with h5py.File(f, "r") as hf:
