@@ -1,17 +1,22 @@
-"""Bad-input battery through the real command line: exit status, traceback, and outputs left behind.
+"""Reliability battery through the real command line: exit status, traceback, data kept, result after a kill.
 
-Every case runs ``python -m monarch_sci.cli ...`` in a fresh process with a user mistake (a missing or corrupt
-file, a value out of range, a device that is not there, ...) and records whether the command
+Family ``bad-input``: every case runs ``python -m monarch_sci.cli ...`` in a fresh process with a user mistake
+(a missing or corrupt file, a value out of range, a device that is not there, ...) and records whether the
+command exits non-zero, prints a Python traceback, leaves its output file or folder behind. A good command exits
+non-zero with one message and no traceback, and creates nothing.
 
-* exits non-zero,
-* prints a Python traceback,
-* leaves its output file or folder behind.
+The families of :mod:`cli_battery_families` (issue 28): ``aliasing`` (an output that is an input), ``existing``
+(an existing output without ``--overwrite``), ``kill`` (killed as by ``kill -9`` at several points, with and
+without ``--overwrite``; the data that existed must be intact and the rerun must end with the uninterrupted
+result), ``changed`` (data changed in place before a resume or a reuse), ``concurrent`` (two writers into one
+``--out``), ``corrupt`` (truncated or random checkpoints, edited records, truncated caches and HDF5 files) and
+``huge`` (sizes far beyond the memory; the peak memory of the refusing process is measured).
 
-A good command exits non-zero with one message and no traceback, and creates nothing. The script runs against
-any installed checkout (``--python`` of another environment), so the same battery measures a change before and
-after. Writes ``--out`` (JSON) and prints a markdown table.
+The script runs against any installed checkout (``--python`` of another environment), so the same battery
+measures a change before and after. Writes ``--out`` (JSON) and, with ``--md``, the markdown table.
 
-    python benchmarks/cli_battery.py --python .venv/bin/python --out benchmarks/results/cli_battery_after.json
+    nice python benchmarks/cli_battery.py --out benchmarks/results/cli_battery.json \\
+        --md benchmarks/results/cli_battery.md
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from cli_battery_families import FAMILIES, HUGE_BOUND_MIB, Runner
+
 from monarch_sci.cli.scripts import run_script, script_parser
-from monarch_sci.training.checkpoint import write_json_atomic
+from monarch_sci.training.checkpoint import write_json_atomic, write_text_atomic
 
 
 def _fixtures(root: Path, python: str) -> dict[str, Path]:
@@ -129,48 +136,95 @@ def cases(f: dict[str, Path], out: Path) -> list[tuple[str, list[str], Path]]:
     ]  # fmt: skip
 
 
+def _bad_input(python: str, root: Path, fixtures: dict[str, Path]) -> list[dict]:
+    """The bad-input family: one fresh ``python -m monarch_sci.cli`` per case; good = non-zero exit, no traceback,
+    nothing left behind."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = root / "out"
+    out.mkdir()
+    rows = []
+    for name, cmd, output in cases(fixtures, out):
+        t0 = time.perf_counter()
+        proc = subprocess.run([python, "-m", "monarch_sci.cli", *cmd], capture_output=True, text=True, env=env,
+                              timeout=600, cwd=root)  # fmt: skip
+        err = proc.stderr.strip().splitlines()
+        traceback = "Traceback (most recent call last)" in proc.stderr
+        rows.append({"family": "bad input", "case": name, "exit": proc.returncode, "traceback": traceback,
+                     "left_behind": output.exists(), "data_kept": None, "equal_after_kill": None, "peak_mib": None,
+                     "good": proc.returncode != 0 and not traceback and not output.exists(),
+                     "last_line": err[-1][:200] if err else "",
+                     "seconds": round(time.perf_counter() - t0, 1)})  # fmt: skip
+        print(f"[bad input] {name}: exit {proc.returncode}, traceback {traceback}", flush=True)
+    return rows
+
+
+def _mark(value) -> str:
+    return "-" if value is None else ("yes" if value else "no")
+
+
+def table(summary: dict) -> str:
+    """The markdown table of a battery: counts per family, then one row per case."""
+    lines = [f"# CLI reliability battery{' (' + summary['label'] + ')' if summary.get('label') else ''}", "",
+             "Made by `benchmarks/cli_battery.py` (its docstring describes the families). Each case is a fresh "
+             "process of the real command line. Good: the expected exit status, one error line where a refusal is "
+             "expected, no traceback, the data that existed before intact (`data kept`), and after kills a rerun "
+             "whose result equals an uninterrupted run's (`equal after kill`); a refused huge size must stay under "
+             f"{HUGE_BOUND_MIB} MiB of peak memory (the interpreter and torch included). In the bad-input family "
+             "good also means no output left behind.", "",
+             "| family | cases | good | tracebacks | data lost | unequal after a kill | over the memory bound |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for fam, c in summary["families"].items():
+        lines.append(f"| {fam} | {c['cases']} | {c['good']} | {c['traceback']} | {c['data_lost']} | "
+                     f"{c['unequal']} | {c['over_bound']} |")  # fmt: skip
+    t = summary["total"]
+    lines.append(f"| **all** | {t['cases']} | {t['good']} | {t['traceback']} | {t['data_lost']} | {t['unequal']} | "
+                 f"{t['over_bound']} |")  # fmt: skip
+    lines += ["", "| family | case | exit | traceback | data kept | equal after kill | peak MiB | good | last line |",
+              "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in summary["rows"]:
+        last = r["last_line"].replace("|", "\\|")
+        lines.append(f"| {r['family']} | {r['case']} | {r['exit']} | {_mark(r['traceback'])} | {_mark(r['data_kept'])} "
+                     f"| {_mark(r['equal_after_kill'])} | {'-' if r['peak_mib'] is None else r['peak_mib']} | "
+                     f"{_mark(r['good'])} | {last} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _counts(rows: list[dict]) -> dict[str, int]:
+    return {"cases": len(rows), "good": sum(r["good"] for r in rows), "traceback": sum(r["traceback"] for r in rows),
+            "data_lost": sum(r["data_kept"] is False for r in rows),
+            "unequal": sum(r["equal_after_kill"] is False for r in rows),
+            "over_bound": sum("over the bound" in r["last_line"] for r in rows)}  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     p = script_parser(__doc__, "out", out_type=Path, out_help="JSON result")
     p.add_argument("--python", default=sys.executable, help="interpreter of the checkout under test")
     p.add_argument("--fixtures-python", default=sys.executable, help="interpreter that makes the valid inputs")
     p.add_argument("--label", default="", help="name of the checkout in the table")
+    names = ["bad-input", *FAMILIES]
+    p.add_argument("--families", nargs="+", choices=names, default=names, help="the families to run")
+    p.add_argument("--md", type=Path, default=None, help="also write the markdown table here")
     args = p.parse_args(argv)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         fixtures = _fixtures(root, args.fixtures_python)
-        out = root / "out"
-        out.mkdir()
-        for name, cmd, output in cases(fixtures, out):
-            t0 = time.perf_counter()
-            proc = subprocess.run([args.python, "-m", "monarch_sci.cli", *cmd], capture_output=True, text=True,
-                                  env=env, timeout=600, cwd=root)  # fmt: skip
-            err = proc.stderr.strip().splitlines()
-            rows.append(
-                {
-                    "case": name,
-                    "exit": proc.returncode,
-                    "traceback": "Traceback (most recent call last)" in proc.stderr,
-                    "left_behind": output.exists(),
-                    "last_line": err[-1][:200] if err else "",
-                    "seconds": round(time.perf_counter() - t0, 1),
-                }
-            )
-            print(f"{name}: exit {proc.returncode}, traceback {rows[-1]['traceback']}", flush=True)
-    good = [r for r in rows if r["exit"] != 0 and not r["traceback"] and not r["left_behind"]]
-    summary = {
-        "label": args.label,
-        "cases": len(rows),
-        "good": len(good),
-        "exit_zero": sum(r["exit"] == 0 for r in rows),
-        "traceback": sum(r["traceback"] for r in rows),
-        "left_behind": sum(r["left_behind"] for r in rows),
-        "rows": rows,
-    }
+        rows = _bad_input(args.python, root, fixtures) if "bad-input" in args.families else []
+        runner = Runner(args.python, root)
+        for name in args.families:
+            if name in FAMILIES:
+                FAMILIES[name](runner, fixtures)
+        rows += runner.rows
+    families = {}
+    for r in rows:
+        families.setdefault(r["family"], []).append(r)
+    summary = {"label": args.label, "total": _counts(rows), "families": {k: _counts(v) for k, v in families.items()},
+               "rows": rows}  # fmt: skip
     write_json_atomic(args.out, summary)
-    print(f"\n{args.label}: {len(good)}/{len(rows)} cases handled well; exit 0: {summary['exit_zero']}, "
-          f"traceback: {summary['traceback']}, output left behind: {summary['left_behind']}")  # fmt: skip
+    if args.md is not None:
+        write_text_atomic(args.md, table(summary))
+    t = summary["total"]
+    print(f"\n{args.label}: {t['good']}/{t['cases']} cases handled well; tracebacks {t['traceback']}, data lost "
+          f"{t['data_lost']}, unequal after a kill {t['unequal']}, over the bound {t['over_bound']}")  # fmt: skip
     return 0
 
 
