@@ -156,6 +156,13 @@ def markdown(s: dict[str, Any]) -> str:
         f"read). `{CURRENT}`: the current default (factor lr = the main lr, anchor 1e-2); candidates: {cands}; all "
         "with anchor 1e-2, factor weight decay 0 and the main schedule's shape.",
         "",
+        f"Sampled: {len(s['cells'])} of the 48 cells of optimiser {{Adam, AdamW}} × lr {{1e-3, 3e-3, 1e-2}} × schedule "
+        "{step, cosine} × weight decay {0, 1e-4} × budget {20, 30 epochs}, at 16², steady Darcy only (no NS cell "
+        "ran); the other cells were not run. Order of the study (all on validation data): stage a (4 cells, FFT, "
+        "current, 1e-3), then `monarch-flr1e-4` added to every stage, stage lo (lr 1e-3), stage inv (the rule's "
+        "rate at lr 3e-3, added after a and lo), stage b (4 fresh cells, without 1e-3). `—`: not trained in that "
+        "cell.",
+        "",
         "| cell | FFT | "
         + " | ".join(LABELS[m] for m in MONARCH)
         + " | "
