@@ -57,3 +57,13 @@ def test_a_bad_factor_lr_is_one_line(mat_file, tmp_path, capsys):
 
 def test_factor_lr_parses_main_and_numbers():
     assert factor_lr("main") is None and factor_lr("3e-4") == 3e-4
+
+
+@pytest.mark.parametrize("command", ["train", "compare"])
+def test_both_commands_take_main_and_a_rate(command):
+    from monarch_sci.cli import build_parser
+
+    base = ["pde", command, "--data", "x.mat", "--out", "o"]
+    assert build_parser().parse_args([*base, "--factor-lr", "main"]).factor_lr is None
+    assert build_parser().parse_args([*base, "--factor-lr", "2e-4"]).factor_lr == 2e-4
+    assert build_parser().parse_args(base).factor_lr is None  # the default: main
