@@ -28,8 +28,7 @@ from monarch_sci.cli.common import UserError, add_flags, resolve_device, set_thr
 
 #: Sizes per preset. ns_gen is the solver grid, ns_res the stored (training) grid; ns_record snapshots over
 #: [0, ns_T]. The small preset follows the converged studies' protocols at a smaller budget, scored on
-#: validation data by ``benchmarks/demo_budget.py`` (its MRI rows in ``benchmarks/results/demo_budget.md``; the
-#: PDE half's row is added by ``--half pde``): NS snapshots every
+#: validation data by ``benchmarks/demo_budget.py`` (``benchmarks/results/demo_budget.md``): NS snapshots every
 #: time unit over T = 20 and a cosine schedule as in ``benchmarks/pde_science.py`` (solved at 32² instead of 64²
 #: so that the data take seconds); MRI at 64² with the unrolled network's CG-SENSE warm start at λ = 0.1, the
 #: value ``benchmarks/mri_learned.py`` chose on validation (the model's default 1e-3 starts it from a noisy
