@@ -15,12 +15,13 @@ Likewise the rule "factor lr × main lr = 1e-6" is, per cell, the Monarch runs w
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
+from monarch_sci.cli.scripts import run_script, script_parser
 from monarch_sci.training.checkpoint import save_figure, write_text_atomic
 from monarch_sci.training.study import load_study, plan, pooled
 from monarch_sci.training.study_plan import read_records
@@ -250,7 +251,7 @@ def figure(s: dict[str, Any], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = script_parser(__doc__)
     p.add_argument("--spec", type=Path, default=SPEC, help="the study spec")
     p.add_argument("--out", type=Path, default=OUT, help="output stem (.md, .json, .png are added)")
     args = p.parse_args(argv)
@@ -265,4 +266,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(run_script(main))
