@@ -433,20 +433,6 @@ def simulate_volume(cfg: SimulationConfig, index: int) -> SimulatedVolume:
     return SimulatedVolume(kspace, rss, images, maps.astype(np.complex64), acquisition, sigma * gain)
 
 
-def simulation_bytes(cfg: SimulationConfig) -> int:
-    """A lower bound of the memory one volume's simulation takes: its k-space ``(S, C, H, W)`` complex64 and,
-    per slice, the coil images on the fine grid (complex128, three working copies).
-
-    Examples
-    --------
-    >>> simulation_bytes(SimulationConfig(recon_size=(320, 320))) // 2**20  # MiB
-    400
-    """
-    H, W = cfg.encoding_size
-    S, C, f = cfg.num_slices, cfg.num_coils, cfg.fine_factor
-    return S * C * H * W * 8 + 3 * C * (H * f) * (W * f) * 16
-
-
 def simulate_dataset(
     out_dir: str | os.PathLike,
     cfg: SimulationConfig,
@@ -458,22 +444,20 @@ def simulate_dataset(
 ) -> list[Path]:
     """Write ``num_volumes`` simulated volumes as fastMRI files ``{prefix}{seed:03d}{v:04d}.h5`` in ``out_dir``.
 
-    The volumes are written into a new folder beside ``out_dir`` that replaces it when all are written
-    (:func:`~monarch_sci.training.checkpoint.atomic_folder`): a run killed midway leaves ``out_dir`` as it was
-    (absent, or the previous data set, whole); the new files join the folder's others, or with ``overwrite=True``
-    the new folder replaces the old one. Under ``torchrun`` (``RANK`` / ``WORLD_SIZE``) each rank
-    simulates a contiguous share of the volumes (volume ``v`` depends only on ``(cfg, v)``: the same files as one
-    process writes); every rank returns once all files are written. Returns the paths of all ``num_volumes`` files.
+    Written into a new folder beside ``out_dir`` (:func:`~monarch_sci.training.checkpoint.atomic_folder`): a run
+    killed midway leaves ``out_dir`` as it was; the new files then join its others (``overwrite=True``: replace it
+    whole). Under ``torchrun`` (``RANK`` / ``WORLD_SIZE``) each rank simulates a contiguous share (volume ``v``
+    depends only on ``(cfg, v)``); every rank returns once all are written. Returns all ``num_volumes`` paths.
     """
     if num_volumes < 1:
         raise ValueError(f"simulate_dataset: num_volumes must be >= 1, got {num_volumes}")
-    check_memory(simulation_bytes(cfg), f"--size {cfg.recon_size[0]} --width {cfg.recon_size[1]} (one volume)")
     out = Path(out_dir)
-    H, W = cfg.encoding_size
-    h, w = cfg.recon_size
+    H, W = cfg.encoding_size  # a lower bound of one volume's memory: k-space, fine-grid coil images (3 copies)
+    need = cfg.num_slices * cfg.num_coils * H * W * 8 + 3 * cfg.num_coils * H * W * cfg.fine_factor**2 * 16
+    check_memory(need, f"--size {cfg.recon_size[0]} --width {cfg.recon_size[1]} (one volume)")
     header = make_ismrmrd_header(
         encoding_size=(H, W),
-        recon_size=(h, w),
+        recon_size=cfg.recon_size,
         fov_mm=(140.0 * cfg.oversampling, 140.0, 3.0),
         recon_fov_mm=(140.0, 140.0, 3.0),
         num_coils=cfg.num_coils,
