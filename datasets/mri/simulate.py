@@ -41,14 +41,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from monarch_sci.datasets.mri.fastmri import fastmri_rss, write_fastmri_volume
 from monarch_sci.datasets.mri.ismrmrd_header import make_ismrmrd_header
+from monarch_sci.datasets.mri.phantom import anatomy, load_sample_slice, smooth_noise, volume_params, warp_fields
 from monarch_sci.fourier import fft2c, ifft2c
 from monarch_sci.training.checkpoint import atomic_folder, atomic_output
 from monarch_sci.training.outputs import check_memory
@@ -143,22 +142,6 @@ class SimulatedVolume:
     noise_std: float
 
 
-@lru_cache(maxsize=1)
-def load_sample_slice() -> np.ndarray:
-    """matplotlib's sample MRI slice ``s1045.ima.gz`` as a float64 ``(256, 256)`` image scaled to ``[0, 1]``.
-
-    The file is 131072 bytes of big-endian uint16 (values 0–215 read that way), shipped with matplotlib.
-    """
-    import matplotlib.cbook as cbook
-
-    raw = cbook.get_sample_data("s1045.ima.gz")
-    data = raw.read()
-    if len(data) != 2 * 256 * 256:
-        raise ValueError(f"load_sample_slice: s1045.ima.gz holds {len(data)} bytes, expected {2 * 256 * 256}")
-    img = np.frombuffer(data, dtype=">u2").reshape(256, 256).astype(np.float64)
-    return img / img.max()
-
-
 def coil_sensitivities(
     shape: tuple[int, int, int],
     *,
@@ -211,142 +194,6 @@ def coil_sensitivities(
     return out
 
 
-# --------------------------------------------------------------------------------------------------------------
-# anatomy
-
-
-def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
-    """Zero-mean, unit-std Gaussian random field with correlation length ``sigma`` pixels."""
-    white = rng.standard_normal(shape)
-    # Gaussian filter with periodic boundaries, applied in Fourier space (cost independent of sigma)
-    fy = np.fft.fftfreq(shape[0])[:, None]
-    fx = np.fft.rfftfreq(shape[1])[None, :]
-    kernel = np.exp(-2.0 * (np.pi * sigma) ** 2 * (fy**2 + fx**2))
-    field = np.fft.irfft2(np.fft.rfft2(white) * kernel, s=shape)
-    return (field - field.mean()) / (field.std() + 1e-12)
-
-
-def _soft(d: np.ndarray, width: float) -> np.ndarray:
-    """Soft inside-indicator of a signed distance-like field ``d < 0`` (edge width in coordinate units)."""
-    return 0.5 * (1.0 - np.tanh(d / max(width, 1e-6)))
-
-
-def _ellipse(u, v, cu, cv, au, av, ang, power=2.0):
-    ca, sa = np.cos(ang), np.sin(ang)
-    du, dv = u - cu, v - cv
-    a = (ca * du + sa * dv) / au
-    b = (-sa * du + ca * dv) / av
-    return (np.abs(a) ** power + np.abs(b) ** power) ** (1.0 / power) - 1.0  # < 0 inside
-
-
-def _augmented_real(u: np.ndarray, v: np.ndarray, p: dict, t: float) -> np.ndarray:
-    """matplotlib's slice under a random affine + elastic warp, sampled at continuous positions ``(u, v)``."""
-    src = load_sample_slice()
-    ang = p["rot"] + 0.05 * t
-    ca, sa = np.cos(ang), np.sin(ang)
-    du, dv = u - p["cu"] - 0.05 * t, v - p["cv"]
-    a = (ca * du - sa * dv) / (p["su"] * (1 + 0.08 * t))
-    b = (sa * du + ca * dv) / p["sv"] + p["shear"] * a
-    a = a * p["flip_u"] + p["warp_amp"] * p["warp_u"]
-    b = b * p["flip_v"] + p["warp_amp"] * p["warp_v"]
-    rows = (a + 1.0) * 128.0
-    cols = (b + 1.0) * 128.0
-    out = ndimage.map_coordinates(src, [rows, cols], order=3, mode="constant", cval=0.0)
-    out = np.clip(out, 0.0, None)
-    return np.interp(out, p["curve_x"], p["curve_y"]) * (out > 0.02)
-
-
-def _volume_params(rng: np.random.Generator, os_: int) -> dict:
-    n_bones = int(rng.integers(1, 4))
-    p = {
-        "mode": str(rng.choice(["real", "procedural", "mixed"], p=[0.35, 0.35, 0.3])),
-        "limb": {
-            "cu": rng.uniform(-0.25, 0.25) * os_,
-            "cv": rng.uniform(-0.35, 0.35),
-            "au": rng.uniform(0.7, 0.95 * os_),
-            "av": rng.uniform(0.55, 1.15),  # > 1 - |cv| reaches the phase-encode edge
-            "ang": rng.uniform(-0.3, 0.3),
-            "power": rng.uniform(2.0, 3.5),
-            "fat": rng.uniform(0.04, 0.1),
-        },
-        "bones": [
-            {
-                "cu": rng.uniform(-0.6, 0.6),
-                "cv": rng.uniform(-0.35, 0.35),
-                "au": rng.uniform(0.2, 0.55),
-                "av": rng.uniform(0.12, 0.3),
-                "ang": rng.uniform(-np.pi, np.pi),
-                "cortex": rng.uniform(0.015, 0.04),
-            }
-            for _ in range(n_bones)
-        ],
-        "vessels": [(rng.uniform(-0.8, 0.8), rng.uniform(-0.6, 0.6), rng.uniform(0.01, 0.035)) for _ in range(4)],
-        "contrast": {
-            "muscle": rng.uniform(0.25, 0.5),
-            "fat": rng.uniform(0.5, 1.0),
-            "marrow": rng.uniform(0.3, 0.9),
-            "cartilage": rng.uniform(0.6, 1.0),
-            "vessel": rng.uniform(0.1, 1.0),
-        },
-        "real": {
-            "rot": rng.uniform(-np.pi, np.pi),
-            "cu": rng.uniform(-0.3, 0.3),
-            "cv": rng.uniform(-0.4, 0.4),
-            "su": rng.uniform(0.6, 1.3),
-            "sv": rng.uniform(0.6, 1.3),
-            "shear": rng.uniform(-0.25, 0.25),
-            "flip_u": rng.choice([-1.0, 1.0]),
-            "flip_v": rng.choice([-1.0, 1.0]),
-            "warp_amp": rng.uniform(0.02, 0.08),
-            "curve_x": np.linspace(0, 1, 6),
-            "curve_y": np.clip(np.sort(rng.uniform(0, 1, 6)) ** rng.uniform(0.6, 1.6) + rng.normal(0, 0.08, 6), 0, 1),
-        },
-        "phase": rng.normal(0, [np.pi, 0.8, 0.8, 0.4, 0.3, 0.3]),
-    }
-    return p
-
-
-def _anatomy(rng: np.random.Generator, u: np.ndarray, v: np.ndarray, p: dict, t: float, px: float) -> np.ndarray:
-    """Magnitude of one slice at continuous positions ``(u, v)`` (recon field of view = ``[-1, 1)²``)."""
-    shape = u.shape
-    edge = 1.5 * px
-    L = p["limb"]
-    grow = 1.0 + 0.1 * t
-    limb_d = _ellipse(u, v, L["cu"], L["cv"], L["au"] * grow, L["av"] * grow, L["ang"], L["power"])
-    limb = _soft(limb_d, edge)
-    fat_rim = limb * (1.0 - _soft(limb_d + L["fat"], edge))
-    c = p["contrast"]
-    # muscle compartments: the sign pattern of two smooth random fields, fascia along their zero lines
-    f1, f2 = _smooth_noise(rng, shape, sigma=0.2 / px), _smooth_noise(rng, shape, sigma=0.3 / px)
-    levels = np.sign(f1) + 0.5 * np.sign(f2)
-    fascia = np.maximum(np.exp(-((f1 / 0.08) ** 2)), np.exp(-((f2 / 0.06) ** 2)))
-    tex = 0.12 * _smooth_noise(rng, shape, sigma=0.01 / px) + 0.08 * _smooth_noise(rng, shape, sigma=0.04 / px)
-    muscle = c["muscle"] * (1.0 + 0.12 * levels + tex) * (1.0 - 0.6 * fascia)
-    img = limb * (1.0 - fat_rim) * muscle + fat_rim * c["fat"] * (1.0 + 0.5 * tex)
-    for b in p["bones"]:
-        d = _ellipse(u, v, b["cu"] + 0.05 * t, b["cv"], b["au"] * (1 - 0.15 * t), b["av"], b["ang"])
-        inside = _soft(d, edge)
-        marrow = inside * (1.0 - _soft(d + b["cortex"] * 2.0, edge))
-        core = _soft(d + b["cortex"] * 2.0, edge)
-        trab = np.clip(_smooth_noise(rng, shape, sigma=0.012 / px), -1.5, 1.5)
-        cart = _soft(np.abs(d - 0.03) - 0.012, edge) * (v > b["cv"])
-        img = img * (1.0 - inside) + 0.03 * marrow + core * c["marrow"] * (1.0 + 0.25 * trab)
-        img = img * (1.0 - cart) + cart * c["cartilage"]
-    for cu, cv, rad in p["vessels"]:
-        ves = _soft(np.hypot(u - cu, v - cv) - rad, edge) * limb
-        img = img * (1.0 - ves) + ves * c["vessel"]
-    if p["mode"] == "procedural":
-        return img
-    real = _augmented_real(u, v, p["real"], t)
-    if p["mode"] == "real":
-        return np.maximum(real, 0.25 * img * (real < 0.05))
-    return img * (0.5 + 0.8 * real)
-
-
-def _warp_fields(rng: np.random.Generator, shape: tuple[int, int], px: float) -> tuple[np.ndarray, np.ndarray]:
-    return _smooth_noise(rng, shape, sigma=0.2 / px), _smooth_noise(rng, shape, sigma=0.2 / px)
-
-
 def simulate_volume(cfg: SimulationConfig, index: int) -> SimulatedVolume:
     """Simulate volume ``index`` of the data set described by ``cfg`` (deterministic in ``(cfg.seed, index)``).
 
@@ -363,8 +210,8 @@ def simulate_volume(cfg: SimulationConfig, index: int) -> SimulatedVolume:
     px = 2.0 / Wf
     u = (np.arange(Hf) - Hf // 2)[:, None] * (2.0 * os_ / Hf) * np.ones((1, Wf))
     v = (np.arange(Wf) - Wf // 2)[None, :] * px * np.ones((Hf, 1))
-    p = _volume_params(rng, os_)
-    p["real"]["warp_u"], p["real"]["warp_v"] = _warp_fields(rng, (Hf, Wf), px)
+    p = volume_params(rng, os_)
+    p["real"]["warp_u"], p["real"]["warp_v"] = warp_fields(rng, (Hf, Wf), px)
     acquisition = "SIM_PDFS" if p["contrast"]["fat"] < 0.65 else "SIM_PD"
     coil_kw = {
         "r": rng.uniform(1.15, 1.8),
@@ -388,7 +235,7 @@ def simulate_volume(cfg: SimulationConfig, index: int) -> SimulatedVolume:
     ph = p["phase"]
     uu, vv = u / os_, v
     phase = ph[0] + ph[1] * uu + ph[2] * vv + ph[3] * uu * vv + ph[4] * uu**2 + ph[5] * vv**2
-    phase = phase + 0.6 * _smooth_noise(rng, (Hf, Wf), sigma=0.3 / px)
+    phase = phase + 0.6 * smooth_noise(rng, (Hf, Wf), sigma=0.3 / px)
     chol = np.eye(C) + rng.normal(0, 0.12, (C, C)) * (1 - np.eye(C))
     scale_target = 10 ** rng.uniform(np.log10(2e-4), np.log10(1e-3))
     noise_rel = rng.uniform(*cfg.noise_range)
@@ -399,7 +246,7 @@ def simulate_volume(cfg: SimulationConfig, index: int) -> SimulatedVolume:
     maps_slices = []
     for s in range(S):
         t = (s - (S - 1) / 2) / max(S, 1)
-        mag = _anatomy(rng, u, v, p, t, px)
+        mag = anatomy(rng, u, v, p, t, px)
         obj = mag * np.exp(1j * (phase + 0.2 * t))
         if three_d:
             # the coil ring sits at readout position coil_x: its height above this plane grows with the distance
