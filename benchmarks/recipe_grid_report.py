@@ -4,7 +4,7 @@ on validation data, the two goals per cell, best-vs-best at equal budget, and on
 It reads the per-run records of ``benchmarks/studies/recipe_grid.toml`` (written by the study engine) and trains
 nothing; cells whose runs are not all finished are listed with the command that resumes them.
 
-    OMP_NUM_THREADS=1 nice monarch-sci study run benchmarks/studies/recipe_grid.toml --stage a lo inv b   # resumable
+    OMP_NUM_THREADS=1 nice monarch-sci study run benchmarks/studies/recipe_grid.toml --stage a lo inv b c   # resumable
     python benchmarks/recipe_grid_report.py   # -> benchmarks/results/recipe_grid.md, .json, .png
 
 At lr 1e-3 the absolute factor lr 1e-3 is the main lr: that candidate and the current default are the same run (same
@@ -42,7 +42,7 @@ METHODS = (FFT, *MONARCH)
 LABELS = {CURRENT: "Monarch, current (factor lr = lr)"}
 LABELS |= {k: f"Monarch, abs. factor lr {v:g}" for k, v in CANDIDATES.items()}
 LABELS[RULE] = f"Monarch, factor lr = {RULE_PRODUCT:g} / lr"
-RUN = "OMP_NUM_THREADS=1 nice monarch-sci study run benchmarks/studies/recipe_grid.toml --stage a lo inv b"
+RUN = "OMP_NUM_THREADS=1 nice monarch-sci study run benchmarks/studies/recipe_grid.toml --stage a lo inv b c"
 #: Goal 2: a candidate no worse than the current default by more than this (percent) in any cell.
 WORSE_AT_MOST = 2.0
 
@@ -161,8 +161,8 @@ def markdown(s: dict[str, Any]) -> str:
         "{step, cosine} × weight decay {0, 1e-4} × budget {20, 30 epochs}, at 16², steady Darcy only (no NS cell "
         "ran); the other cells were not run. Order of the study (all on validation data): stage a (4 cells, FFT, "
         "current, 1e-3), then `monarch-flr1e-4` added to every stage, stage lo (lr 1e-3), stage inv (the rule's "
-        "rate at lr 3e-3, added after a and lo), stage b (4 fresh cells, without 1e-3). `—`: not trained in that "
-        "cell.",
+        "rate at lr 3e-3, added after a and lo), stage b (4 fresh cells, without 1e-3), stage c (FFT's best "
+        "20-epoch recipe at 30 epochs). `—`: not trained in that cell.",
         "",
         "| cell | FFT | "
         + " | ".join(LABELS[m] for m in MONARCH)
