@@ -35,6 +35,7 @@ __all__ = [
     "load_checkpoint",
     "load_model_state",
     "partial_path",
+    "replacing_run",
     "save_checkpoint",
     "save_figure",
     "set_rng_state",
@@ -191,6 +192,42 @@ def atomic_folder(path: str | os.PathLike, *, replace: bool = False, shared: boo
         for f in sorted(new.iterdir()):
             os.replace(f, path / f.name)
         new.rmdir()
+
+
+@contextlib.contextmanager
+def replacing_run(out: str | os.PathLike, *, overwrite: bool, run_files: tuple[str, ...]) -> Iterator[Path]:
+    """The folder a training run writes into: ``out`` itself, or, where ``overwrite`` replaces a run that ``out``
+    holds (any of ``run_files``), a new folder beside it that takes ``out``'s place only once the job ends well.
+
+    A job killed or failing inside the block leaves the previous run whole (its checkpoints, record and plots);
+    the new folder it left is cleaned by the next job writing ``out``. Under ``torchrun`` (``WORLD_SIZE`` > 1)
+    the ranks share ``out``, so the previous run's ``run_files`` are removed at the start instead.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp()) / "run"
+    >>> out.mkdir(); _ = (out / "record.json").write_text("old")
+    >>> with replacing_run(out, overwrite=True, run_files=("record.json",)) as work:
+    ...     _ = (work / "record.json").write_text("new")
+    ...     (out / "record.json").read_text(), work == out
+    ('old', False)
+    >>> (out / "record.json").read_text()
+    'new'
+    """
+    from monarch_sci.training.ranks import rank_env
+
+    out = Path(out)
+    if not overwrite or not any((out / name).exists() for name in run_files):
+        yield out
+        return
+    if rank_env("replacing_run")[1] > 1:
+        for name in run_files:
+            (out / name).unlink(missing_ok=True)
+        yield out
+        return
+    with atomic_folder(out, replace=True) as work:
+        yield work
 
 
 def save_figure(fig: Any, path: str | os.PathLike, *, dpi: int = 100) -> Path:

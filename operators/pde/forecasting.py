@@ -39,7 +39,7 @@ from monarch_sci.operators.pde.forecast_data import load_forecast_splits
 from monarch_sci.operators.pde.fourier_modes import check_grid
 from monarch_sci.operators.pde.plots import plot_error_per_step, plot_fields, plot_loss_curves
 from monarch_sci.operators.pde.tasks import ForecastModel, ForecastTask
-from monarch_sci.training.checkpoint import load_checkpoint, write_json_atomic
+from monarch_sci.training.checkpoint import load_checkpoint, replacing_run, write_json_atomic
 from monarch_sci.training.fingerprint import data_fingerprints, fingerprint_differences
 from monarch_sci.training.records import defining_differences, field_and_flag
 from monarch_sci.training.settings import Optimization
@@ -62,7 +62,6 @@ __all__ = [
     "build_forecaster",
     "check_modes_fit",
     "check_spec",
-    "clear_run",
     "defining_arguments",
     "load_forecast_splits",
     "prepare_run",
@@ -76,7 +75,7 @@ __all__ = [
 
 #: Fields of :class:`ForecastSpec` that say how to run, not what the result is.
 HOW_TO_RUN = ("device", "threads", "progress", "stop_after", "compile")
-#: Files of a run folder (removed by ``overwrite=True``).
+#: Files of a run folder (a folder holding any of them holds a run; ``overwrite=True`` replaces it).
 RUN_FILES = ("record.json", "last.pt", "best.pt", "loss_curves.png", "error_per_step.png", "fields_test0.png")
 
 
@@ -368,14 +367,6 @@ def spec_fingerprints(spec: Any) -> dict[str, Any]:
     return data_fingerprints({k: getattr(spec, k, None) for k in ("data", "val", "test")})
 
 
-def clear_run(out: Path) -> None:
-    """Remove the files of a run from ``out`` (``overwrite=True``)."""
-    for name in RUN_FILES:
-        (out / name).unlink(missing_ok=True)
-    for p in out.glob("fields_test*.png"):
-        p.unlink()
-
-
 def prepare_run(out: Path, spec: Any, *, resume: bool, overwrite: bool) -> bool:
     """Check ``out`` against ``spec``; returns whether to resume (nothing is written here)."""
     record = None if overwrite else read_record(out)
@@ -423,37 +414,37 @@ def train_forecaster(
     s = info["resolution"]
     check_modes_fit(spec, s)
     resume = prepare_run(out, spec, resume=resume, overwrite=overwrite)
-    if overwrite:
-        clear_run(out)
-    seed_everything(spec.seed)
-    model = build_forecaster(spec, s)
-    task = ForecastTask(spec.model)
-    extra = {
-        "command": "pde train",
-        "task": "rollout",
-        "spec": defining_arguments(spec),
-        "how": {k: getattr(spec, k) for k in HOW_TO_RUN},
-        "data_fingerprint": spec_fingerprints(spec),
-    }
-    trainer = Trainer(
-        model, task, train, val, spec.train_config(), out=out, record={**extra, "data": info}, device=device
-    )
-    result = trainer.fit(resume=resume)
-    if not trainer.is_main or result["status"] != "finished":
-        return None
-    model.load_state_dict(load_checkpoint(out / "best.pt")["model"])
-    model.eval()
-    with torch.no_grad():
-        test_metrics = task.evaluate(model, test, prefix="test")
-        pred, true = task.predict(model, test)
-        ms = _inference_ms(model, test, device)
-    rec = json.loads((out / "record.json").read_text())
-    rec["test"] = {**test_metrics, "inference_ms_per_sample": ms, "samples": len(test)}
-    rec["parameters"] = count_parameters(model)
-    rec["steps_per_epoch"] = -(-len(train) // spec.batch_size)
-    write_json(out / "record.json", rec, what=f"run {out}")
-    _plots(rec, pred, true, out, spec.fourier)
-    return rec
+    # with --overwrite the new run takes the old one's place only once it is complete
+    with replacing_run(out, overwrite=overwrite, run_files=RUN_FILES) as work:
+        seed_everything(spec.seed)
+        model = build_forecaster(spec, s)
+        task = ForecastTask(spec.model)
+        extra = {
+            "command": "pde train",
+            "task": "rollout",
+            "spec": defining_arguments(spec),
+            "how": {k: getattr(spec, k) for k in HOW_TO_RUN},
+            "data_fingerprint": spec_fingerprints(spec),
+        }
+        trainer = Trainer(
+            model, task, train, val, spec.train_config(), out=work, record={**extra, "data": info}, device=device
+        )
+        result = trainer.fit(resume=resume)
+        if not trainer.is_main or result["status"] != "finished":
+            return None
+        model.load_state_dict(load_checkpoint(work / "best.pt")["model"])
+        model.eval()
+        with torch.no_grad():
+            test_metrics = task.evaluate(model, test, prefix="test")
+            pred, true = task.predict(model, test)
+            ms = _inference_ms(model, test, device)
+        rec = json.loads((work / "record.json").read_text())
+        rec["test"] = {**test_metrics, "inference_ms_per_sample": ms, "samples": len(test)}
+        rec["parameters"] = count_parameters(model)
+        rec["steps_per_epoch"] = -(-len(train) // spec.batch_size)
+        write_json(work / "record.json", rec, what=f"run {out}")
+        _plots(rec, pred, true, work, spec.fourier)
+        return rec
 
 
 def write_json(path: Path, obj: Any, *, what: str) -> None:

@@ -30,8 +30,8 @@ from monarch_sci.operators.pde.factor_init import randomize_factors
 from monarch_sci.operators.pde.fno import FNO2d, count_parameters
 from monarch_sci.operators.pde.forecasting import (
     HOW_TO_RUN,
+    RUN_FILES,
     FNOTraining,
-    clear_run,
     defining_arguments,
     prepare_run,
     spec_fingerprints,
@@ -41,7 +41,7 @@ from monarch_sci.operators.pde.forecasting import (
 from monarch_sci.operators.pde.fourier_modes import check_grid
 from monarch_sci.operators.pde.plots import plot_loss_curves
 from monarch_sci.operators.pde.steady import SteadyModel, SteadyTask
-from monarch_sci.training.checkpoint import load_checkpoint
+from monarch_sci.training.checkpoint import load_checkpoint, replacing_run
 from monarch_sci.training.trainer import Trainer, seed_everything
 
 __all__ = ["SteadySpec", "build_steady_model", "load_steady_split", "train_steady"]
@@ -176,41 +176,41 @@ def train_steady(
     c_in, c_out = int(train.x.shape[-1]), int(train.y.shape[-1])
     check_grid(grid, spec_modes(spec), "--modes/--n-modes", what=f"the training grid of {spec.data}")
     resume = prepare_run(out, spec, resume=resume, overwrite=overwrite)
-    if overwrite:
-        clear_run(out)
-    seed_everything(spec.seed)
-    normalizer = FieldNormalizer.fit(train.y) if spec.normalize else None
-    model = build_steady_model(spec, grid, c_in, c_out, normalizer)
-    task = SteadyTask(loss=spec.loss)
-    info = {
-        "grid": list(grid),
-        "in_channels": c_in,
-        "out_channels": c_out,
-        "train_samples": len(train),
-        "val_samples": 0 if val is None else len(val),
-        "mapping": train.mapping,
-    }
-    extra = {
-        "command": "pde train --task steady",
-        "task": "steady",
-        "spec": defining_arguments(spec),
-        "how": {k: getattr(spec, k) for k in HOW_TO_RUN},
-        "data": info,
-        "data_fingerprint": spec_fingerprints(spec),
-    }
-    trainer = Trainer(model, task, train, val, spec.train_config(), out=out, record=extra, device=spec.device)
-    result = trainer.fit(resume=resume)
-    if not trainer.is_main or result["status"] != "finished":
-        return None
-    rec = json.loads((out / "record.json").read_text())
-    rec["parameters"] = count_parameters(model)
-    if spec.test is not None:
-        model.load_state_dict(load_checkpoint(out / "best.pt")["model"])
-        model.eval()
-        test = load_steady_split(spec, "test")
-        _check_like(train, test, spec, "test")
-        with torch.no_grad():
-            rec["test"] = {**task.evaluate(model, test, prefix="test"), "samples": len(test)}
-    write_json(out / "record.json", rec, what=f"run {out}")
-    plot_loss_curves(rec["epochs"], out / "loss_curves.png", title=f"steady, {spec.fourier}")
-    return rec
+    # with --overwrite the new run takes the old one's place only once it is complete
+    with replacing_run(out, overwrite=overwrite, run_files=RUN_FILES) as work:
+        seed_everything(spec.seed)
+        normalizer = FieldNormalizer.fit(train.y) if spec.normalize else None
+        model = build_steady_model(spec, grid, c_in, c_out, normalizer)
+        task = SteadyTask(loss=spec.loss)
+        info = {
+            "grid": list(grid),
+            "in_channels": c_in,
+            "out_channels": c_out,
+            "train_samples": len(train),
+            "val_samples": 0 if val is None else len(val),
+            "mapping": train.mapping,
+        }
+        extra = {
+            "command": "pde train --task steady",
+            "task": "steady",
+            "spec": defining_arguments(spec),
+            "how": {k: getattr(spec, k) for k in HOW_TO_RUN},
+            "data": info,
+            "data_fingerprint": spec_fingerprints(spec),
+        }
+        trainer = Trainer(model, task, train, val, spec.train_config(), out=work, record=extra, device=spec.device)
+        result = trainer.fit(resume=resume)
+        if not trainer.is_main or result["status"] != "finished":
+            return None
+        rec = json.loads((work / "record.json").read_text())
+        rec["parameters"] = count_parameters(model)
+        if spec.test is not None:
+            model.load_state_dict(load_checkpoint(work / "best.pt")["model"])
+            model.eval()
+            test = load_steady_split(spec, "test")
+            _check_like(train, test, spec, "test")
+            with torch.no_grad():
+                rec["test"] = {**task.evaluate(model, test, prefix="test"), "samples": len(test)}
+        write_json(work / "record.json", rec, what=f"run {out}")
+        plot_loss_curves(rec["epochs"], work / "loss_curves.png", title=f"steady, {spec.fourier}")
+        return rec

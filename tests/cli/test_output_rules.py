@@ -214,3 +214,28 @@ def test_huge_sizes_are_refused_before_allocating_saying_how_much_they_need(tmp_
     assert flag in line and "needs about" in line and "of memory, but" in line, line
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024  # KiB: nothing was allocated
     assert sorted(tmp_path.iterdir()) == []
+
+
+PDE_TRAIN = ["pde", "train", "--t-in", "2", "--t-out", "2", "--modes", "2", "--width", "4", "--batch-size", "2",
+             "--ntrain", "6", "--nval", "2", "--ntest", "2", "--epochs", "2", "--quiet"]  # fmt: skip
+
+
+def test_pde_train_overwrite_killed_keeps_the_previous_run_and_the_rerun_completes(tmp_path):
+    ns = tmp_path / "ns.h5"
+    assert cli("ns", "generate", "--n", "10", "--T", "0.6", "--record", "6", "--dt", "0.01", "--resolution", "16",
+               "--gen-resolution", "16", "--quiet", "--out", ns).returncode == 0  # fmt: skip
+    train = [*PDE_TRAIN, "--data", ns]
+    run, ref = tmp_path / "run", tmp_path / "ref"
+    assert cli(*train, "--out", run).returncode == 0
+    old = snapshot(*sorted(p for p in run.iterdir() if p.is_file()))
+    assert {p.name for p in old} >= {"record.json", "last.pt", "best.pt"}
+    again = [*train, "--seed", "1", "--fourier", "monarch", "--overwrite", "--out", run]
+    for kill_at in (1, 3, 6):  # the new run's first checkpoint, its second epoch, its record and plots
+        killed = cli(*again, kill_at=kill_at, kill_on="replace")
+        assert killed.returncode == 137, killed.stderr
+        assert snapshot(*old) == old and {p for p in run.iterdir() if p.is_file()} == set(old), f"kill {kill_at}"
+    assert cli(*again).returncode == 0
+    assert cli(*train, "--seed", "1", "--fourier", "monarch", "--out", ref).returncode == 0
+    new, want = (json.loads((d / "record.json").read_text()) for d in (run, ref))
+    assert new["spec"]["seed"] == 1 and new["test"]["test_rel_l2"] == want["test"]["test_rel_l2"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".run")) in ([], [".run.lock"])
