@@ -8,6 +8,10 @@ import torch
 
 torch.backends.cuda.matmul.allow_tf32 = False
 torch.backends.cudnn.allow_tf32 = False
+# Without a GPU the Triton kernels run in Triton's interpreter. It is read when a kernel is first defined, so it
+# is set here, before any test module (or doctest) imports monarch_sci.multiply_triton.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 
 @pytest.fixture(autouse=True)
