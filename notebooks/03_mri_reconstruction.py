@@ -307,8 +307,8 @@ for name, img in recons.items():
 
 # %%
 import json  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
+
+from monarch_sci.cli import main as monarch_sci_main  # noqa: E402  (the `monarch-sci` entry point)
 
 with h5py.File(test_file, "r") as hf:
     full = np.asarray(hf["kspace"][hf["kspace"].shape[0] // 2])  # (coils, H, W)
@@ -318,10 +318,10 @@ print(f"scan.npy: {full.shape}, {pattern.mean():.0%} of k-space sampled (2-D Poi
 
 
 def monarch_sci(*args: str) -> None:
-    """Run one `monarch-sci` command (the same as typing it in a shell) and stop on an error."""
-    proc = subprocess.run([sys.executable, "-m", "monarch_sci.cli", *args], capture_output=True, text=True)
-    print(proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else "", proc.stderr.strip()[-2000:])
-    proc.check_returncode()
+    """Run one `monarch-sci` command in this kernel (the code typing it in a shell runs) and stop on an error."""
+    status = monarch_sci_main(list(args))
+    if status != 0:
+        raise RuntimeError(f"monarch-sci {' '.join(args)} exited with status {status} (its message is above)")
 
 
 monarch_sci("mri", "import", str(WORK / "scan.npy"), "--out", str(WORK / "scan.h5"))
