@@ -330,21 +330,18 @@ class _MonarchProduct(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):
         saved, r_blocks, l_blocks = ctx.saved_tensors[:3]
-        need_in, need_r, need_l = ctx.needs_input_grad[:3]
+        needs = ctx.needs_input_grad[:3]
+        need_in, need_r, need_l = needs
         if torch.is_grad_enabled():  # create_graph=True: the gradient itself must be differentiable
             grad_in = (monarch_multiply if ctx.adjoint else monarch_adjoint)(g, r_blocks, l_blocks) if need_in else None
             x2, g_x = (g, saved) if ctx.adjoint else (saved, g)  # (input, output gradient) of x ↦ M x
             return (grad_in, *_block_grads_graph(x2, g_x, r_blocks, l_blocks, need_r, need_l), None, None)
         if ctx.path == "bmm":
-            return (
-                *bmm_backward(saved, ctx.saved_tensors[3], g, r_blocks, l_blocks, need_in, need_r, need_l),
-                None,
-                None,
-            )
+            return (*bmm_backward(saved, ctx.saved_tensors[3], g, r_blocks, l_blocks, needs), None, None)
         if ctx.path == "triton":
             from monarch_sci.multiply_triton import triton_backward
 
-            return (*triton_backward(saved, g.contiguous(), r_blocks, l_blocks, need_in, need_r, need_l), None, None)
+            return (*triton_backward(saved, g.contiguous(), r_blocks, l_blocks, needs), None, None)
         g = _as_matrix(g, g.shape[-1])
         grad_r = torch.zeros_like(r_blocks) if need_r else None
         grad_lt = l_blocks.new_zeros(l_blocks.shape[0], l_blocks.shape[2], l_blocks.shape[1]) if need_l else None

@@ -43,11 +43,13 @@ def bmm_backward(
     g: torch.Tensor,
     r_blocks: torch.Tensor,
     l_blocks: torch.Tensor,
-    need_x: bool,
-    need_r: bool,
-    need_l: bool,
+    needs: tuple[bool, bool, bool],
 ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
-    """Gradients ``(grad x2, grad r_blocks, grad l_blocks)`` of ``y2 = M x2`` at the output gradient ``g``."""
+    """Gradients ``(grad x2, grad r_blocks, grad l_blocks)`` of ``y2 = M x2`` at the output gradient ``g``.
+
+    ``needs`` says which of the three are wanted (autograd's ``needs_input_grad``); the others are ``None``.
+    """
+    need_x, need_r, need_l = needs
     k, q, p = r_blocks.shape
     l, s, r = l_blocks.shape
     batch = x2.shape[0]

@@ -213,17 +213,17 @@ def triton_backward(
     g: torch.Tensor,
     r_blocks: torch.Tensor,
     l_blocks: torch.Tensor,
-    need_x: bool,
-    need_r: bool,
-    need_l: bool,
+    needs: tuple[bool, bool, bool],
     *,
     programs: int | None = None,
 ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
     """``(grad x2, grad r_blocks, grad l_blocks)`` of ``y2 = M x2`` at the output gradient ``g``, one kernel.
 
+    ``needs`` says which of the three are wanted (autograd's ``needs_input_grad``); the others are ``None``.
     ``programs`` (default: one per tile, at most 4 per streaming multiprocessor on CUDA, 4 in the interpreter)
     sets how many partial factor gradients are written and summed.
     """
+    need_x, need_r, need_l = needs
     k, q, p = r_blocks.shape
     s = l_blocks.shape[1]
     batch = x2.shape[0]

@@ -117,8 +117,8 @@ def test_triton_backward_partials_sum_over_programs():
     from monarch_sci.multiply_triton import triton_backward
 
     x, r, l, gy = _case(*MIXING[0], torch.float64, batch=(70,), device=DEVICE)
-    one = triton_backward(x, gy, r, l, True, True, True, programs=1)
-    many = triton_backward(x, gy, r, l, True, True, True, programs=5)
+    one = triton_backward(x, gy, r, l, (True, True, True), programs=1)
+    many = triton_backward(x, gy, r, l, (True, True, True), programs=5)
     for a, b in zip(one, many):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
