@@ -141,22 +141,14 @@ class LineProgress:
         sys.stderr.flush()
 
 
-def progress_bar(
-    iterable: Iterable[Any] | None = None,
-    *,
-    total: float | None = None,
-    desc: str = "",
-    unit: str = "it",
-    initial: float = 0,
-    leave: bool = True,
-    enabled: bool = True,
-) -> Any:
+def progress_bar(iterable: Iterable[Any] | None = None, *, enabled: bool = True, **options: Any) -> Any:
     """A progress display over ``iterable`` (or updated by hand up to ``total``) in the current style.
 
     Parameters
     ----------
-    iterable, total, desc, unit, initial, leave
-        As tqdm's (``leave=False``: the display vanishes when done; in the line style it prints nothing).
+    iterable, **options
+        As :class:`LineProgress`'s and tqdm's: ``total``, ``desc``, ``unit``, ``initial``, ``leave``
+        (``leave=False``: the display vanishes when done; in the line style it prints nothing).
     enabled
         ``False`` (the caller's ``--no-progress``): show nothing, in any style.
 
@@ -167,17 +159,7 @@ def progress_bar(
     """
     style = resolved_style() if enabled else "none"
     if style == "line":
-        return LineProgress(iterable, total=total, desc=desc, unit=unit, initial=initial, leave=leave)
+        return LineProgress(iterable, **options)
     from tqdm.auto import tqdm
 
-    return tqdm(
-        iterable,
-        total=total,
-        desc=desc,
-        unit=unit,
-        initial=initial,
-        leave=leave,
-        disable=style == "none",
-        dynamic_ncols=True,
-        file=sys.stderr,
-    )
+    return tqdm(iterable, disable=style == "none", dynamic_ncols=True, file=sys.stderr, **options)
