@@ -22,23 +22,10 @@ work = "work"
 report = "report"
 params = {{ task = "steady", data = "x.h5" }}
 
-[problems.hi]
-optimizer = "adamw"
-lr = 1e-2
-scheduler = "cosine"
-weight_decay = 1e-4
-
-[problems.hi20]
-optimizer = "adam"
-lr = 1e-2
-scheduler = "step"
-weight_decay = 0.0
-
-[problems.lo]
-optimizer = "adam"
-lr = 1e-3
-scheduler = "step"
-weight_decay = 1e-4
+[problems]
+hi = {{ optimizer = "adamw", lr = 1e-2, scheduler = "cosine", weight_decay = 1e-4 }}
+hi20 = {{ optimizer = "adam", lr = 1e-2, scheduler = "step", weight_decay = 0.0 }}
+lo = {{ optimizer = "adam", lr = 1e-3, scheduler = "step", weight_decay = 1e-4 }}
 
 [stages.a]
 split = "validation"
