@@ -8,10 +8,12 @@ atomic ``last.pt``/``best.pt``, ``curves.png`` and ``example.png`` (:class:`~mon
 
 Reruns are checked against the record: ``resume=True`` continues only a run whose result-defining settings
 (:func:`defining_settings`) equal the spec's — ``epochs`` may grow — and otherwise is refused with the list of
-differences; without ``resume`` an existing run is never replaced unless ``overwrite=True``.
+differences; without ``resume`` an existing run is never replaced unless ``overwrite=True``, and then only once
+the new run is complete (:func:`~monarch_sci.training.checkpoint.replacing_run`: a kill keeps the old run whole).
 
 The slices, coil maps and targets are cached under ``cache_dir`` (default: ``$MONARCH_SCI_CACHE``, else
-``<out>/cache``), keyed by the files' content (:mod:`monarch_sci.datasets.mri.cache`); every file is validated
+``<out>/cache``), keyed by the files' content (:mod:`monarch_sci.datasets.mri.cache`; a run replacing another
+starts from the old run's cache entries, reusing those whose key matches); every file is validated
 (shapes, header, NaN/Inf) on every run, cached or not, and the data folder is only read.
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,6 +40,7 @@ from monarch_sci.operators.mri.slice_bank import (
     acquisition_calib,
     load_slice_bank,
 )
+from monarch_sci.training.checkpoint import replacing_run
 from monarch_sci.training.records import defining_differences, field_and_flag
 from monarch_sci.training.step import COMPILE_MODES
 
@@ -49,6 +53,8 @@ __all__ = [
     "train_recon_model",
 ]
 
+#: Files of a run folder (a folder holding any of them holds a run; ``overwrite=True`` replaces it).
+RUN_FILES = ("record.json", "last.pt", "best.pt", "curves.png", "example.png")
 #: Spec fields that do not change what is trained (bookkeeping); ``epochs`` is checked separately.
 BOOKKEEPING = ("threads", "progress", "device", "cache_dir", "stop_after", "epochs", "compile")
 
@@ -316,8 +322,6 @@ def train_recon_model(
     """
     import torch
 
-    from monarch_sci.training.trainer import TrainConfig, Trainer, seed_everything
-
     out = Path(out)
     _check_run_folder(spec, out, resume=resume, overwrite=overwrite)
     if spec.model == "varnet":  # an optional extra: refused before the slice cache is written into the run folder
@@ -327,8 +331,39 @@ def train_recon_model(
             raise ValueError(f"--model varnet needs fastMRI's VarNet (the [varnet] extra): {VARNET_INSTALL}")
     if spec.threads:
         torch.set_num_threads(int(spec.threads))
-    cache_dir = Path(spec.cache_dir) if spec.cache_dir is not None else default_cache_dir(out)
-    bank, val = load_banks(spec, cache_dir)
+    # with overwrite the new run takes the old one's place only once it is complete
+    with replacing_run(out, overwrite=overwrite, run_files=RUN_FILES) as work:
+        cache_dir = Path(spec.cache_dir) if spec.cache_dir is not None else default_cache_dir(out)
+        use = cache_dir
+        if work != out and cache_dir == out / "cache":  # the new folder's own cache, the old entries linked in
+            use = _carry_cache(out / "cache", work / "cache")
+        return _train(spec, out, work, cache_dir, use, resume=resume)
+
+
+def _carry_cache(old: Path, new: Path) -> Path:
+    """``new``, holding a hard link (or, where the file system has none, a copy) of every cache file of ``old``.
+
+    Cache entries are found by their content key (:func:`~monarch_sci.datasets.mri.cache.cache_file`), so the
+    replacing run reuses those of the data it reads and rebuilds the others; the old run keeps its own files
+    (a cache entry is only ever replaced by a rename, never written in place).
+    """
+    new.mkdir(parents=True, exist_ok=True)
+    if old.is_dir():
+        for f in sorted(old.iterdir()):
+            if f.is_file() and not f.name.startswith("."):  # not the temporaries of a killed writer
+                try:
+                    os.link(f, new / f.name)
+                except OSError:
+                    shutil.copy2(f, new / f.name)
+    return new
+
+
+def _train(spec: ReconTrainSpec, out: Path, work: Path, cache_dir: Path, use: Path, *, resume: bool) -> dict[str, Any]:
+    """The body of :func:`train_recon_model`, writing into ``work`` (``out`` itself, or the run replacing it) with
+    the slice cache in ``use`` (``cache_dir``, the recorded one, or the replacing run's ``cache/``)."""
+    from monarch_sci.training.trainer import TrainConfig, Trainer, seed_everything
+
+    bank, val = load_banks(spec, use)
     seed_everything(spec.seed)  # the model's initial weights depend on the seed only
     model = build_model(spec.model, bank.shape, **spec.hparams)
     if resume:
@@ -338,9 +373,6 @@ def train_recon_model(
                 f"train_recon_model: {out} trained a model for {recorded.get('shape')} k-space; the data is "
                 f"{list(bank.shape)}"
             )
-    if overwrite:
-        for name in ("last.pt", "best.pt", "record.json"):
-            (out / name).unlink(missing_ok=True)
     config = TrainConfig.from_spec(spec, monitor="val_loss")
     # a Poisson mask's calibration square is the acquisition's (the maps' block unless maps="oracle")
     mask_calib = None
@@ -374,7 +406,7 @@ def train_recon_model(
     train_set = ReconSlices(bank, train=True, calib=mask_calib, **masks)
     val_set = ReconSlices(val, train=False, calib=mask_calib, **masks)
     trainer = Trainer(
-        model, ReconTask(loss=spec.loss), train_set, val_set, config, out=out, record=record, device=spec.device
+        model, ReconTask(loss=spec.loss), train_set, val_set, config, out=work, record=record, device=spec.device
     )
     try:
         summary = trainer.fit(resume=resume)
@@ -383,7 +415,7 @@ def train_recon_model(
             raise RunConflictError(f"train_recon_model: {out}/last.pt does not fit this model: {err}") from None
         raise
     if trainer.is_main:
-        _plots(out, summary["history"], model, val_set)
+        _plots(work, summary["history"], model, val_set)
     return summary
 
 

@@ -14,19 +14,20 @@ import time
 import h5py
 import numpy as np
 import pytest
+from forked_cli import ForkedCLI
 
 from monarch_sci.cli import main
 from monarch_sci.training.outputs import clean_stale_temporaries
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
-#: ``monarch-sci ARGV`` that dies as with ``kill -9`` at its ``KILL_AT``-th HDF5 flush (``KILL_ON=flush``) or
-#: rename (``KILL_ON=replace``: just before a file or folder would appear under its final name); 0: never.
+#: Run before ``monarch-sci ARGV`` in its process: it dies as with ``kill -9`` at its ``KILL_AT``-th HDF5 flush
+#: (``KILL_ON=flush``) or rename (``KILL_ON=replace``: just before a file or folder would appear under its final
+#: name); 0: never.
 KILLABLE = textwrap.dedent(
     """
-    import os, sys
+    import os
     import h5py
-    from monarch_sci.cli import main
     at, seen = int(os.environ.get("KILL_AT", "0")), [0]
     def killing(real):
         def call(*args, **kwargs):
@@ -43,15 +44,19 @@ KILLABLE = textwrap.dedent(
         return call
     h5py.File.flush = killing(h5py.File.flush) if os.environ["KILL_ON"] == "flush" else h5py.File.flush
     os.replace = killing(os.replace) if os.environ["KILL_ON"] == "replace" else os.replace
-    sys.exit(main(sys.argv[1:]))
     """
 )
+FORKED = ForkedCLI(KILLABLE, ENV)  # each command in a fresh process forked from one that imported the CLI once
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _forked_cli_server():
+    yield
+    FORKED.close()
 
 
 def cli(*argv, kill_at: int = 0, kill_on: str = "flush") -> subprocess.CompletedProcess:
-    env = {**ENV, "KILL_AT": str(kill_at), "KILL_ON": kill_on}
-    argv = [str(a) for a in argv]
-    return subprocess.run([sys.executable, "-c", KILLABLE, *argv], capture_output=True, text=True, env=env, timeout=300)
+    return FORKED(*argv, env={**ENV, "KILL_AT": str(kill_at), "KILL_ON": kill_on}, timeout=300)
 
 
 def snapshot(*paths):
@@ -238,4 +243,35 @@ def test_pde_train_overwrite_killed_keeps_the_previous_run_and_the_rerun_complet
     assert cli(*train, "--seed", "1", "--fourier", "monarch", "--out", ref).returncode == 0
     new, want = (json.loads((d / "record.json").read_text()) for d in (run, ref))
     assert new["spec"]["seed"] == 1 and new["test"]["test_rel_l2"] == want["test"]["test_rel_l2"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".run")) in ([], [".run.lock"])
+
+
+MRI_TRAIN = ["mri", "train", "--model", "diag", "--acceleration", "2", "--epochs", "2", "--batch-size", "2",
+             "--threads", "1", "--no-progress"]  # fmt: skip
+
+
+def test_mri_train_overwrite_killed_keeps_the_previous_run_and_the_rerun_completes(tmp_path):
+    sim = tmp_path / "sim"
+    assert cli("mri", "simulate", "--volumes", "2", "--slices", "2", "--coils", "3", "--size", "32",
+               "--fine-factor", "1", "--no-progress", "--out", sim).returncode == 0  # fmt: skip
+    train = [*MRI_TRAIN, "--data", sim]
+    run, ref = tmp_path / "run", tmp_path / "ref"
+    assert cli(*train, "--out", run).returncode == 0
+    old = snapshot(*sorted(p for p in run.rglob("*") if p.is_file()))
+    assert {p.name for p in old} >= {"record.json", "last.pt", "best.pt", "curves.png"}
+    (cached,) = (run / "cache").iterdir()
+    built = cached.stat().st_mtime_ns
+    again = [*train, "--seed", "1", "--overwrite", "--out", run]
+    for kill_at in (1, 4, 8):  # the new run's first checkpoint, its second epoch, its plots
+        killed = cli(*again, kill_at=kill_at, kill_on="replace")
+        assert killed.returncode == 137, killed.stderr
+        assert snapshot(*old) == old and {p for p in run.rglob("*") if p.is_file()} == set(old), f"kill {kill_at}"
+    done = cli(*again)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert cached.stat().st_mtime_ns == built  # the slice cache was the old run's (same content key), not rebuilt
+    assert cli(*train, "--seed", "1", "--out", ref).returncode == 0
+    new, want = (json.loads((d / "record.json").read_text()) for d in (run, ref))
+    assert new["spec"]["seed"] == 1 and new["bookkeeping"]["cache_dir"] == str(run / "cache")
+    assert [e["val_loss"] for e in new["epochs"]] == [e["val_loss"] for e in want["epochs"]]
+    assert (run / "last.pt").read_bytes() != old[run / "last.pt"]
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".run")) in ([], [".run.lock"])
