@@ -100,18 +100,22 @@ def cmd_undersample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recon_spec(cls: type, args: argparse.Namespace, **overrides: Any) -> Any:
+    """The spec of a reconstructing command (``mri recon``, ``mri compare``) from its flags, torch's threads set:
+    the device resolved, progress and coil maps from their flags, ``overrides`` as :func:`from_flags`'s."""
+    set_threads(args.threads)
+    device, coil_maps = str(resolve_device(args.device)), coil_map_spec(args)
+    return from_flags(cls, args, device=device, progress=not args.no_progress, coil_maps=coil_maps, **overrides)
+
+
 def cmd_recon(args: argparse.Namespace) -> int:
     from monarch_sci.operators.mri.recon_file import ReconFileSpec, reconstruct_file
 
-    set_threads(args.threads)
     if args.png is None:  # --png without a folder
         args.png = str(Path(args.out).with_suffix("")) + "_png"
     elif args.png is False:
         args.png = None
-    spec = from_flags(
-        ReconFileSpec, args, source=args.inp, device=str(resolve_device(args.device)), progress=not args.no_progress,
-        coil_maps=coil_map_spec(args),
-    )  # fmt: skip
+    spec = _recon_spec(ReconFileSpec, args, source=args.inp)
     record = reconstruct_file(spec, command="mri recon", arguments=cli_arguments(args))
     name, s = Path(args.inp).name, record["mask_shape"][0]
     if record["sampling"] == "inferred":
@@ -129,9 +133,7 @@ def cmd_recon(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from monarch_sci.operators.mri.compare import CompareSpec, compare_methods
 
-    set_threads(args.threads)
-    spec = from_flags(CompareSpec, args, device=str(resolve_device(args.device)), progress=not args.no_progress,
-                      coil_maps=coil_map_spec(args))  # fmt: skip
+    spec = _recon_spec(CompareSpec, args)
     command = "monarch-sci mri " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["mri"] else None
     compare_methods(spec, command=command, arguments=cli_arguments(args))
     out = Path(args.out)
