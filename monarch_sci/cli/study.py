@@ -5,8 +5,9 @@
 * ``study status SPEC`` lists done, running and left runs with an estimate of the time left;
 * ``study report SPEC`` writes ``report.md``, ``results.json`` and the figures into the spec's report folder.
 
-The engine is :mod:`monarch_sci.training.study`; the domain hooks (``runner = "pde"``) are registered by
-``monarch_sci.operators.pde.study_hooks``, imported here.
+The engine is :mod:`monarch_sci.training.study`; the domain hooks (``runner = "pde"``, ``runner = "mri"``) are
+registered by ``monarch_sci.operators.pde.study_hooks`` and ``monarch_sci.operators.mri.study_hooks``, imported
+here.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def register(groups: argparse._SubParsersAction) -> None:
 
 
 def _load(path: str):
+    import monarch_sci.operators.mri.study_hooks  # registers the MRI runner and sections
     import monarch_sci.operators.pde.study_hooks  # noqa: F401  (registers the PDE runner and sections)
     from monarch_sci.training.study import load_study
 
