@@ -1,11 +1,14 @@
-"""What every benchmark shares: interleaved timing (machine noise hits all candidates alike) and its result file.
+"""What every benchmark shares: interleaved timing (machine noise hits all candidates alike), the head of its
+record (name, command, date, torch version) and its result file.
 
 The scripts run as ``python benchmarks/NAME.py``, so this module is imported as ``_timing``.
 """
 
 from __future__ import annotations
 
+import datetime
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,10 +37,26 @@ def interleaved_median(
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
-def write_result(path: str | Path, record: dict[str, Any]) -> None:
-    """Write the benchmark's JSON atomically (standard JSON: a non-finite figure is an error) and say where."""
+def benchmark_record(name: str, **fields: Any) -> dict[str, Any]:
+    """A benchmark's result record: its name, the command that ran it, the UTC date and torch's version, then
+    ``fields``."""
+    import torch
+
+    return {
+        "benchmark": name,
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "torch": torch.__version__,
+        **fields,
+    }
+
+
+def write_result(path: str | Path, record: dict[str, Any]) -> dict[str, Any]:
+    """Write the benchmark's JSON atomically (standard JSON: a non-finite figure is an error), say where, and
+    give the record back (a script's ``main`` returns it)."""
     write_json_atomic(path, record)
     print(f"wrote {path}")
+    return record
 
 
 def shard(text: str) -> tuple[int, int]:

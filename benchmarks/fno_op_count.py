@@ -21,12 +21,11 @@ Usage::
 from __future__ import annotations
 
 import collections
-import datetime
 import sys
 from pathlib import Path
 
 import torch
-from _timing import write_result
+from _timing import benchmark_record, write_result
 from fno_step_time import CONFIGS, build, models_for
 from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -89,19 +88,17 @@ def main(argv: list[str] | None = None) -> dict:
         loop = ratios[name]["loop"]
         verdict = "met" if g["met"] else "NOT met"
         print(f"goal {name} <= {g['target']}: {g['measured']:.2f} (loop Adam {loop:.2f}) {verdict}")
-    record = {
-        "benchmark": "fno_op_count",
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "torch": torch.__version__,
-        "config": {"name": args.config, **CONFIGS[args.config]},
-        "counted": "ATen operators under a TorchDispatchMode: forward, rollout, loss, backward, Adam step",
-        "models": rows,
-        "ratios": ratios,
-        "goals": goals,
-    }
-    write_result(args.out, record)
-    return record
+    return write_result(
+        args.out,
+        benchmark_record(
+            "fno_op_count",
+            config={"name": args.config, **CONFIGS[args.config]},
+            counted="ATen operators under a TorchDispatchMode: forward, rollout, loss, backward, Adam step",
+            models=rows,
+            ratios=ratios,
+            goals=goals,
+        ),
+    )
 
 
 if __name__ == "__main__":

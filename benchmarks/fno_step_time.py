@@ -34,7 +34,6 @@ Usage::
 
 from __future__ import annotations
 
-import datetime
 import json
 import resource
 import subprocess
@@ -43,7 +42,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from _timing import interleaved_median, write_result
+from _timing import benchmark_record, interleaved_median, write_result
 
 from monarch_sci.cli.scripts import SUPPRESS, add_flags, run_script, script_parser
 from monarch_sci.training.step import optimizer_options
@@ -243,17 +242,14 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps(memory_probe(*args.memory_probe, args.memory_steps)))
         return {}
     configs = args.configs or ["ns32", "darcy16", *(["mri64"] if args.mri else [])]
-    record: dict = {
-        "benchmark": "fno_step_time",
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "clock": "cpu (time.process_time)",
-        "memory": "peak RSS increase (VmHWM after clear_refs) over a fresh subprocess's first training steps",
-        "neuralop": "timed" if has_neuralop() else "not importable: row skipped",
-        "configs": {},
-    }
+    record = benchmark_record(
+        "fno_step_time",
+        threads=torch.get_num_threads(),
+        clock="cpu (time.process_time)",
+        memory="peak RSS increase (VmHWM after clear_refs) over a fresh subprocess's first training steps",
+        neuralop="timed" if has_neuralop() else "not importable: row skipped",
+        configs={},
+    )
     print("| config | model | ms / training step (median) | vs fft | peak step memory (MiB, RSS delta) | vs fft |")
     print("|---|---|---|---|---|---|")
     for config in configs:
@@ -274,8 +270,7 @@ def main(argv: list[str] | None = None) -> dict:
         record["configs"][config] = {"setup": CONFIGS[config], "models": rows}
         if args.profile:
             record["configs"][config]["profile"] = profile_config(config)
-    write_result(args.out, record)
-    return record
+    return write_result(args.out, record)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ Usage::
 
 from __future__ import annotations
 
-import datetime
 import subprocess
 import sys
 import time
@@ -36,7 +35,7 @@ from pathlib import Path
 
 import torch
 from _gpu_steps import cuda_ms, fno_steps, markdown, mri_steps, multiply_rows, step_goals
-from _timing import write_result
+from _timing import benchmark_record, write_result
 
 from monarch_sci.cli.scripts import run_script, script_parser
 from monarch_sci.training.checkpoint import write_text_atomic
@@ -121,14 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     t_start = time.perf_counter()
-    record: dict = {
-        "benchmark": "gpu_check",
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "torch": torch.__version__,
-        "device_name": torch.cuda.get_device_name(args.device),
-        "tf32": False,
-    }
+    record = benchmark_record("gpu_check", device_name=torch.cuda.get_device_name(args.device), tf32=False)
     deadline = t_start + args.budget
     sections: dict[str, Callable[[], object]] = {
         "multiply_paths": lambda: multiply_rows(args.device),

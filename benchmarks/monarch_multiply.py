@@ -23,7 +23,6 @@ Usage::
 
 from __future__ import annotations
 
-import datetime
 import math
 import os
 import platform
@@ -32,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from _timing import CLOCKS, interleaved_median, write_result
+from _timing import CLOCKS, benchmark_record, interleaved_median, write_result
 
 from monarch_sci.cli.scripts import add_flags, run_script, script_parser
 from monarch_sci.multiply import monarch_multiply, monarch_to_dense
@@ -312,27 +311,25 @@ def main(argv: list[str] | None = None) -> dict:
         print()
         _print_dft(dft_rows)
 
-    record = {
-        "benchmark": "monarch_multiply",
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "chunk_bytes": __import__("monarch_sci.multiply", fromlist=["_CHUNK_BYTES"])._CHUNK_BYTES,
-        "clock": args.clock,
-        "cpu_count": os.cpu_count(),
-        "machine": platform.machine(),
-        "processor": platform.processor(),
-        "dtype": "float32",
-        "batch": batch,
-        "repeats": repeats,
-        "multiply": rows,
-        "targets": goals,
-        "dft": dft_rows,
-        "dft_note": dft_note,
-    }
-    write_result(args.out, record)
-    return record
+    return write_result(
+        args.out,
+        benchmark_record(
+            "monarch_multiply",
+            threads=torch.get_num_threads(),
+            chunk_bytes=__import__("monarch_sci.multiply", fromlist=["_CHUNK_BYTES"])._CHUNK_BYTES,
+            clock=args.clock,
+            cpu_count=os.cpu_count(),
+            machine=platform.machine(),
+            processor=platform.processor(),
+            dtype="float32",
+            batch=batch,
+            repeats=repeats,
+            multiply=rows,
+            targets=goals,
+            dft=dft_rows,
+            dft_note=dft_note,
+        ),
+    )
 
 
 if __name__ == "__main__":
