@@ -32,3 +32,27 @@ def fully_sampled_mri(tmp_path_factory):
     cfg = SimulationConfig(recon_size=(32, 32), num_coils=4, num_slices=2, oversampling=2, fine_factor=1, seed=3)
     simulate_dataset(out, cfg, 2)
     return out
+
+
+#: Files whose tests start fresh processes or train for many seconds, longest first. They run first, so that the
+#: pytest-xdist workers (``make test``: one per core) share them out and end together on the many short tests,
+#: rather than one worker drawing a long test when the other has nothing left. Whole files move, in their own
+#: order, so that a module's fixtures are built once per worker.
+RUN_FIRST = (
+    "tests/test_notebooks.py",
+    "tests/operators/pde/test_study_hooks.py",
+    "tests/cli/test_output_rules.py",
+    "tests/benchmarks/test_cli_battery.py",
+    "tests/cli/test_mri_train_cli.py",
+    "tests/cli/test_demo.py",
+    "tests/cli/test_mri_reliability.py",
+    "tests/cli/test_pde_steady_cli.py",
+    "tests/datasets/pde/test_ns_store.py",
+    "tests/training/test_trainer.py",
+    "tests/cli/test_generate_by_rank.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {path: i for i, path in enumerate(RUN_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(RUN_FIRST)))  # stable: the rest in order
