@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from monarch_sci.operators.mri.coil_maps import CoilMapSpec
 from monarch_sci.operators.mri.methods import load_volume, make_problem, recon_methods, reconstruct, resolve_method
-from monarch_sci.training.checkpoint import save_figure, write_json_atomic, write_text_atomic
+from monarch_sci.training.checkpoint import atomic_folder, save_figure, write_json_atomic, write_text_atomic
 from monarch_sci.training.records import job_record
 
 __all__ = ["CompareSpec", "compare_methods"]
@@ -40,7 +40,9 @@ class CompareSpec:
     data
         A folder of fully sampled fastMRI-layout files, each with a ``reconstruction_rss`` target.
     out
-        The output folder: ``results.md`` (the table), ``results.json`` (the record), ``figure.png``.
+        The output folder: ``results.md`` (the table), ``results.json`` (the record), ``figure.png``; written as a
+        whole into a new folder beside it that takes its place only once complete
+        (:func:`~monarch_sci.training.checkpoint.atomic_folder`: a kill leaves the previous outputs as they were).
     accelerations
         Undersampling factors (each retrospectively applied with line masks of ``mask_type``).
     mask_type, mask_policy, center_fraction
@@ -171,18 +173,19 @@ def compare_methods(
         summary=summary,
         per_volume=per_volume,
     )
-    write_json_atomic(out / "results.json", record)
-    write_text_atomic(out / "results.md", _markdown(summary, names, spec, len(files)))
-    # The figure shows one seed of each pooled group (the first), under the group's name.
-    shown = {ms[0]: g for g, ms in groups.items()}
-    hidden = {m for ms in groups.values() for m in ms[1:]}
-    fig_names = [shown.get(n, n) for n in names if n not in hidden]
-    fig_rows = {
-        acc: {shown.get(n, n): img for n, img in row.items() if n not in hidden} for acc, row in figure_rows.items()
-    }
-    _compare_figure(
-        out / "figure.png", figure_truth, fig_rows, fig_names, f"{files[0].name}, slice {info.num_slices // 2}"
-    )
+    # the set of outputs is written into a folder beside ``out`` that takes its place once complete
+    with atomic_folder(out, replace=True) as folder:
+        write_json_atomic(folder / "results.json", record)
+        write_text_atomic(folder / "results.md", _markdown(summary, names, spec, len(files)))
+        # The figure shows one seed of each pooled group (the first), under the group's name.
+        shown = {ms[0]: g for g, ms in groups.items()}
+        hidden = {m for ms in groups.values() for m in ms[1:]}
+        fig_names = [shown.get(n, n) for n in names if n not in hidden]
+        fig_rows = {
+            acc: {shown.get(n, n): img for n, img in row.items() if n not in hidden} for acc, row in figure_rows.items()
+        }
+        title = f"{files[0].name}, slice {info.num_slices // 2}"
+        _compare_figure(folder / "figure.png", figure_truth, fig_rows, fig_names, title)
     return record
 
 

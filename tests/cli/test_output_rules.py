@@ -275,3 +275,26 @@ def test_mri_train_overwrite_killed_keeps_the_previous_run_and_the_rerun_complet
     assert [e["val_loss"] for e in new["epochs"]] == [e["val_loss"] for e in want["epochs"]]
     assert (run / "last.pt").read_bytes() != old[run / "last.pt"]
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".run")) in ([], [".run.lock"])
+
+
+def test_mri_compare_overwrite_killed_keeps_every_previous_output_and_the_rerun_completes(tmp_path):
+    sim, cmp, ref = tmp_path / "sim", tmp_path / "cmp", tmp_path / "ref"
+    assert cli("mri", "simulate", "--volumes", "1", "--slices", "2", "--coils", "3", "--size", "32",
+               "--fine-factor", "1", "--no-progress", "--out", sim).returncode == 0  # fmt: skip
+    compare = ["mri", "compare", "--data", sim, "--accelerations", "2", "--threads", "1", "--no-progress"]
+    assert cli(*compare, "--methods", "zero_filled_rss", "--out", cmp).returncode == 0
+    old = snapshot(*sorted(cmp.iterdir()))
+    assert {p.name for p in old} == {"results.json", "results.md", "figure.png"}
+    again = [*compare, "--methods", "zero_filled_rss", "cg_sense", "--overwrite", "--out", cmp]
+    for kill_at in (1, 2, 3, 4):  # after each of the three outputs, and between the two renames of the swap
+        killed = cli(*again, kill_at=kill_at, kill_on="replace")
+        assert killed.returncode == 137, killed.stderr
+        if kill_at < 4:
+            assert snapshot(*old) == old and set(cmp.iterdir()) == set(old), f"kill {kill_at}"
+    done = cli(*again)  # puts a swap killed half-way back first, then replaces it
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert cli(*again[:-3], "--out", ref).returncode == 0
+    new, want = (json.loads((d / "results.json").read_text()) for d in (cmp, ref))
+    metrics = [[(r["method"], r["nmse"], r["psnr"]) for r in rec["per_volume"] if "nmse" in r] for rec in (new, want)]
+    assert metrics[0] == metrics[1] and {m for m, *_ in metrics[0]} == {"zero_filled_rss", "cg_sense"}
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".cmp")) in ([], [".cmp.lock"])
