@@ -231,9 +231,14 @@ def choices(ctx: ReportContext, block: Block) -> list[str]:
         for setting, score in c["scores"].items():
             lines.append(f"| {name} | {setting} | {score:.4f} | {'yes' if setting == c['setting'] else ''} |")
     lines.append("")
-    basis = "relative to " + c["relative_to"] if c["relative_to"] else "absolute"
-    lines.append(f"Pooled score: the seed mean of `{c['metric']}` per problem ({basis}), averaged over problems; "
-                 f"{c['goal']} wins.")  # fmt: skip
+    rules: dict[tuple, list[str]] = defaultdict(list)  # one sentence per scoring rule (choices may differ)
+    for name, c in made.items():
+        rules[(c["metric"], c["relative_to"], c["goal"])].append(name)
+    for (metric, relative_to, goal), names in rules.items():
+        basis = "relative to " + relative_to if relative_to else "absolute"
+        which = f" ({', '.join(names)})" if len(rules) > 1 else ""
+        lines.append(f"Pooled score{which}: the seed mean of `{metric}` per problem ({basis}), averaged over "
+                     f"problems; {goal} wins.")  # fmt: skip
     return [*lines, ""]
 
 

@@ -10,8 +10,9 @@ paths relative to the spec file), plus the runner's own:
 * ``test`` — the test volumes (a folder or file), read by a ``split = "test"`` stage only, once, after training,
   with the checkpoint of the best validation loss (``best.pt``);
 * ``model = "zero-filled"`` or ``"cg-sense"`` — a classical reconstruction instead of a trained model, on the
-  same slices, masks (those of the learned runs' validation/test policy), coil maps and targets; ``lam``,
-  ``max_iter``, ``tol`` are CG-SENSE's. A classical run has one "epoch": its curve is its mean validation NMSE.
+  same slices, masks (those of the learned runs' validation/test policy), coil maps and targets; ``lam`` is
+  CG-SENSE's weight (required), ``max_iter``, ``tol`` its stopping rule (default: :func:`cg_sense`'s). A
+  classical run has one "epoch": its curve is its mean validation NMSE.
 
 Every run's record holds ``acceleration``, ``label``, ``val_curve`` (validation loss per epoch; the spec's
 ``curve``), ``best_val_loss``, ``best_val_psnr``, ``best_epoch`` and ``seconds_per_epoch``; a test-stage run adds
@@ -147,8 +148,8 @@ def _classical(model: str, bank: Any, spec: Any, params: dict[str, Any]) -> tupl
         lam = params.get("lam")
         if not isinstance(lam, (int, float)):
             raise StudySpecError(f"model 'cg-sense': parameter 'lam' (its weight) is required, got {lam!r}")
-        x, _ = cg_sense(k, s, m, lam=float(lam), max_iter=int(params.get("max_iter", 30)),
-                        tol=float(params.get("tol", 1e-5)))  # fmt: skip
+        stop = {k: params[k] for k in ("max_iter", "tol") if k in params}  # else cg_sense's defaults
+        x, _ = cg_sense(k, s, m, lam=float(lam), **stop)
     return x, (time.perf_counter() - t0) / len(k)
 
 

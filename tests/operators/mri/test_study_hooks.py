@@ -126,6 +126,9 @@ def test_a_tiny_mri_study_plans_runs_and_reports_through_the_command_line(tiny, 
     mon = next(r for r in learned if r["setting"] == "unrolled-monarch")
     d = np.subtract(mon["psnr_per_seed"], fft["psnr_per_seed"])
     assert f"unrolled-Monarch − unrolled-FFT {d.mean():+.2f} ± {np.std(d, ddof=1):.2f} dB (2 seeds)" in text
+    # choices scored by different rules: one sentence per rule
+    assert "Pooled score (select_msense.lr): the seed mean of `best_val_loss` per problem (absolute)" in text
+    assert "Pooled score (select_cg.lam): the seed mean of `best_val_psnr`" in text and "max wins." in text
     # the report is a function of the records: regenerated identically
     (spec.report / "report.md").unlink()
     assert main(["study", "report", path]) == 0
