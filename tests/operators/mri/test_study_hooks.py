@@ -12,6 +12,7 @@ import pytest
 from monarch_sci.cli import main
 from monarch_sci.operators.mri import study_hooks  # registers the runner "mri"
 from monarch_sci.training.study import StudySpecError, load_study, make_choices, plan
+from monarch_sci.training.study_plan import read_records
 
 ROOT = Path(__file__).resolve().parents[3]
 SPEC = """
@@ -79,6 +80,7 @@ kind = "choices"
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
+    """The tiny study's spec file, beside its simulated train/val/test folders."""
     from monarch_sci.datasets.mri.simulate import SimulationConfig, simulate_dataset
 
     folder = tmp_path_factory.mktemp("tiny_mri_study")
@@ -87,14 +89,15 @@ def tiny(tmp_path_factory):
                                seed=seed, acquisition="3d")  # fmt: skip
         simulate_dataset(folder / split, cfg, n, prefix="file_sim3d")
     (folder / "study.toml").write_text(SPEC)
-    return folder
+    return folder / "study.toml"
 
 
 def test_a_tiny_mri_study_plans_runs_and_reports_through_the_command_line(tiny, capsys):
-    path = str(tiny / "study.toml")
+    path = str(tiny)
     assert main(["study", "run", path, "--device", "cpu", "--quiet"]) == 0
     spec = load_study(path)
-    records = {r.name: json.loads((spec.records / f"{r.name}.json").read_text()) for r in plan(spec)}
+    records = read_records(spec)
+    assert sorted(records) == sorted(r.name for r in plan(spec))  # every planned run finished
     # validation runs never hold test metrics; the choices are made from their records only
     for name, rec in records.items():
         if name.startswith("select"):
@@ -138,7 +141,7 @@ def test_a_tiny_mri_study_plans_runs_and_reports_through_the_command_line(tiny, 
 def test_an_unknown_parameter_names_the_run_and_the_field(tiny, tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text(SPEC.replace('params = { model = "msense" }', 'params = { model = "msense", lrr = 1 }')
-                   .replace('"train"', f'"{tiny}/train"').replace('"val"', f'"{tiny}/val"'))  # fmt: skip
+                   .replace('"train"', f'"{tiny.parent}/train"').replace('"val"', f'"{tiny.parent}/val"'))  # fmt: skip
     spec = load_study(bad)
     run = plan(spec, ("select_msense",))[0]
     with pytest.raises(StudySpecError, match="select_msense__a2__lr1e-3__seed0: parameter 'lrr'"):
