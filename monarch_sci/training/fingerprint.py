@@ -67,9 +67,14 @@ def data_fingerprints(inputs: Mapping[str, str | os.PathLike | None]) -> dict[st
 
 
 def _short(digest: Any) -> str:
-    if isinstance(digest, Mapping):  # a folder: name the files that differ in the message's caller
-        return f"of {len(digest)} files"
     return str(digest)[:12]
+
+
+def _folder_changes(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:
+    """The files of a folder that changed, appeared or went, by name (the first three, then a count)."""
+    names = [f"{n} ({'changed' if n in a and n in b else 'new' if n in b else 'gone'})"
+             for n in sorted(set(a) | set(b)) if a.get(n) != b.get(n)]  # fmt: skip
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
 def fingerprint_differences(recorded: Mapping[str, Any] | None, current: Mapping[str, Any]) -> list[str]:
@@ -82,6 +87,8 @@ def fingerprint_differences(recorded: Mapping[str, Any] | None, current: Mapping
     --------
     >>> fingerprint_differences({"data": {"sha256": "aa11"}}, {"data": {"sha256": "bb22"}})
     ['data: content changed since the record was written (sha256 aa11 -> bb22)']
+    >>> fingerprint_differences({"data": {"files": {"a.h5": "aa", "b.h5": "bb"}}}, {"data": {"files": {"a.h5": "cc"}}})
+    ['data: content changed since the record was written: a.h5 (changed), b.h5 (gone)']
     """
     if not recorded:
         return []
@@ -92,6 +99,9 @@ def fingerprint_differences(recorded: Mapping[str, Any] | None, current: Mapping
             out.append(f"{name}: {'absent' if a is None else 'recorded'} -> {'absent' if b is None else 'present'}")
             continue
         da, db = a.get("sha256", a.get("files")), b.get("sha256", b.get("files"))
-        if da != db:
+        if isinstance(da, Mapping) and isinstance(db, Mapping):
+            if da != db:
+                out.append(f"{name}: content changed since the record was written: {_folder_changes(da, db)}")
+        elif da != db:
             out.append(f"{name}: content changed since the record was written (sha256 {_short(da)} -> {_short(db)})")
     return out

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from monarch_sci.operators.mri.coil_maps import CoilMapSpec
 from monarch_sci.operators.mri.methods import load_volume, make_problem, recon_methods, reconstruct, resolve_method
 from monarch_sci.training.checkpoint import atomic_folder, save_figure, write_json_atomic, write_text_atomic
+from monarch_sci.training.fingerprint import data_fingerprints
 from monarch_sci.training.records import job_record
 
 __all__ = ["CompareSpec", "compare_methods"]
@@ -130,7 +131,8 @@ def compare_methods(
     dict
         The record written to ``results.json``: ``summary`` (one row per acceleration and method, pooled seed
         groups and the ESPIRiT maps' time included), ``per_volume`` metrics, ``seed_groups``, ``volumes``,
-        versions and threads. ``results.md`` holds the markdown table.
+        ``data_fingerprint`` (each file read, by content), versions and threads. ``results.md`` holds the markdown
+        table.
 
     Raises
     ------
@@ -168,6 +170,7 @@ def compare_methods(
         threads=torch.get_num_threads(),
         omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
         volumes=[f.name for f in files],
+        data_fingerprint=data_fingerprints({f.name: f for f in files}),  # the files read, by content
         seed_groups=groups,
         coil_maps=asdict(spec.coil_maps),
         summary=summary,

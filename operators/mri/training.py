@@ -41,6 +41,7 @@ from monarch_sci.operators.mri.slice_bank import (
     load_slice_bank,
 )
 from monarch_sci.training.checkpoint import replacing_run
+from monarch_sci.training.fingerprint import data_fingerprints, fingerprint_differences
 from monarch_sci.training.records import defining_differences, field_and_flag
 from monarch_sci.training.step import COMPILE_MODES
 
@@ -50,6 +51,7 @@ __all__ = [
     "defining_settings",
     "load_banks",
     "spec_calib",
+    "spec_fingerprints",
     "train_recon_model",
 ]
 
@@ -206,6 +208,18 @@ def defining_settings(spec: ReconTrainSpec) -> dict[str, Any]:
     return json.loads(json.dumps(out, default=str))
 
 
+def spec_fingerprints(spec: ReconTrainSpec) -> dict[str, Any]:
+    """The content fingerprints of the spec's data (``data``, ``val``: a folder, a file or each file of a list)."""
+    inputs: dict[str, Any] = {}
+    for name in ("data", "val"):
+        value = getattr(spec, name)
+        if value is None or isinstance(value, (str, os.PathLike)):
+            inputs[name] = value
+        else:
+            inputs |= {f"{name}[{i}]": v for i, v in enumerate(value)}
+    return data_fingerprints(inputs)
+
+
 def _check_run_folder(spec: ReconTrainSpec, out: Path, *, resume: bool, overwrite: bool) -> None:
     """Refuse to continue a different run, or to replace one without ``overwrite`` (before any work)."""
     if resume and overwrite:
@@ -229,6 +243,7 @@ def _check_run_folder(spec: ReconTrainSpec, out: Path, *, resume: bool, overwrit
     if record.get("command") != "mri train" or "spec" not in record:
         raise RunConflictError(f"{rec_path}: not a run of this version of `mri train` (no 'spec'); cannot resume it")
     diffs = defining_differences(record["spec"], defining_settings(spec))
+    diffs += fingerprint_differences(record.get("data_fingerprint"), spec_fingerprints(spec))
     if diffs:
         raise RunConflictError(
             f"train_recon_model: cannot resume {out}: these arguments differ from its record ({'; '.join(diffs)}); "
@@ -383,6 +398,7 @@ def _train(spec: ReconTrainSpec, out: Path, work: Path, cache_dir: Path, use: Pa
         "command": "mri train",
         "spec": defining_settings(spec),
         "bookkeeping": {k: getattr(spec, k) for k in BOOKKEEPING if k != "epochs"} | {"cache_dir": str(cache_dir)},
+        "data_fingerprint": spec_fingerprints(spec),
         "model": {"name": spec.model, "shape": list(bank.shape), "hparams": hp, "label": model_label(spec.model, hp)},
         "data": {
             "train_volumes": bank.names,

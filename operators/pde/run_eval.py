@@ -27,6 +27,7 @@ from monarch_sci.operators.pde.steady import SteadyModel
 from monarch_sci.operators.pde.steady_training import SteadySpec, build_steady_model
 from monarch_sci.operators.pde.tasks import ForecastModel, ForecastTask, ForecastWindows
 from monarch_sci.training.checkpoint import load_model_state
+from monarch_sci.training.fingerprint import data_fingerprints
 
 __all__ = ["evaluate_run", "load_run_model", "sub_for_resolution"]
 
@@ -155,6 +156,7 @@ def evaluate_run(
     except IndexError as err:  # samples beyond the file's: the readers say which
         raise ValueError(f"evaluate_run (--samples): {err}") from None
     result = {"run": str(run.resolve()), "data": str(data.resolve()), "task": task_kind, **result}
+    result["data_fingerprint"] = data_fingerprints({"data": data})  # what was evaluated, by content
     side = result["grid"][0]
     write_json(run / f"eval_{data.stem}_{side}.json", result, what=f"evaluate {run}")
     return result
