@@ -191,10 +191,22 @@ def train_run(run: StudyRun, folder: Path, context: RunContext) -> dict[str, Any
     return _train_learned(run, folder, context)
 
 
+def time_epochs(run: StudyRun, folder: Path, context: RunContext) -> float:
+    """Run ``run`` from scratch in the scratch folder ``folder`` (replaced) and return its seconds per epoch (a
+    classical run: its seconds on the validation volumes)."""
+    if run.params.get("model") in CLASSICAL:
+        scored = _train_classical(dataclasses.replace(run, split="validation"), folder, context)
+        return float(scored["seconds_per_epoch"])
+    from monarch_sci.operators.mri.training import train_recon_model
+
+    train_recon_model(make_train_spec(run, folder, context), folder, overwrite=True)
+    return float(_record(folder)["timing"]["train_seconds_per_epoch"])
+
+
 def epochs_done(folder: Path) -> int:
     """Epochs an unfinished run has trained (its ``record.json``)."""
     record = _record(folder)
     return 0 if record is None else len(record.get("epochs", []))
 
 
-RUNNER = register_runner("mri", Runner(train=train_run, epochs_done=epochs_done))
+RUNNER = register_runner("mri", Runner(train=train_run, epochs_done=epochs_done, time_epochs=time_epochs))

@@ -138,6 +138,17 @@ def test_a_tiny_mri_study_plans_runs_and_reports_through_the_command_line(tiny, 
     assert (spec.report / "report.md").read_text() == text
 
 
+def test_calibrate_times_the_runs_in_scratch_folders_and_writes_no_record(tiny, capsys):
+    spec = load_study(tiny)
+    before = set(read_records(spec))
+    assert main(["study", "run", str(tiny), "--stage", "select_msense", "select_cg", "--calibrate", "1"]) == 0
+    out = capsys.readouterr().out
+    for run in plan(spec, ("select_msense", "select_cg")):
+        row = json.loads((spec.work / "calibrate" / f"{run.name}.json").read_text())
+        assert row["epochs"] == 1 and row["seconds_per_epoch"] > 0 and f"calibrate {run.name}" in out
+    assert set(read_records(spec)) == before
+
+
 def test_an_unknown_parameter_names_the_run_and_the_field(tiny, tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text(SPEC.replace('params = { model = "msense" }', 'params = { model = "msense", lrr = 1 }')
