@@ -1,14 +1,14 @@
-"""What the command-line tests share: the console command in a subprocess, the check that a command refuses
+"""What the command-line tests share: the console command in a fresh process, the check that a command refuses
 bad input with one error line, the shared flags' bad values, and the thread count restored after each test."""
 
 import os
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 import scipy.io
 import torch
+from forked_cli import ForkedCLI
 
 from monarch_sci.cli import main
 
@@ -21,14 +21,20 @@ def _restore_threads():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(scope="session")
+def _forked_cli():
+    server = ForkedCLI(env={**os.environ, "OMP_NUM_THREADS": "1"})
+    yield server
+    server.close()
+
+
 @pytest.fixture
-def run_cli():
-    """``run_cli(*args, timeout=300)``: ``python -m monarch_sci.cli ARGS`` in a subprocess on one thread."""
+def run_cli(_forked_cli):
+    """``run_cli(*args, timeout=300)``: ``monarch-sci ARGS`` in a fresh process on one thread (forked from one that
+    imported the CLI once: tests/cli/forked_cli.py)."""
 
     def run(*args, timeout: float = 300) -> subprocess.CompletedProcess:
-        env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        cmd = [sys.executable, "-m", "monarch_sci.cli", *map(str, args)]
-        return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+        return _forked_cli(*args, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=timeout)
 
     return run
 

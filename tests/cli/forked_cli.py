@@ -1,7 +1,8 @@
 """``monarch-sci ARGV`` in a fresh process forked from a server that has already imported the CLI (torch
 included), so that a test running many short commands (a kill test starts one per kill point) does not pay the
-2-3 s import in each. Every command still runs in its own process, with its own PID, environment and exit status,
-started from a state in which no command has run; ``os._exit`` in it dies as with ``kill -9``."""
+2-3 s import in each. Every command still runs in its own process, with its own PID, environment, working
+directory and exit status, started from a state in which no command has run; what the imports printed comes first
+in its output, as in a fresh interpreter; ``os._exit`` in it dies as with ``kill -9``."""
 
 from __future__ import annotations
 
@@ -16,8 +17,19 @@ import tempfile
 from pathlib import Path
 
 SERVER = r"""
-import atexit, json, os, sys, traceback
+import os, sys
+startup = {}  # what the imports print (a warning, say): every command's process prints it first, as a fresh one
+saved = {fd: os.dup(fd) for fd in (1, 2)}
+for fd in (1, 2):
+    os.dup2(os.open(f"{sys.argv[2]}.{fd}", os.O_RDWR | os.O_CREAT | os.O_TRUNC), fd)
+import atexit, json, traceback
 from monarch_sci.cli import main
+sys.stdout.flush()
+sys.stderr.flush()
+for fd in (1, 2):
+    os.dup2(saved[fd], fd)
+    with open(f"{sys.argv[2]}.{fd}", "rb") as f:
+        startup[fd] = f.read()
 
 prelude = sys.argv[1]
 for line in sys.stdin:
@@ -28,6 +40,9 @@ for line in sys.stdin:
         err = os.open(job["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         os.dup2(out, 1)
         os.dup2(err, 2)
+        for fd in (1, 2):
+            os.write(fd, startup[fd])
+        os.chdir(job["cwd"])
         os.environ.clear()
         os.environ.update(job["env"])
         status = 1
@@ -65,13 +80,14 @@ class ForkedCLI:
 
     def __call__(self, *argv, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
         if self.server is None or self.server.poll() is not None:
-            cmd = [sys.executable, "-c", SERVER, self.prelude]
+            cmd = [sys.executable, "-c", SERVER, self.prelude, str(self.folder / "startup")]
             self.server = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=self.env,
                                            start_new_session=True)  # fmt: skip
         self.count += 1
         out, err = self.folder / f"{self.count}.out", self.folder / f"{self.count}.err"
         argv = [str(a) for a in argv]
         job = {"argv": argv, "env": dict(self.env if env is None else env), "stdout": str(out), "stderr": str(err)}
+        job["cwd"] = os.getcwd()
         self.server.stdin.write(json.dumps(job) + "\n")
         self.server.stdin.flush()
         ready, _, _ = select.select([self.server.stdout], [], [], timeout)
