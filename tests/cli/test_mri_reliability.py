@@ -10,6 +10,7 @@ import textwrap
 import h5py
 import numpy as np
 import pytest
+from forked_cli import ForkedCLI
 
 from monarch_sci.cli import main
 from monarch_sci.datasets.mri.fastmri import inspect_volume
@@ -19,24 +20,33 @@ from monarch_sci.datasets.mri.simulate import SimulationConfig, simulate_dataset
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
+#: Run before ``monarch-sci ARGV`` in its process: with ``KILL_TARGET`` set, it dies (as with ``kill -9``) at the
+#: first rename onto a path ending in it, i.e. just before a file would appear under its final name.
+KILLABLE = textwrap.dedent(
+    """
+    import os
+    target, real = os.environ.get("KILL_TARGET"), os.replace
+    def replace(src, dst, *a, **k):
+        if target is not None and os.fspath(dst).endswith(target):
+            os._exit(137)
+        return real(src, dst, *a, **k)
+    os.replace = replace
+    """
+)
+FORKED = ForkedCLI(KILLABLE, ENV)  # each command in a fresh process forked from one that imported the CLI once
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _forked_cli_server():
+    yield
+    FORKED.close()
+
+
 def cli(*argv, kill_at: str | None = None, timeout: int = 180) -> subprocess.CompletedProcess:
     """``monarch-sci ARGV`` in a fresh process; with ``kill_at``, the process dies (as with ``kill -9``) at the
     first rename onto a path ending in ``kill_at``, i.e. just before a file would appear under its final name."""
-    code = textwrap.dedent(
-        f"""
-        import os, sys
-        from monarch_sci.cli import main
-        target, real = {kill_at!r}, os.replace
-        def replace(src, dst, *a, **k):
-            if target is not None and os.fspath(dst).endswith(target):
-                os._exit(137)
-            return real(src, dst, *a, **k)
-        os.replace = replace
-        sys.exit(main(sys.argv[1:]))
-        """
-    )
-    argv = [str(a) for a in argv]
-    return subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, env=ENV, timeout=timeout)
+    env = {k: v for k, v in ENV.items() if k != "KILL_TARGET"}
+    return FORKED(*argv, env=env if kill_at is None else {**env, "KILL_TARGET": kill_at}, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
