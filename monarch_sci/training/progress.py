@@ -141,14 +141,22 @@ class LineProgress:
         sys.stderr.flush()
 
 
-def progress_bar(iterable: Iterable[Any] | None = None, *, enabled: bool = True, **options: Any) -> Any:
+def progress_bar(
+    iterable: Iterable[Any] | None = None,
+    *,
+    total: float | None = None,
+    desc: str = "",
+    unit: str = "it",
+    initial: float = 0,
+    leave: bool = True,
+    enabled: bool = True,
+) -> Any:
     """A progress display over ``iterable`` (or updated by hand up to ``total``) in the current style.
 
     Parameters
     ----------
-    iterable, **options
-        As :class:`LineProgress`'s and tqdm's: ``total``, ``desc``, ``unit``, ``initial``, ``leave``
-        (``leave=False``: the display vanishes when done; in the line style it prints nothing).
+    iterable, total, desc, unit, initial, leave
+        As tqdm's (``leave=False``: the display vanishes when done; in the line style it prints nothing).
     enabled
         ``False`` (the caller's ``--no-progress``): show nothing, in any style.
 
@@ -159,7 +167,17 @@ def progress_bar(iterable: Iterable[Any] | None = None, *, enabled: bool = True,
     """
     style = resolved_style() if enabled else "none"
     if style == "line":
-        return LineProgress(iterable, **options)
+        return LineProgress(iterable, total=total, desc=desc, unit=unit, initial=initial, leave=leave)
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, disable=style == "none", dynamic_ncols=True, file=sys.stderr, **options)
+    return tqdm(
+        iterable,
+        total=total,
+        desc=desc,
+        unit=unit,
+        initial=initial,
+        leave=leave,
+        disable=style == "none",
+        dynamic_ncols=True,
+        file=sys.stderr,
+    )
