@@ -95,6 +95,8 @@ def recon_goals(ctx: ReportContext, block: Block) -> list[str]:
     if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 for p in pairs):
         raise ValueError(f"{ctx.spec.path}: section {block.hook}: options.pairs: expected [[TARGET, BASELINE], ...]")
     found = _rows(ctx, block)
+    if not found:
+        return []
     text = block.options.get("text", "")
     lines = [text, ""] if text else []
     for accel in sorted({a for a, _ in found}):
