@@ -22,7 +22,8 @@ pytestmark = pytest.mark.skipif(TORCHRUN is None, reason="no torchrun")
 
 
 def torchrun(*argv) -> subprocess.CompletedProcess:
-    cmd = [TORCHRUN, "--standalone", "--nproc_per_node=2", "-m", "monarch_sci.cli", *map(str, argv)]
+    cmd = [TORCHRUN, "--standalone", "--nproc_per_node=2", "--monitor-interval=0.1",  # the agent sees the exit soon
+           "-m", "monarch_sci.cli", *map(str, argv)]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -152,7 +152,8 @@ def test_ddp_two_processes_match_single_process(tmp_path):
     with socket.socket() as sock:  # a free port for the rendezvous
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}", worker]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
+           "--monitor-interval=0.1", worker]  # fmt: skip
     subprocess.run([*cmd, str(tmp_path / "ddp")], check=True, env=env, timeout=240)
     single = torch.load(tmp_path / "single" / "final_state.pt", weights_only=True)
     ddp = torch.load(tmp_path / "ddp" / "final_state.pt", weights_only=True)

@@ -122,7 +122,8 @@ def test_torchrun_two_ranks_shard_and_join_into_the_single_process_file(tmp_path
     ref = generate_store(cfg, tmp_path / "ref.h5", progress=False)
     out = tmp_path / "ns.h5"
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
-    cmd = [torchrun, "--standalone", "--nproc_per_node=2", "-m", "monarch_sci.cli", "ns", "generate", *CLI_ARGS]
+    cmd = [torchrun, "--standalone", "--nproc_per_node=2", "--monitor-interval=0.1",  # the agent sees the exit soon
+           "-m", "monarch_sci.cli", "ns", "generate", *CLI_ARGS]  # fmt: skip
     cmd += ["--threads", "1", "--num-samples", "5", "--batch", "2", "--seed", "4", "--out", str(out), "--no-progress"]
     proc = subprocess.run(
         cmd, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=180
