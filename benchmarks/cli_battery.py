@@ -17,10 +17,13 @@ measures a change before and after. Writes ``--out`` (JSON) and, with ``--md``, 
 
     nice python benchmarks/cli_battery.py --out benchmarks/results/cli_battery.json \\
         --md benchmarks/results/cli_battery.md
+
+``--families F ... --update`` reruns only those families, keeping the other rows of ``--out``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -196,6 +199,17 @@ def _counts(rows: list[dict]) -> dict[str, int]:
             "over_bound": sum("over the bound" in r["last_line"] for r in rows)}  # fmt: skip
 
 
+def _merged(old: list[dict], new: list[dict]) -> list[dict]:
+    """``old`` with the rows of every family that ``new`` holds replaced by ``new``'s, where the first stood."""
+    fams, rows = {r["family"] for r in new}, []
+    for r in old:
+        if r["family"] not in fams:
+            rows.append(r)
+        elif new:
+            rows, new = rows + new, []
+    return rows + new
+
+
 def main(argv: list[str] | None = None) -> int:
     p = script_parser(__doc__, "out", out_type=Path, out_help="JSON result")
     p.add_argument("--python", default=sys.executable, help="interpreter of the checkout under test")
@@ -204,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     names = ["bad-input", *FAMILIES]
     p.add_argument("--families", nargs="+", choices=names, default=names, help="the families to run")
     p.add_argument("--md", type=Path, default=None, help="also write the markdown table here")
+    p.add_argument("--update", action="store_true",
+                   help="keep the other families' rows of an existing --out, replacing only those run now")  # fmt: skip
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -214,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
             if name in FAMILIES:
                 FAMILIES[name](runner, fixtures)
         rows += runner.rows
+    if args.update and args.out.is_file():
+        rows = _merged(json.loads(args.out.read_text())["rows"], rows)
     families = {}
     for r in rows:
         families.setdefault(r["family"], []).append(r)

@@ -227,6 +227,39 @@ def kills(r: Runner, f: dict[str, Path]) -> None:
     rc, err, peak = r.run([*train, "--out", run, "--resume"])
     equal = rc == 0 and _test_error(run) == _test_error(r.root / "ref_run")
     r.row(fam, "pde train --resume after the kill", rc, err, equal=equal, peak=peak, expect=lambda rc, e: rc == 0)
+    # pde train / mri train --overwrite: the new run replaces the old one only once complete
+    old_run, ref = r.root / "o_run", r.root / "ref_run1"
+    r.run([*train, "--epochs", "2", "--out", old_run])
+    again = [*train, "--epochs", "2", "--seed", "1", "--fourier", "monarch"]
+    r.run([*again, "--out", ref])
+    _run_kills(r, fam, "pde train --overwrite", [*again, "--overwrite", "--out", old_run], old_run, (1, 3, 6, 7),
+               _test_error, ref)  # fmt: skip
+    mtrain = ["mri", "train", "--data", f["mri"], "--model", "diag", "--epochs", "2", "--acceleration", "2", "--quiet"]
+    old_run, ref = r.root / "o_mrun", r.root / "ref_mrun"
+    r.run([*mtrain, "--out", old_run])
+    r.run([*mtrain, "--seed", "1", "--out", ref])
+    _run_kills(r, fam, "mri train --overwrite", [*mtrain, "--seed", "1", "--overwrite", "--out", old_run], old_run,
+               (1, 4, 8, 10), _val_losses, ref)  # fmt: skip
+
+
+def _run_kills(r, family, case, argv, run, points, result, ref) -> None:
+    """Kill a training run replacing ``run`` at each rename point: the old run folder stays whole (cache included,
+    or aside between the swap's two renames); the rerun ends with ``result`` of the uninterrupted run ``ref``."""
+    before = digest(run)
+    for k in points:
+        rc, err, _ = r.run(argv, kill_on="replace", kill_at=k)
+        kept = digest(run) == before or _aside(run, before)
+        r.row(family, f"{case}, killed at replace {k}", rc, err, kept=kept, expect=lambda rc, err: rc == 137)
+    rc, err, peak = r.run(argv)
+    equal = rc == 0 and result(run) is not None and result(run) == result(ref)
+    r.row(family, f"{case}, rerun after the kills", rc, err, equal=equal, peak=peak, expect=lambda rc, e: rc == 0)
+
+
+def _val_losses(run: Path) -> list[float] | None:
+    try:
+        return [e["val_loss"] for e in json.loads((run / "record.json").read_text())["epochs"]]
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def _test_error(run: Path) -> float | None:

@@ -47,3 +47,10 @@ def test_the_fast_families_run_and_hold_every_goal(tmp_path):
     assert summary["total"]["cases"] == summary["total"]["good"] >= 10, summary["rows"]
     assert all(r["peak_mib"] < families.HUGE_BOUND_MIB for r in summary["rows"] if r["family"] == "huge sizes")
     assert "| aliasing | mri recon --in X --out X | 2 | no | yes |" in md.read_text()
+
+
+def test_update_replaces_only_the_families_run_now_where_they_stood():
+    row = lambda fam, case: {"family": fam, "case": case}  # noqa: E731
+    old = [row("a", 1), row("k", 1), row("k", 2), row("z", 1)]
+    assert cli_battery._merged(old, [row("k", 3)]) == [row("a", 1), row("k", 3), row("z", 1)]
+    assert cli_battery._merged(old, [row("n", 1)]) == [*old, row("n", 1)]
