@@ -78,15 +78,15 @@ def _folder_changes(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:
 
 
 def fingerprint_differences(recorded: Mapping[str, Any] | None, current: Mapping[str, Any]) -> list[str]:
-    """``"name: content changed (sha256 a… -> b…)"`` for every input whose content differs from the record.
+    """``"name: content changed (FILE, sha256 a… -> b…)"`` for every input whose content differs from the record.
 
     A record without fingerprints (written before they existed) is not compared; an input the record names but
     that is now missing, or the other way round, counts as changed.
 
     Examples
     --------
-    >>> fingerprint_differences({"data": {"sha256": "aa11"}}, {"data": {"sha256": "bb22"}})
-    ['data: content changed since the record was written (sha256 aa11 -> bb22)']
+    >>> fingerprint_differences({"data": {"sha256": "aa11"}}, {"data": {"path": "/d/ns.h5", "sha256": "bb22"}})
+    ['data: content changed since the record was written (ns.h5, sha256 aa11 -> bb22)']
     >>> fingerprint_differences({"data": {"files": {"a.h5": "aa", "b.h5": "bb"}}}, {"data": {"files": {"a.h5": "cc"}}})
     ['data: content changed since the record was written: a.h5 (changed), b.h5 (gone)']
     """
@@ -103,5 +103,7 @@ def fingerprint_differences(recorded: Mapping[str, Any] | None, current: Mapping
             if da != db:
                 out.append(f"{name}: content changed since the record was written: {_folder_changes(da, db)}")
         elif da != db:
-            out.append(f"{name}: content changed since the record was written (sha256 {_short(da)} -> {_short(db)})")
+            file = f"{Path(b['path']).name}, " if "path" in b else ""
+            change = f"({file}sha256 {_short(da)} -> {_short(db)})"
+            out.append(f"{name}: content changed since the record was written {change}")
     return out

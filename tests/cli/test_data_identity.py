@@ -36,7 +36,7 @@ def test_resume_on_data_changed_in_place_is_refused(mat_file, tmp_path, capsys):
     capsys.readouterr()
     assert main([*argv, "--resume"]) == 2
     [line] = capsys.readouterr().err.strip().splitlines()
-    assert "data: content changed since the record was written" in line, line
+    assert f"data: content changed since the record was written ({mat_file.name}, sha256" in line, line
 
 
 def test_compare_does_not_reuse_runs_of_changed_data(mat_file, tmp_path, capsys):
